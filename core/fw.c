@@ -1,0 +1,90 @@
+#include "fw.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *fw_strerror(int err)
+{
+	switch (err) {
+	case FW_OK: return "success";
+	case FW_EIO: return "input/output error";
+	case FW_ENOMEM: return "out of memory";
+	case FW_EFORMAT: return "not in the expected format";
+	case FW_ETRUNC: return "truncated";
+	case FW_ECHECKSUM: return "checksum mismatch (file is corrupt)";
+	case FW_EVERSION: return "unsupported format version";
+	case FW_EMODEL: return "not the expected model";
+	case FW_EINVAL: return "invalid argument or inconsistent data";
+	case FW_EUNSUPPORTED: return "not supported";
+	case FW_ENOFACE: return "no face found";
+	default:
+		break;
+	}
+	if (err < 0 && err > -4096)
+		return strerror(-err);
+	return "unknown error";
+}
+
+static fw_log_sink log_sink;
+static void *log_ctx;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void fw_log_set_sink(fw_log_sink sink, void *ctx)
+{
+	log_sink = sink;
+	log_ctx = ctx;
+}
+
+void fw_vlog(enum fw_log_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	if (level == FW_LOG_DEBUG && !log_sink && !getenv("FACEWATCH_DEBUG"))
+		return;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (log_sink) {
+		log_sink(level, msg, log_ctx);
+		return;
+	}
+	/* one line at a time, even with several threads logging */
+	pthread_mutex_lock(&log_lock);
+	fprintf(stderr, "facewatch: %s%s\n",
+		level == FW_LOG_ERROR ? "error: " : level == FW_LOG_WARN ? "warning: " : "", msg);
+	pthread_mutex_unlock(&log_lock);
+}
+
+void fw_log(enum fw_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fw_vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+unsigned int fw_crc32(unsigned int crc, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint32_t c = ~(uint32_t)crc;
+
+	pthread_once(&crc_once, crc_init);
+	while (len--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return ~c;
+}

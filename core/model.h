@@ -1,0 +1,70 @@
+/* The CNN runtime: loads a facewatch model file (core/model_format.h), plans
+ * every activation into one arena at load, and runs the graph.
+ *
+ * Ownership: fw_model_load*() allocate the model; fw_model_free() releases
+ * everything. Pointers from fw_model_input()/fw_model_output() point into the
+ * arena and stay valid until fw_model_free(); outputs are overwritten by the
+ * next run. Thread-safety: a model is used by one thread at a time; two
+ * models are independent. fw_model_run() performs no allocation.
+ */
+#ifndef FW_MODEL_H
+#define FW_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fw_model;
+
+struct fw_shape {
+	int n, h, w, c;
+};
+
+enum fw_precision { FW_PRECISION_FLOAT = 0, FW_PRECISION_INT8 = 1 };
+
+enum fw_kernel_tier {
+	FW_KERNELS_REF = 0,  /* plain C reference for every op */
+	FW_KERNELS_FAST = 1, /* the fastest this machine has (GEMM / SIMD) */
+};
+
+struct fw_model_options {
+	const char *expect_name;   /* refuse a file whose model id differs; NULL = any */
+	enum fw_kernel_tier tier;
+	int skip_checksum;         /* fuzzing only: do not verify the CRC */
+};
+
+/* Load from a file. Errors are logged with the path and what to do;
+ * returns 0 or FW_E* / -errno. */
+int fw_model_load(const char *path, const struct fw_model_options *opt, struct fw_model **out);
+
+/* Load from memory (copied); `what` names the source in messages. */
+int fw_model_load_mem(const void *buf, size_t len, const char *what,
+		      const struct fw_model_options *opt, struct fw_model **out);
+
+void fw_model_free(struct fw_model *m);
+
+const char *fw_model_name(const struct fw_model *m);
+
+/* The input tensor (float32 NHWC) to fill before fw_model_run(). */
+float *fw_model_input(struct fw_model *m, struct fw_shape *shape);
+
+int fw_model_run(struct fw_model *m);
+
+int fw_model_n_outputs(const struct fw_model *m);
+/* Output i (float32 NHWC, right-aligned to rank 4); shape may be NULL. */
+const float *fw_model_output(const struct fw_model *m, int i, struct fw_shape *shape);
+/* Output by tensor name; NULL if absent. */
+const float *fw_model_output_by_name(const struct fw_model *m, const char *name,
+				     struct fw_shape *shape);
+
+/* Multiply-accumulates of one run (conv, depthwise, FC). */
+uint64_t fw_model_macs(const struct fw_model *m);
+/* Bytes of the activation arena (planned once at load). */
+size_t fw_model_arena_bytes(const struct fw_model *m);
+
+/* Debugging hook: called after each op with the op index, output name and
+ * data; NULL to disable. Used by the layer-by-layer golden test. */
+typedef void (*fw_model_trace_fn)(int op_index, const char *name, const float *data,
+				  struct fw_shape shape, void *ctx);
+void fw_model_set_trace(struct fw_model *m, fw_model_trace_fn fn, void *ctx);
+
+#endif
