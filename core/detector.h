@@ -51,4 +51,34 @@ void fw_detection_unletterbox(struct fw_detection *d, int n, const struct fw_let
 /* Intersection over union of two boxes. */
 float fw_detection_iou(const struct fw_detection *a, const struct fw_detection *b);
 
+
+/* ---- The detector: a model plus its anchors and scratch, ready to run. ---- */
+
+#include "core/model.h"
+
+enum fw_detector_kind {
+	FW_DETECTOR_SHORT = 0, /* BlazeFace short-range, 128x128, faces within ~2 m */
+	FW_DETECTOR_FULL = 1,  /* BlazeFace full-range, 192x192, faces within ~5 m */
+};
+
+struct fw_detector;
+
+/* Load the model file for `kind` (refused if it holds another model).
+ * Allocates everything the detector needs; fw_detector_close() frees it. */
+int fw_detector_open(struct fw_detector **out, const char *model_path,
+		     enum fw_detector_kind kind, enum fw_kernel_tier tier);
+void fw_detector_close(struct fw_detector *d);
+
+/* Minimum score to report (default: the model's own threshold). */
+void fw_detector_set_threshold(struct fw_detector *d, float score);
+
+/* Letterbox img into the model, run, decode, NMS, map back to img pixels.
+ * Writes at most max_out detections best-first; returns how many (>= 0) or
+ * a negative error. No allocation. */
+int fw_detector_run(struct fw_detector *d, const struct fw_image *img,
+		    struct fw_detection *out, int max_out);
+
+/* The model (for timing and MAC counts). */
+struct fw_model *fw_detector_model(struct fw_detector *d);
+
 #endif

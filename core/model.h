@@ -4,7 +4,8 @@
  * Ownership: fw_model_load*() allocate the model; fw_model_free() releases
  * everything. Pointers from fw_model_input()/fw_model_output() point into the
  * arena and stay valid until fw_model_free(); outputs are overwritten by the
- * next run. Thread-safety: a model is used by one thread at a time; two
+ * next run; the input is kept, so it may be filled once and run many times.
+ * Thread-safety: a model is used by one thread at a time; two
  * models are independent. fw_model_run() performs no allocation.
  */
 #ifndef FW_MODEL_H

@@ -56,6 +56,8 @@ int main(int argc, char **argv)
 			if (e->d_name[0] == '.')
 				continue;
 			snprintf(p, sizeof p, "%s/%s", argv[i], e->d_name);
+			if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+				continue; /* corpora are flat; skip subfolders */
 			bad |= run_file(p);
 			files++;
 		}
