@@ -8,7 +8,7 @@ PKGS=(
   libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libjansson-dev
   libcmocka-dev
   clang libclang-rt-14-dev
-  nodejs npm
+  nodejs npm python3
 )
 
 missing=()
