@@ -1,15 +1,19 @@
 /* Per-model inference time, single thread: median and min of repeated runs
- * after warm-up, with GMAC/s, for each kernel tier.
+ * after warm-up, with GMAC/s: float (reference kernels, and OpenBLAS/fast),
+ * and int8 on every ISA tier this CPU runs.
  *
  *   OPENBLAS_NUM_THREADS=1 build/bench/bench_models [--runs N] [--models DIR]
+ *   OPENBLAS_NUM_THREADS=1 build/bench/bench_models --profile MODEL [--precision float|int8]
+ *       per-op median ms (the time between trace callbacks), to find the layer that loses
  *
- * Prints a markdown table. The reference tier is the baseline measured in the
- * same process; the ratio column is ref median / fast median. */
+ * Prints a markdown table. Baselines are measured in the same process: the
+ * ratio columns are float-fast median / int8 median per ISA. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/kernels/q8.h"
 #include "core/model.h"
 
 static double now_ms(void)
@@ -29,10 +33,10 @@ struct timing {
 	double median, min;
 };
 
-static int time_model(const char *path, enum fw_kernel_tier tier, int runs, struct timing *t,
-		      unsigned long long *macs)
+static int time_model(const char *path, enum fw_kernel_tier tier, enum fw_precision prec,
+		      const struct fw_q8_kernels *k, int runs, struct timing *t, unsigned long long *macs)
 {
-	struct fw_model_options opt = { .tier = tier };
+	struct fw_model_options opt = { .tier = tier, .precision = prec, .q8_kernels = k };
 	struct fw_model *m;
 	struct fw_shape s;
 	double *ms = malloc(sizeof *ms * (size_t)runs);
@@ -62,10 +66,61 @@ static int time_model(const char *path, enum fw_kernel_tier tier, int runs, stru
 	return 0;
 }
 
+/* ---- per-op profile ---- */
+
+#define MAX_PROFILE_OPS 512
+static double prof_last, prof_ms[MAX_PROFILE_OPS][64];
+static const char *prof_name[MAX_PROFILE_OPS];
+static int prof_run, prof_ops;
+
+static void prof_trace(int op, const char *name, const float *data, struct fw_shape s, void *ctx)
+{
+	double t = now_ms();
+	(void)data, (void)s, (void)ctx;
+	if (op < MAX_PROFILE_OPS && prof_run < 64) {
+		prof_ms[op][prof_run] = t - prof_last;
+		prof_name[op] = name;
+		if (op + 1 > prof_ops)
+			prof_ops = op + 1;
+	}
+	prof_last = now_ms(); /* excludes the callback's own time */
+}
+
+static int profile(const char *path, enum fw_precision prec)
+{
+	struct fw_model_options opt = { .tier = FW_KERNELS_FAST, .precision = prec };
+	struct fw_model *m;
+	struct fw_shape s;
+	double total = 0;
+	float *x;
+
+	if (fw_model_load(path, &opt, &m))
+		return 1;
+	x = fw_model_input(m, &s);
+	for (size_t i = 0; i < (size_t)s.h * s.w * s.c; i++)
+		x[i] = (float)rand() / RAND_MAX * 2 - 1;
+	fw_model_set_trace(m, prof_trace, NULL);
+	for (prof_run = -3; prof_run < 31; prof_run++) {
+		prof_last = now_ms();
+		fw_model_run(m);
+	}
+	printf("%s, %s (%s): per-op median ms of 31 runs (conversions count towards the next op)\n",
+	       path, prec == FW_PRECISION_INT8 ? "int8" : "float", fw_model_kernels_name(m));
+	for (int i = 0; i < prof_ops; i++) {
+		qsort(prof_ms[i], 31, sizeof(double), cmp);
+		printf("%4d %-44s %8.4f\n", i, prof_name[i], prof_ms[i][15]);
+		total += prof_ms[i][15];
+	}
+	printf("sum of medians %.3f ms\n", total);
+	fw_model_free(m);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *models[] = { "blazeface_short", "blazeface_full", "mobilefacenet", "onet" };
-	const char *dir = FW_SOURCE_MODELS_DIR;
+	const char *dir = FW_SOURCE_MODELS_DIR, *prof_path = NULL;
+	enum fw_precision prof_prec = FW_PRECISION_INT8;
 	int runs = 51;
 
 	for (int i = 1; i < argc; i++) {
@@ -73,30 +128,42 @@ int main(int argc, char **argv)
 			runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--models") && i + 1 < argc)
 			dir = argv[++i];
+		else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
+			prof_path = argv[++i];
+		else if (!strcmp(argv[i], "--precision") && i + 1 < argc)
+			prof_prec = !strcmp(argv[++i], "int8") ? FW_PRECISION_INT8 : FW_PRECISION_FLOAT;
 		else {
-			fprintf(stderr, "usage: bench_models [--runs N] [--models DIR]\n");
+			fprintf(stderr, "usage: bench_models [--runs N] [--models DIR] | --profile MODEL.fwm [--precision float|int8]\n");
 			return 2;
 		}
 	}
 	if (runs < 1)
 		runs = 1;
 	setenv("OPENBLAS_NUM_THREADS", "1", 0);
-	printf("| model | MMAC | ref median ms | fast median ms | fast min ms | fast GMAC/s | ref/fast |\n");
-	printf("|---|---:|---:|---:|---:|---:|---:|\n");
+	if (prof_path)
+		return profile(prof_path, prof_prec);
+	printf("| model | MMAC | float ref ms | float fast ms | int8 ISA | int8 ms | int8 min ms | int8 GMAC/s | float fast / int8 |\n");
+	printf("|---|---:|---:|---:|---|---:|---:|---:|---:|\n");
 	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
 		char path[4096];
-		struct timing ref, fast;
+		struct timing ref, fast, q;
 		unsigned long long macs;
 
 		snprintf(path, sizeof path, "%s/%s.fwm", dir, models[i]);
-		if (time_model(path, FW_KERNELS_REF, runs < 11 ? runs : 11, &ref, &macs) ||
-		    time_model(path, FW_KERNELS_FAST, runs, &fast, &macs)) {
+		if (time_model(path, FW_KERNELS_REF, FW_PRECISION_FLOAT, NULL, runs < 11 ? runs : 11, &ref, &macs) ||
+		    time_model(path, FW_KERNELS_FAST, FW_PRECISION_FLOAT, NULL, runs, &fast, &macs)) {
 			fprintf(stderr, "bench_models: cannot run %s\n", path);
 			return 1;
 		}
-		printf("| %s | %.1f | %.3f | %.3f | %.3f | %.2f | %.2f |\n", models[i], macs / 1e6,
-		       ref.median, fast.median, fast.min, macs / fast.median / 1e6,
-		       ref.median / fast.median);
+		for (int isa = 0; isa < FW_ISA_COUNT; isa++) {
+			const struct fw_q8_kernels *k = fw_q8_kernels_for(isa);
+			if (!k || time_model(path, FW_KERNELS_FAST, FW_PRECISION_INT8, k,
+					     isa == FW_ISA_REF ? (runs < 11 ? runs : 11) : runs, &q, &macs))
+				continue;
+			printf("| %s | %.1f | %.3f | %.3f | %s | %.3f | %.3f | %.2f | %.2f |\n", models[i],
+			       macs / 1e6, ref.median, fast.median, k->name, q.median, q.min,
+			       macs / q.median / 1e6, fast.median / q.median);
+		}
 	}
 	return 0;
 }

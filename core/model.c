@@ -10,12 +10,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fw.h"
 #include "kernels/kernels.h"
+#include "kernels/q8.h"
 #include "model_format.h"
 
 #define MAX_TENSORS 65536
@@ -30,25 +32,60 @@ struct rt_tensor {
 	const char *name;
 	float *data;       /* const: into the file image; activation: into the arena */
 	size_t bytes;
-	int def;           /* op index that writes it; -1 for input and consts */
-	int last_use;      /* last op index that reads it (through aliases too) */
+	int def;           /* step that writes it; -1 for input and consts */
+	int last_use;      /* last step that reads it (through aliases too) */
 	int base;          /* storage owner: itself, or the tensor a RESHAPE aliases */
 	size_t offset;     /* arena offset of a base tensor */
+	int dtype;         /* storage: FW_DT_F32, or FW_DT_U8 in an int8 plan */
+	float scale;       /* calibrated: real = scale * (q - zp); 0 = not calibrated */
+	int32_t zp;
+	int shadow;        /* the same values in the other storage type, or -1 */
+};
+
+/* An op's int8 form: weights quantised per output channel and packed for
+ * the ISA once at load; the requantisation of its epilogue. */
+struct rt_q8 {
+	const struct fw_q8_kernels *k;
+	void *packed;       /* conv/FC: k->conv_pack layout; dwconv: int8 1HWC */
+	int32_t *bias;      /* [out_c], input zero point folded in */
+	float *scale;       /* [out_c] */
+	struct fw_q8_requant rq;
+	struct fw_q8_add add;
+	uint8_t zero_in;
+	struct fw_conv_geom g; /* FC as a 1x1 conv over a 1x1xI input */
 };
 
 struct rt_op {
 	struct fw_mf_op rec;
 	struct fw_conv_geom g;
 	uint64_t macs;
+	int int8;              /* runs on u8 tensors */
+	int in[FW_MF_MAX_IN];  /* tensors actually read: rec.in or their shadows */
+	struct rt_q8 *q;
+};
+
+/* The executor's program: ops, and conversions at the edges of int8 regions. */
+enum { STEP_OP, STEP_QUANTIZE, STEP_DEQUANTIZE };
+struct rt_step {
+	int kind;
+	int op;            /* STEP_OP */
+	int src, dst;      /* conversions: tensor ids */
 };
 
 struct fw_model {
 	char name[FW_MF_MAX_NAME + 1];
 	unsigned char *image;   /* the whole file, 64-aligned; consts point into it */
 	int n_tensors, n_ops, n_inputs, n_outputs;
-	struct rt_tensor *t;
+	int n_file_tensors;     /* tensors of the file; shadows follow them */
+	struct rt_tensor *t;    /* room for 2 * n_file_tensors */
 	struct rt_op *ops;
-	int *inputs, *outputs;
+	struct rt_step *steps;
+	int n_steps;
+	int *inputs, *outputs;  /* outputs: the float tensor the caller reads */
+	enum fw_precision precision;
+	const struct fw_q8_kernels *q8;
+	int n_int8_ops;
+	float *trace_buf;       /* dequantised int8 outputs for the trace hook */
 	unsigned char *arena;   /* activations, then conv scratch */
 	size_t arena_bytes;
 	float *scratch;
@@ -412,6 +449,256 @@ static int plan_arena(struct fw_model *m, const char *what)
 	return 0;
 }
 
+/* ---- the execution plan: which ops run int8, and the conversions ---- */
+
+static size_t tensor_bytes(const struct rt_tensor *t)
+{
+	return elems(t->dims) * (t->dtype == FW_DT_U8 ? 1 : sizeof(float));
+}
+
+static void push_step(struct fw_model *m, int kind, int op, int src, int dst)
+{
+	m->steps[m->n_steps++] = (struct rt_step){ .kind = kind, .op = op, .src = src, .dst = dst };
+}
+
+/* Tensor `id` in storage `dtype`: itself, or its shadow, made (with the
+ * conversion step, at this point of the program) on first need. */
+static int use_as(struct fw_model *m, int id, int dtype)
+{
+	struct rt_tensor *t = &m->t[id], *sh;
+	int sid;
+
+	if (t->kind == FW_TK_CONST || t->dtype == dtype)
+		return id;
+	if (t->shadow >= 0)
+		return t->shadow;
+	sid = m->n_tensors++; /* room reserved: one shadow per file tensor at most */
+	sh = &m->t[sid];
+	*sh = *t;
+	sh->kind = FW_TK_ACTIVATION;
+	sh->dtype = dtype;
+	sh->base = sid;
+	sh->shadow = id;
+	sh->bytes = tensor_bytes(sh);
+	t = &m->t[id];
+	t->shadow = sid;
+	push_step(m, dtype == FW_DT_U8 ? STEP_QUANTIZE : STEP_DEQUANTIZE, -1, id, sid);
+	return sid;
+}
+
+static int same_q(const struct rt_tensor *a, const struct rt_tensor *b)
+{
+	return a->scale > 0 && a->scale == b->scale && a->zp == b->zp;
+}
+
+/* Quantise an op's weights per output channel (symmetric int8), fold the
+ * bias and the input zero point into int32, and pack for the ISA. */
+static int prepare_q8(struct fw_model *m, struct rt_op *op, const char *what)
+{
+	const struct fw_mf_op *r = &op->rec;
+	const struct rt_tensor *x = &m->t[op->in[0]], *y = &m->t[r->out];
+	struct rt_q8 *q;
+	const float *w, *b;
+	int8_t *wq = NULL;
+	int oc, taps, stride_k, stride_c;
+
+	q = op->q = calloc(1, sizeof *q);
+	if (!q)
+		return FW_ENOMEM;
+	q->k = m->q8;
+	if (r->type == FW_OP_ADD) {
+		const struct rt_tensor *x1 = &m->t[op->in[1]];
+		q->add = (struct fw_q8_add){ .sa = x->scale, .sb = x1->scale, .inv_sy = 1.0f / y->scale,
+					     .za = x->zp, .zb = x1->zp, .zy = y->zp, .act = r->act };
+		return 0;
+	}
+	w = m->t[r->in[FW_IN_W]].data;
+	b = r->n_in > FW_IN_BIAS && r->in[FW_IN_BIAS] >= 0 ? m->t[r->in[FW_IN_BIAS]].data : NULL;
+	if (r->type == FW_OP_FC) {
+		oc = m->t[r->in[FW_IN_W]].dims[2];
+		taps = m->t[r->in[FW_IN_W]].dims[3];
+		q->g = (struct fw_conv_geom){ .in_h = 1, .in_w = 1, .in_c = taps, .out_h = 1, .out_w = 1,
+					      .out_c = oc, .k_h = 1, .k_w = 1, .stride_h = 1,
+					      .stride_w = 1, .dil_h = 1, .dil_w = 1, .act = r->act };
+	} else {
+		q->g = op->g;
+		oc = op->g.out_c;
+		taps = op->g.k_h * op->g.k_w * (r->type == FW_OP_CONV2D ? op->g.in_c : 1);
+	}
+	/* weights are [oc][taps] for conv/FC (OHWI), [taps][oc] for depthwise (1HWC) */
+	stride_k = r->type == FW_OP_DWCONV2D ? oc : 1;
+	stride_c = r->type == FW_OP_DWCONV2D ? 1 : taps;
+	wq = malloc((size_t)oc * (size_t)taps);
+	q->bias = malloc(sizeof *q->bias * (size_t)oc);
+	q->scale = malloc(sizeof *q->scale * (size_t)oc);
+	if (!wq || !q->bias || !q->scale) {
+		free(wq);
+		return FW_ENOMEM;
+	}
+	for (int c = 0; c < oc; c++) {
+		double mx = 0, sw, sum = 0, bq;
+
+		for (int k = 0; k < taps; k++)
+			mx = fmax(mx, fabs(w[(size_t)c * stride_c + (size_t)k * stride_k]));
+		sw = mx > 0 ? mx / 127.0 : 1.0;
+		for (int k = 0; k < taps; k++) {
+			size_t at = (size_t)c * stride_c + (size_t)k * stride_k;
+			long v = lround(w[at] / sw);
+			wq[at] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+			sum += wq[at];
+		}
+		bq = (b ? round(b[c] / (x->scale * sw)) : 0) - (double)x->zp * sum;
+		if (!(fabs(bq) < 2147483647.0)) {
+			fw_log(FW_LOG_ERROR, "%s: op %d (%s): bias does not fit int32 at this input scale; "
+			       "recalibrate the model", what, (int)(op - m->ops), op_name(r->type));
+			free(wq);
+			return FW_EINVAL;
+		}
+		q->bias[c] = (int32_t)bq;
+		q->scale[c] = (float)((double)x->scale * sw / y->scale);
+	}
+	q->rq = (struct fw_q8_requant){
+		.scale = q->scale,
+		.slope = r->act == FW_ACT_PRELU ? m->t[r->in[FW_IN_SLOPE]].data : NULL,
+		.zero_out = y->zp,
+		.act = r->act,
+	};
+	q->zero_in = (uint8_t)x->zp;
+	if (r->type == FW_OP_DWCONV2D) {
+		q->packed = wq;
+		return 0;
+	}
+	q->packed = aligned_alloc(64, align_up(q->k->conv_packed_size(&q->g) + 1, 64));
+	if (!q->packed) {
+		free(wq);
+		return FW_ENOMEM;
+	}
+	q->k->conv_pack(&q->g, wq, q->packed);
+	free(wq);
+	return 0;
+}
+
+static int op_int8(const struct fw_model *m, const struct rt_op *op)
+{
+	const struct fw_mf_op *r = &op->rec;
+	const struct rt_tensor *x = &m->t[r->in[0]], *y = &m->t[r->out];
+
+	if (!(y->scale > 0))
+		return 0;
+	switch (r->type) {
+	case FW_OP_CONV2D:
+	case FW_OP_DWCONV2D:
+	case FW_OP_FC:
+		return x->scale > 0;
+	case FW_OP_ADD:
+		return x->scale > 0 && m->t[r->in[1]].scale > 0;
+	case FW_OP_MAXPOOL:
+	case FW_OP_PAD:
+		return same_q(x, y);
+	case FW_OP_RESHAPE:
+		return x->dtype == FW_DT_U8 && same_q(x, y);
+	case FW_OP_CONCAT:
+		for (int s = 0; s < r->n_in; s++)
+			if (!same_q(&m->t[r->in[s]], y))
+				return 0;
+		return 1;
+	default:
+		return 0; /* resize and softmax stay float */
+	}
+}
+
+static int build_steps(struct fw_model *m, const char *what, const struct fw_model_options *opt)
+{
+	int int8 = opt->precision == FW_PRECISION_INT8, err;
+
+	m->steps = calloc((size_t)m->n_ops + 2 * (size_t)m->n_file_tensors + 1, sizeof *m->steps);
+	if (!m->steps)
+		return FW_ENOMEM;
+	if (int8) {
+		int calibrated = 0;
+		for (int i = 0; i < m->n_tensors; i++)
+			calibrated |= m->t[i].kind == FW_TK_ACTIVATION && m->t[i].scale > 0;
+		if (!calibrated) {
+			fw_log(FW_LOG_WARN, "%s: has no int8 calibration; running it in float "
+			       "(calibrate with `facectl calibrate`)", what);
+			int8 = 0;
+		} else {
+			m->q8 = opt->q8_kernels ? opt->q8_kernels
+				: fw_q8_kernels_for(opt->tier == FW_KERNELS_REF ? FW_ISA_REF : fw_isa_active());
+			if (!m->q8)
+				m->q8 = fw_q8_kernels_for(FW_ISA_REF);
+		}
+	}
+	m->precision = int8 ? FW_PRECISION_INT8 : FW_PRECISION_FLOAT;
+	for (int i = 0; i < m->n_tensors; i++)
+		m->t[i].bytes = tensor_bytes(&m->t[i]);
+	for (int i = 0; i < m->n_ops; i++) {
+		struct rt_op *op = &m->ops[i];
+		const struct fw_mf_op *r = &op->rec;
+		struct rt_tensor *y = &m->t[r->out];
+
+		op->int8 = int8 && op_int8(m, op);
+		for (int s = 0; s < FW_MF_MAX_IN; s++)
+			op->in[s] = s < r->n_in && r->in[s] >= 0
+				? use_as(m, r->in[s], op->int8 ? FW_DT_U8 : FW_DT_F32) : -1;
+		y = &m->t[r->out];
+		y->dtype = op->int8 ? FW_DT_U8 : FW_DT_F32;
+		y->bytes = tensor_bytes(y);
+		if (r->type == FW_OP_RESHAPE)
+			y->base = m->t[op->in[0]].base;
+		if (op->int8 && (r->type == FW_OP_CONV2D || r->type == FW_OP_DWCONV2D ||
+				 r->type == FW_OP_FC || r->type == FW_OP_ADD)) {
+			if ((err = prepare_q8(m, op, what)))
+				return err;
+		}
+		{
+			size_t sb = 0;
+			if (op->int8 && (r->type == FW_OP_CONV2D || r->type == FW_OP_FC))
+				sb = m->q8->conv_scratch(&op->q->g);
+			else if (!op->int8 && r->type == FW_OP_CONV2D && opt->tier == FW_KERNELS_FAST)
+				sb = fw_conv2d_f32_scratch(&op->g);
+			if (align_up(sb, 64) > m->scratch_bytes)
+				m->scratch_bytes = align_up(sb, 64);
+		}
+		m->n_int8_ops += op->int8;
+		push_step(m, STEP_OP, i, -1, -1);
+	}
+	/* the caller reads float */
+	for (int i = 0; i < m->n_outputs; i++)
+		m->outputs[i] = use_as(m, m->outputs[i], FW_DT_F32);
+	return 0;
+}
+
+/* Lifetimes in steps, for the arena plan. */
+static void liveness(struct fw_model *m)
+{
+	for (int i = 0; i < m->n_tensors; i++)
+		m->t[i].def = m->t[i].last_use = -1;
+	for (int si = 0; si < m->n_steps; si++) {
+		const struct rt_step *st = &m->steps[si];
+		if (st->kind == STEP_OP) {
+			const struct rt_op *op = &m->ops[st->op];
+			for (int s = 0; s < FW_MF_MAX_IN; s++)
+				if (op->in[s] >= 0 && m->t[op->in[s]].kind != FW_TK_CONST)
+					m->t[op->in[s]].last_use = si;
+			m->t[op->rec.out].def = si;
+		} else {
+			m->t[st->src].last_use = si;
+			m->t[st->dst].def = si;
+		}
+	}
+	/* the input and outputs outlive the run: a caller fills the input
+	 * once and may run many times, and reads outputs after the run */
+	m->t[m->inputs[0]].last_use = m->n_steps;
+	for (int i = 0; i < m->n_outputs; i++)
+		m->t[m->outputs[i]].last_use = m->n_steps;
+	for (int i = 0; i < m->n_tensors; i++) {
+		struct rt_tensor *t = &m->t[i];
+		if (t->kind != FW_TK_CONST && t->last_use < t->def)
+			t->last_use = t->def; /* written but never read: still occupies memory then */
+	}
+}
+
 static int parse(struct fw_model *m, size_t len, const char *what,
 		 const struct fw_model_options *opt)
 {
@@ -475,7 +762,8 @@ static int parse(struct fw_model *m, size_t len, const char *what,
 	m->n_ops = (int)h.n_ops;
 	m->n_inputs = (int)h.n_inputs;
 	m->n_outputs = (int)h.n_outputs;
-	m->t = calloc(h.n_tensors, sizeof *m->t);
+	m->n_file_tensors = (int)h.n_tensors;
+	m->t = calloc(2 * (size_t)h.n_tensors, sizeof *m->t);
 	m->ops = calloc(h.n_ops, sizeof *m->ops);
 	m->inputs = calloc(h.n_inputs, sizeof *m->inputs);
 	m->outputs = calloc(h.n_outputs, sizeof *m->outputs);
@@ -510,6 +798,13 @@ static int parse(struct fw_model *m, size_t len, const char *what,
 		t->def = -1;
 		t->last_use = -1;
 		t->base = i;
+		t->dtype = FW_DT_F32;
+		t->shadow = -1;
+		if (r.kind != FW_TK_CONST && r.scale > 0 && r.scale < 1e30f &&
+		    r.zero_point >= 0 && r.zero_point <= 255) {
+			t->scale = r.scale;
+			t->zp = r.zero_point;
+		}
 		if (r.kind == FW_TK_CONST) {
 			if (r.data_size != t->bytes || r.data_off % FW_MF_ALIGN ||
 			    (uint64_t)r.data_off + r.data_size > h.data_size)
@@ -557,30 +852,21 @@ static int parse(struct fw_model *m, size_t len, const char *what,
 		if ((err = check_op(m, what, i)))
 			return err;
 		y->def = i;
-		if (op->rec.type == FW_OP_RESHAPE)
-			y->base = m->t[op->rec.in[0]].base;
-		if (op->rec.type == FW_OP_CONV2D && opt->tier == FW_KERNELS_FAST) {
-			size_t s = fw_conv2d_f32_scratch(&op->g);
-			if (s > m->scratch_bytes)
-				m->scratch_bytes = align_up(s, 64);
-		}
 		m->macs += op->macs;
 	}
 	for (int i = 0; i < m->n_outputs; i++) {
 		struct rt_tensor *t = &m->t[m->outputs[i]];
 		if (t->def < 0)
 			BAD("%s: graph output '%s' is never written", what, t->name);
-		t->last_use = m->n_ops; /* outputs live past the last op */
 	}
-	/* the input too, so a caller may fill it once and run many times */
-	m->t[m->inputs[0]].last_use = m->n_ops;
 	for (int i = 0; i < m->n_tensors; i++) {
 		struct rt_tensor *t = &m->t[i];
 		if (t->kind == FW_TK_ACTIVATION && t->def < 0)
 			BAD("%s: tensor '%s' is never written", what, t->name);
-		if (t->kind != FW_TK_CONST && t->last_use < t->def)
-			t->last_use = t->def; /* written but never read: still occupies memory then */
 	}
+	if ((err = build_steps(m, what, opt)))
+		return err;
+	liveness(m);
 	return plan_arena(m, what);
 }
 
@@ -666,6 +952,17 @@ void fw_model_free(struct fw_model *m)
 {
 	if (!m)
 		return;
+	for (int i = 0; m->ops && i < m->n_ops; i++) {
+		struct rt_q8 *q = m->ops[i].q;
+		if (q) {
+			free(q->packed);
+			free(q->bias);
+			free(q->scale);
+			free(q);
+		}
+	}
+	free(m->steps);
+	free(m->trace_buf);
 	free(m->t);
 	free(m->ops);
 	free(m->inputs);
@@ -729,84 +1026,177 @@ size_t fw_model_arena_bytes(const struct fw_model *m)
 	return m->arena_bytes;
 }
 
-void fw_model_set_trace(struct fw_model *m, fw_model_trace_fn fn, void *ctx)
+int fw_model_set_trace(struct fw_model *m, fw_model_trace_fn fn, void *ctx)
 {
+	if (fn && m->n_int8_ops && !m->trace_buf) {
+		size_t most = 0;
+		for (int i = 0; i < m->n_tensors; i++)
+			if (elems(m->t[i].dims) > most)
+				most = elems(m->t[i].dims);
+		m->trace_buf = malloc(most * sizeof(float));
+		if (!m->trace_buf)
+			return FW_ENOMEM;
+	}
 	m->trace = fn;
 	m->trace_ctx = ctx;
+	return 0;
 }
 
-static const float *in_data(const struct fw_model *m, const struct fw_mf_op *r, int slot)
+static const float *in_data(const struct fw_model *m, const struct rt_op *op, int slot)
 {
-	return slot < r->n_in && r->in[slot] >= 0 ? m->t[r->in[slot]].data : NULL;
+	return slot < op->rec.n_in && op->in[slot] >= 0 ? m->t[op->in[slot]].data : NULL;
+}
+
+static void run_float(struct fw_model *m, const struct rt_op *op)
+{
+	const int fast = m->tier == FW_KERNELS_FAST;
+	const struct fw_mf_op *r = &op->rec;
+	struct rt_tensor *y = &m->t[r->out];
+	const struct rt_tensor *x = &m->t[op->in[0]];
+	const float *w = in_data(m, op, FW_IN_W), *b = in_data(m, op, FW_IN_BIAS);
+	const float *slope = in_data(m, op, FW_IN_SLOPE);
+
+	switch (r->type) {
+	case FW_OP_CONV2D:
+		if (fast)
+			fw_conv2d_f32_gemm(&op->g, x->data, w, b, slope, y->data, m->scratch);
+		else
+			fw_conv2d_f32_ref(&op->g, x->data, w, b, slope, y->data);
+		break;
+	case FW_OP_DWCONV2D:
+		if (fast)
+			fw_dwconv2d_f32_fast(&op->g, x->data, w, b, slope, y->data);
+		else
+			fw_dwconv2d_f32_ref(&op->g, x->data, w, b, slope, y->data);
+		break;
+	case FW_OP_FC: {
+		int n_in = m->t[r->in[FW_IN_W]].dims[3], n_out = y->dims[3];
+		if (fast)
+			fw_fc_f32_blas(n_in, n_out, x->data, w, b, slope, r->act, y->data);
+		else
+			fw_fc_f32_ref(n_in, n_out, x->data, w, b, slope, r->act, y->data);
+		break;
+	}
+	case FW_OP_ADD:
+		fw_add_f32(x->data, m->t[op->in[1]].data, y->data, elems(y->dims), r->act);
+		break;
+	case FW_OP_MAXPOOL:
+		fw_maxpool_f32(&op->g, x->data, y->data);
+		break;
+	case FW_OP_PAD:
+		fw_pad_f32(x->dims, r->p, x->data, y->data);
+		break;
+	case FW_OP_RESIZE_BILINEAR:
+		fw_resize_bilinear_f32(x->dims[1], x->dims[2], x->dims[3], x->data, y->dims[1],
+				       y->dims[2], y->data, r->p[0], r->p[1]);
+		break;
+	case FW_OP_RESHAPE:
+		break; /* y aliases x */
+	case FW_OP_SOFTMAX:
+		fw_softmax_f32((int)(elems(x->dims) / (size_t)x->dims[3]), x->dims[3], x->data, y->data);
+		break;
+	case FW_OP_CONCAT: {
+		int dims[FW_MF_MAX_IN][4];
+		const float *ins[FW_MF_MAX_IN];
+		for (int s = 0; s < r->n_in; s++) {
+			memcpy(dims[s], m->t[op->in[s]].dims, sizeof dims[s]);
+			ins[s] = m->t[op->in[s]].data;
+		}
+		fw_concat_f32(r->n_in, (const int(*)[4])dims, ins, r->p[0], y->data);
+		break;
+	}
+	}
+}
+
+#define U8(t) ((uint8_t *)(t)->data)
+
+static void run_int8(struct fw_model *m, const struct rt_op *op)
+{
+	const struct fw_mf_op *r = &op->rec;
+	const struct rt_q8 *q = op->q;
+	struct rt_tensor *y = &m->t[r->out];
+	const struct rt_tensor *x = &m->t[op->in[0]];
+
+	switch (r->type) {
+	case FW_OP_CONV2D:
+	case FW_OP_FC:
+		q->k->conv(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, U8(y), m->scratch);
+		break;
+	case FW_OP_DWCONV2D:
+		q->k->dwconv(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, U8(y));
+		break;
+	case FW_OP_ADD:
+		q->k->add(U8(x), U8(&m->t[op->in[1]]), elems(y->dims), &q->add, U8(y));
+		break;
+	case FW_OP_MAXPOOL:
+		fw_q8_maxpool(&op->g, U8(x), U8(y));
+		break;
+	case FW_OP_PAD:
+		fw_q8_pad(x->dims, r->p, U8(x), (uint8_t)y->zp, U8(y));
+		break;
+	case FW_OP_RESHAPE:
+		break;
+	case FW_OP_CONCAT: {
+		int dims[FW_MF_MAX_IN][4];
+		const uint8_t *ins[FW_MF_MAX_IN];
+		for (int s = 0; s < r->n_in; s++) {
+			memcpy(dims[s], m->t[op->in[s]].dims, sizeof dims[s]);
+			ins[s] = U8(&m->t[op->in[s]]);
+		}
+		fw_q8_concat(r->n_in, (const int(*)[4])dims, ins, r->p[0], U8(y));
+		break;
+	}
+	}
 }
 
 int fw_model_run(struct fw_model *m)
 {
-	const int fast = m->tier == FW_KERNELS_FAST;
+	for (int si = 0; si < m->n_steps; si++) {
+		const struct rt_step *st = &m->steps[si];
+		const struct rt_op *op;
+		struct rt_tensor *y;
 
-	for (int i = 0; i < m->n_ops; i++) {
-		const struct rt_op *op = &m->ops[i];
-		const struct fw_mf_op *r = &op->rec;
-		struct rt_tensor *y = &m->t[r->out];
-		const struct rt_tensor *x = &m->t[r->in[0]];
-		const float *w = in_data(m, r, FW_IN_W), *b = in_data(m, r, FW_IN_BIAS);
-		const float *slope = in_data(m, r, FW_IN_SLOPE);
-
-		switch (r->type) {
-		case FW_OP_CONV2D:
-			if (fast)
-				fw_conv2d_f32_gemm(&op->g, x->data, w, b, slope, y->data, m->scratch);
-			else
-				fw_conv2d_f32_ref(&op->g, x->data, w, b, slope, y->data);
-			break;
-		case FW_OP_DWCONV2D:
-			if (fast)
-				fw_dwconv2d_f32_fast(&op->g, x->data, w, b, slope, y->data);
-			else
-				fw_dwconv2d_f32_ref(&op->g, x->data, w, b, slope, y->data);
-			break;
-		case FW_OP_FC: {
-			int n_in = m->t[r->in[FW_IN_W]].dims[3], n_out = y->dims[3];
-			if (fast)
-				fw_fc_f32_blas(n_in, n_out, x->data, w, b, slope, r->act, y->data);
-			else
-				fw_fc_f32_ref(n_in, n_out, x->data, w, b, slope, r->act, y->data);
-			break;
+		if (st->kind == STEP_QUANTIZE) {
+			const struct rt_tensor *d = &m->t[st->dst];
+			fw_q8_quantize(m->t[st->src].data, elems(d->dims), 1.0f / d->scale, d->zp, U8(d));
+			continue;
 		}
-		case FW_OP_ADD:
-			fw_add_f32(x->data, m->t[r->in[1]].data, y->data, elems(y->dims), r->act);
-			break;
-		case FW_OP_MAXPOOL:
-			fw_maxpool_f32(&op->g, x->data, y->data);
-			break;
-		case FW_OP_PAD:
-			fw_pad_f32(x->dims, r->p, x->data, y->data);
-			break;
-		case FW_OP_RESIZE_BILINEAR:
-			fw_resize_bilinear_f32(x->dims[1], x->dims[2], x->dims[3], x->data, y->dims[1],
-					       y->dims[2], y->data, r->p[0], r->p[1]);
-			break;
-		case FW_OP_RESHAPE:
-			break; /* y aliases x */
-		case FW_OP_SOFTMAX:
-			fw_softmax_f32((int)(elems(x->dims) / (size_t)x->dims[3]), x->dims[3], x->data,
-				       y->data);
-			break;
-		case FW_OP_CONCAT: {
-			int dims[FW_MF_MAX_IN][4];
-			const float *ins[FW_MF_MAX_IN];
-			for (int s = 0; s < r->n_in; s++) {
-				memcpy(dims[s], m->t[r->in[s]].dims, sizeof dims[s]);
-				ins[s] = m->t[r->in[s]].data;
+		if (st->kind == STEP_DEQUANTIZE) {
+			const struct rt_tensor *src = &m->t[st->src];
+			fw_q8_dequantize(U8(src), elems(src->dims), src->scale, src->zp, m->t[st->dst].data);
+			continue;
+		}
+		op = &m->ops[st->op];
+		if (op->int8)
+			run_int8(m, op);
+		else
+			run_float(m, op);
+		if (m->trace) {
+			y = &m->t[op->rec.out];
+			const float *data = y->data;
+			if (y->dtype == FW_DT_U8) {
+				fw_q8_dequantize(U8(y), elems(y->dims), y->scale, y->zp, m->trace_buf);
+				data = m->trace_buf;
 			}
-			fw_concat_f32(r->n_in, (const int(*)[4])dims, ins, r->p[0], y->data);
-			break;
+			m->trace(st->op, y->name, data, shape_of(y), m->trace_ctx);
 		}
-		default:
-			return FW_EUNSUPPORTED; /* unreachable: rejected at load */
-		}
-		if (m->trace)
-			m->trace(i, y->name, y->data, shape_of(y), m->trace_ctx);
 	}
 	return 0;
+}
+
+enum fw_precision fw_model_precision(const struct fw_model *m)
+{
+	return m->precision;
+}
+
+const char *fw_model_kernels_name(const struct fw_model *m)
+{
+	if (m->q8)
+		return m->q8->name;
+	return m->tier == FW_KERNELS_FAST ? "blas" : "ref";
+}
+
+int fw_model_int8_ops(const struct fw_model *m)
+{
+	return m->n_int8_ops;
 }

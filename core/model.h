@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct fw_model;
+struct fw_q8_kernels;
 
 struct fw_shape {
 	int n, h, w, c;
@@ -29,8 +30,15 @@ enum fw_kernel_tier {
 
 struct fw_model_options {
 	const char *expect_name;   /* refuse a file whose model id differs; NULL = any */
-	enum fw_kernel_tier tier;
+	enum fw_kernel_tier tier;  /* with int8: REF = the reference int8 kernels,
+				    * FAST = the best ISA (fw_isa_active) */
+	enum fw_precision precision; /* INT8 runs every calibrated op on u8 tensors
+				      * with int8 weights quantised at load; an
+				      * uncalibrated file runs in float (warned) */
 	int skip_checksum;         /* fuzzing only: do not verify the CRC */
+	/* int8 only, for tests and benchmarks: run this ISA's kernel table
+	 * (core/kernels/q8.h) instead of the one `tier` picks; NULL = by tier */
+	const struct fw_q8_kernels *q8_kernels;
 };
 
 /* Load from a file. Errors are logged with the path and what to do;
@@ -66,6 +74,13 @@ size_t fw_model_arena_bytes(const struct fw_model *m);
  * data; NULL to disable. Used by the layer-by-layer golden test. */
 typedef void (*fw_model_trace_fn)(int op_index, const char *name, const float *data,
 				  struct fw_shape shape, void *ctx);
-void fw_model_set_trace(struct fw_model *m, fw_model_trace_fn fn, void *ctx);
+/* int8 outputs are dequantised for the hook (a buffer allocated here). */
+int fw_model_set_trace(struct fw_model *m, fw_model_trace_fn fn, void *ctx);
+
+/* What the load decided: the precision it runs in, how many ops run int8,
+ * and the kernels ("ref", "blas", or the int8 ISA: "avx512", "neondot", ...). */
+enum fw_precision fw_model_precision(const struct fw_model *m);
+int fw_model_int8_ops(const struct fw_model *m);
+const char *fw_model_kernels_name(const struct fw_model *m);
 
 #endif

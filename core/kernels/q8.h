@@ -1,0 +1,105 @@
+/* int8 kernels: u8 activations (per-tensor scale and zero point), s8
+ * weights (per-output-channel symmetric), int32 accumulation, and
+ * requantisation fused into the epilogue.
+ *
+ * Integer maths, identical on every ISA. Each ISA tier (ref, AVX2, AVX-512
+ * VNNI, NEON, NEON dotprod) must produce the same bytes as the reference
+ * for every input: the accumulation is exact in int32, and the epilogue is
+ * the same sequence of IEEE float operations everywhere:
+ *
+ *   acc  = bias_q[oc] + sum_k in[k] * w[k]          (int32, exact; in is u8, w is s8)
+ *   v    = (float)acc * rq->scale[oc]                (one float multiply, no FMA)
+ *   RELU:  v = v > 0 ? v : 0                          PRELU: v = v >= 0 ? v : v * rq->slope[oc]
+ *   q    = (int32)nearbyint(v) + rq->zero_out         (round half to even: lrintf,
+ *                                                      cvtps2dq, vcvtnq_s32_f32)
+ *   out  = clamp(q, 0, 255)
+ *
+ * (float)acc rounds to nearest even on every ISA (cvtdq2ps, vcvtq_f32_s32).
+ * The input zero point is folded into bias_q by the caller:
+ *   bias_q[oc] = round(bias / (s_in * s_w[oc])) - zero_in * sum_k w[oc][k]
+ * and padded taps read zero_in (the u8 code of real 0), so padding needs no
+ * special case in the maths (im2col fills zero_in).
+ *
+ * Buffers: caller-owned, never allocated by a kernel; `scratch` at least the
+ * bytes *_scratch() returned, 64-byte aligned. Output never overlaps input.
+ * Packed weights are made once at load by conv_pack into conv_packed_size()
+ * bytes (64-byte aligned) in whatever layout the ISA's kernel wants.
+ */
+#ifndef FW_KERNELS_Q8_H
+#define FW_KERNELS_Q8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+
+enum fw_isa {
+	FW_ISA_REF = 0,
+	FW_ISA_AVX2 = 1,
+	FW_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL + VNNI (vpdpbusd) */
+	FW_ISA_NEON = 3,     /* aarch64 Advanced SIMD */
+	FW_ISA_NEON_DOT = 4, /* aarch64 + dot product (sdot/udot/usdot as available) */
+	FW_ISA_COUNT
+};
+
+/* Per-output-channel requantisation of an int32 accumulator (see above). */
+struct fw_q8_requant {
+	const float *scale;   /* [out_c]: s_in * s_w[oc] / s_out */
+	const float *slope;   /* [out_c] PReLU slopes, or NULL unless act == PRELU */
+	int32_t zero_out;     /* output zero point, 0..255 */
+	int act;              /* enum fw_act */
+};
+
+/* Elementwise add of two u8 tensors with their own scales:
+ *   v = ((float)(a - za) * sa + (float)(b - zb) * sb)      (float, in this order)
+ *   v = act(v);  q = nearbyint(v * inv_sy) + zy; clamp 0..255 */
+struct fw_q8_add {
+	float sa, sb, inv_sy;
+	int32_t za, zb, zy;
+	int act;              /* NONE or RELU */
+};
+
+struct fw_q8_kernels {
+	enum fw_isa isa;
+	const char *name;     /* "ref", "avx2", "avx512", "neon", "neondot" */
+
+	/* conv2d (and FC as a 1x1 conv on a 1x1xI input): weights OHWI s8. */
+	size_t (*conv_packed_size)(const struct fw_conv_geom *g);
+	void (*conv_pack)(const struct fw_conv_geom *g, const int8_t *w, void *packed);
+	size_t (*conv_scratch)(const struct fw_conv_geom *g);
+	void (*conv)(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		     const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+		     uint8_t *out, void *scratch);
+
+	/* depthwise conv, multiplier 1, weights 1HWC s8 (not packed). Padded taps
+	 * read zero_in. */
+	void (*dwconv)(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		       const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+		       uint8_t *out);
+
+	void (*add)(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
+		    uint8_t *out);
+};
+
+/* The table for an ISA, or NULL if this build/CPU cannot run it. */
+const struct fw_q8_kernels *fw_q8_kernels_for(enum fw_isa isa);
+
+/* The best ISA this CPU runs, unless FACEWATCH_ISA=ref|avx2|avx512|neon|neondot
+ * forces one (an ISA the CPU lacks is refused with a logged message and the
+ * best available is used). Decided once; thread-safe. */
+enum fw_isa fw_isa_active(void);
+const char *fw_isa_name(enum fw_isa isa);
+
+/* ISA-independent u8 ops (memory-bound; plain C). */
+void fw_q8_maxpool(const struct fw_conv_geom *g, const uint8_t *in, uint8_t *out);
+/* pad[8] as fw_pad_f32; fills with `fill` (the zero point). */
+void fw_q8_pad(const int in_dims[4], const int pad[8], const uint8_t *in, uint8_t fill,
+	       uint8_t *out);
+void fw_q8_concat(int n, const int (*dims)[4], const uint8_t *const *in, int axis, uint8_t *out);
+
+/* Conversions at the int8 region's edges: q = clamp(nearbyint(x * inv_s) + z, 0, 255),
+ * x = s * (q - z). */
+void fw_q8_quantize(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q);
+void fw_q8_dequantize(const uint8_t *q, size_t n, float s, int32_t z, float *x);
+
+#endif

@@ -1,0 +1,574 @@
+/* int8 kernels for AVX2 (contract: q8.h). This file alone is built with
+ * -mavx2; q8_dispatch.c hands out its table only when the CPU has AVX2.
+ * It is also the tier valgrind runs (valgrind hides AVX-512).
+ *
+ * Exactness. vpmaddubsw (u8 x s8 pairs summed into int16) saturates:
+ * 2 * 255 * -128 = -65280 does not fit, so it cannot be used on arbitrary
+ * data. Instead activations are widened to u16 and weights to s16, and
+ * vpmaddwd sums pairs of s16 products into int32: |255 * -128 * 2| = 65280,
+ * exact, and the int32 adds wrap modulo 2^32 like the reference.
+ *
+ * conv is a GEMM out[M][N] = A[M][K] x W[N][K]^T (M = pixels, N = out_c,
+ * K = k_h*k_w*in_c in OHWI's (ky, kx, ic) order). Packed weights: K in
+ * K2 = ceil(K/2) pairs, N in blocks of up to 16 channels (2 vectors of 8);
+ * block b holds, for each pair g, nv vectors of 8 channels x 2 s16:
+ *     packed[b*K2*32 + g*nv*16 + v*16 + lane*2 + j] (in s16) = w[16b + 8v + lane][2g + j]
+ * with zeros past K and past N. Rows of A are widened to u16 in scratch, RB
+ * rows at a time (straight from the input for a 1x1 stride-1 conv, through
+ * an u8 im2col row otherwise; padded taps zero_in, the odd tap past K 0);
+ * every channel block then runs over them. A tile is MR pixels x nv*8
+ * channels (MR = 12 / 6 for nv = 1 / 2: at most 12 accumulators of the 16
+ * ymm registers); per pair it broadcasts 2 u16 per pixel (vpbroadcastd) and
+ * issues vpmaddwd + vpaddd per accumulator.
+ *
+ * Depthwise: channels are the vector axis, 8 per ymm. Each input byte is
+ * zero-extended to a 32-bit lane (vpmovzxbd) and each weight sign-extended
+ * (vpmovsxbd, once per channel block); vpmaddwd of the two gives x*w + 0*hi
+ * = x*w exactly (the activation's upper 16 bits are 0), then vpaddd. A
+ * channel count that is not a multiple of 8 runs its last block at
+ * in_c - 8, overlapping (identical bytes written twice); in_c < 8 goes
+ * through 8-byte stack copies.
+ *
+ * Epilogue (q8.h): cvtdq2ps, one vmulps (never an FMA: -ffp-contract=off),
+ * ReLU as vmaxps(v, 0), PReLU as a blend where !(v >= 0), vminps(v, 512),
+ * cvtps2dq (half to even), + zero_out, then packssdw / packuswb saturate to
+ * 0..255. The min keeps a large v from becoming 0x80000000; below -2^31 that
+ * value is right anyway (it saturates to 0).
+ */
+#include "q8.h"
+#include "../model_format.h"
+
+#include <assert.h>
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+/* Looked up by name in q8_dispatch.c; no header declares the tables. */
+extern const struct fw_q8_kernels fw_q8_avx2_kernels;
+/* depthwise kernels with more than DW_MAX_TAPS taps (none in our models) */
+extern const struct fw_q8_kernels fw_q8_ref_kernels;
+
+#define FW_INLINE static inline __attribute__((always_inline))
+
+enum {
+	RB = 12,          /* rows widened per block: a multiple of every MR */
+	MR_MAX = 12,
+	DW_MAX_TAPS = 64,
+};
+
+static const int mr_for_nv[3] = {0, 12, 6};
+
+static size_t round_up(size_t x, size_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+static int is_pointwise(const struct fw_conv_geom *g)
+{
+	return g->k_h == 1 && g->k_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
+	       g->pad_t == 0 && g->pad_l == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
+}
+
+static size_t k_of(const struct fw_conv_geom *g)
+{
+	return (size_t)g->k_h * (size_t)g->k_w * (size_t)g->in_c;
+}
+
+FW_INLINE int32_t load_u32(const void *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+/* ---- epilogue ---------------------------------------------------------- */
+
+/* q8.h's requantisation of 8 accumulators, as int32 (not yet saturated). */
+FW_INLINE __m256i requant8(__m256i acc, __m256 scale, __m256 slope, int act, __m256i zero_out)
+{
+	const __m256 zero = _mm256_setzero_ps();
+	__m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+
+	if (act == FW_ACT_RELU) {
+		v = _mm256_max_ps(v, zero); /* v > 0 ? v : 0 */
+	} else if (act == FW_ACT_PRELU) {
+		const __m256 neg = _mm256_cmp_ps(v, zero, _CMP_NGE_UQ); /* !(v >= 0) */
+
+		v = _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), neg);
+	}
+	v = _mm256_min_ps(v, _mm256_set1_ps(512.0f));
+	return _mm256_add_epi32(_mm256_cvtps_epi32(v), zero_out);
+}
+
+/* 8 int32 saturated to u8 in the low 8 bytes. */
+FW_INLINE __m128i narrow8(__m256i q)
+{
+	const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+
+	return _mm_packus_epi16(w, w);
+}
+
+FW_INLINE void store_n(uint8_t *o, __m128i v, int n)
+{
+	if (n >= 8) {
+		_mm_storel_epi64((__m128i *)o, v);
+	} else {
+		uint8_t tmp[16];
+
+		_mm_storeu_si128((__m128i *)tmp, v);
+		memcpy(o, tmp, (size_t)n);
+	}
+}
+
+/* ---- conv: packing ----------------------------------------------------- */
+
+static size_t avx2_conv_packed_size(const struct fw_conv_geom *g)
+{
+	return round_up((size_t)g->out_c, 8) / 8 * (round_up(k_of(g), 2) / 2) * 32;
+}
+
+static void avx2_conv_pack(const struct fw_conv_geom *g, const int8_t *w, void *packed)
+{
+	const size_t k = k_of(g), k2 = round_up(k, 2) / 2;
+	int16_t *p = packed;
+
+	memset(p, 0, avx2_conv_packed_size(g));
+	for (int oc = 0; oc < g->out_c; oc++) {
+		int b = oc / 16, v = oc % 16 / 8, lane = oc % 8;
+		int rest = g->out_c - 16 * b;
+		size_t nv = rest >= 16 ? 2 : (size_t)(rest + 7) / 8;
+		int16_t *dst = p + (size_t)b * k2 * 32 + (size_t)v * 16 + (size_t)lane * 2;
+
+		for (size_t t = 0; t < k; t++)
+			dst[t / 2 * nv * 16 + t % 2] = w[(size_t)oc * k + t];
+	}
+}
+
+/* RB rows of u16 (round_up(K, 2) each) and, unless pointwise, one u8 im2col row. */
+static size_t avx2_conv_scratch(const struct fw_conv_geom *g)
+{
+	const size_t kp = round_up(k_of(g), 2);
+
+	return RB * kp * 2 + (is_pointwise(g) ? 0 : round_up(k_of(g), 64));
+}
+
+/* ---- conv: the tile ---------------------------------------------------- */
+
+struct tile {
+	const uint16_t *a;      /* MR rows of widened activations, lda elements apart */
+	size_t lda;
+	size_t k2;              /* pairs of taps */
+	const int16_t *w;       /* this block's packed weights */
+	const int32_t *bias;    /* [16], padded with 0 */
+	const float *scale;     /* [16] */
+	const float *slope;     /* [16] */
+	int act;
+	int32_t zero_out;
+	int n;                  /* channels in this block, 1..16 */
+	uint8_t *out;           /* row 0, channel 0 of the block */
+	size_t ldo;
+};
+
+/* One tile. MR and NV are constants after inlining; the accumulators are
+ * named variables rather than an array, which GCC would keep in memory.
+ * Rows and vectors past MR / NV are dead code. */
+#define ACC_DECL(r) __m256i c##r##_0 = b0, c##r##_1 = b1
+#define ACC_STEP(r)                                                                          \
+	if (MR > r) {                                                                        \
+		const __m256i x = _mm256_set1_epi32(load_u32(a + (size_t)(r) * lda));        \
+		c##r##_0 = _mm256_add_epi32(c##r##_0, _mm256_madd_epi16(x, w0));            \
+		if (NV > 1)                                                                  \
+			c##r##_1 = _mm256_add_epi32(c##r##_1, _mm256_madd_epi16(x, w1));     \
+	}
+#define ACC_STORE(r, v)                                                                      \
+	if (MR > r)                                                                          \
+		store_n(t->out + (size_t)(r) * t->ldo + 8 * (v),                             \
+			narrow8(requant8(c##r##_##v, sc, sl, t->act, zo)), t->n - 8 * (v))
+#define ACC_STORE_COL(v)                                                                     \
+	if (NV > v) {                                                                        \
+		const __m256 sc = _mm256_loadu_ps(t->scale + 8 * (v));                       \
+		const __m256 sl = _mm256_loadu_ps(t->slope + 8 * (v));                       \
+		ACC_STORE(0, v); ACC_STORE(1, v); ACC_STORE(2, v); ACC_STORE(3, v);          \
+		ACC_STORE(4, v); ACC_STORE(5, v); ACC_STORE(6, v); ACC_STORE(7, v);          \
+		ACC_STORE(8, v); ACC_STORE(9, v); ACC_STORE(10, v); ACC_STORE(11, v);        \
+	}
+
+FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
+{
+	/* a private copy: the output stores could alias *tp as far as the
+	 * compiler knows, and would make it reload every field after each */
+	const struct tile tl = *tp, *t = &tl;
+	const __m256i b0 = _mm256_loadu_si256((const __m256i *)t->bias);
+	const __m256i b1 = _mm256_loadu_si256((const __m256i *)(t->bias + 8));
+	const uint16_t *a = t->a;
+	const int16_t *w = t->w;
+	const size_t lda = t->lda;
+	ACC_DECL(0); ACC_DECL(1); ACC_DECL(2); ACC_DECL(3); ACC_DECL(4); ACC_DECL(5);
+	ACC_DECL(6); ACC_DECL(7); ACC_DECL(8); ACC_DECL(9); ACC_DECL(10); ACC_DECL(11);
+
+	for (size_t g = 0; g < t->k2; g++, a += 2, w += 16 * NV) {
+		const __m256i w0 = _mm256_load_si256((const __m256i *)w);
+		const __m256i w1 = NV > 1 ? _mm256_load_si256((const __m256i *)(w + 16)) : w0;
+
+		ACC_STEP(0) ACC_STEP(1) ACC_STEP(2) ACC_STEP(3) ACC_STEP(4) ACC_STEP(5)
+		ACC_STEP(6) ACC_STEP(7) ACC_STEP(8) ACC_STEP(9) ACC_STEP(10) ACC_STEP(11)
+	}
+
+	const __m256i zo = _mm256_set1_epi32(t->zero_out);
+	ACC_STORE_COL(0) ACC_STORE_COL(1)
+}
+
+#define TILE_FN(MR, NV) \
+	static void tile_##MR##_##NV(const struct tile *t) { gemm_tile(MR, NV, t); }
+TILE_FN(1, 1) TILE_FN(2, 1) TILE_FN(3, 1) TILE_FN(4, 1) TILE_FN(5, 1) TILE_FN(6, 1)
+TILE_FN(7, 1) TILE_FN(8, 1) TILE_FN(9, 1) TILE_FN(10, 1) TILE_FN(11, 1) TILE_FN(12, 1)
+TILE_FN(1, 2) TILE_FN(2, 2) TILE_FN(3, 2) TILE_FN(4, 2) TILE_FN(5, 2) TILE_FN(6, 2)
+
+typedef void (*tile_fn)(const struct tile *t);
+
+static const tile_fn tiles[3][MR_MAX + 1] = {
+	[1] = {NULL, tile_1_1, tile_2_1, tile_3_1, tile_4_1, tile_5_1, tile_6_1, tile_7_1, tile_8_1,
+	       tile_9_1, tile_10_1, tile_11_1, tile_12_1},
+	[2] = {NULL, tile_1_2, tile_2_2, tile_3_2, tile_4_2, tile_5_2, tile_6_2},
+};
+
+/* ---- conv: activations ------------------------------------------------- */
+
+/* n u8 -> u16 */
+static void widen(uint16_t *dst, const uint8_t *src, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm256_storeu_si256((__m256i *)(dst + i), _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
+	for (; i < n; i++)
+		dst[i] = src[i];
+}
+
+/* One u8 im2col row (K bytes) for output pixel (oy, ox); padded taps zero_in. */
+static void im2col_row(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, int oy, int ox,
+		       uint8_t *dst)
+{
+	const size_t c = (size_t)g->in_c, row_k = (size_t)g->k_w * c, in_row = (size_t)g->in_w * c;
+	const int x0 = ox * g->stride_w - g->pad_l;
+
+	for (int ky = 0; ky < g->k_h; ky++, dst += row_k) {
+		const int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
+		const uint8_t *src = in + (size_t)iy * in_row;
+
+		if (iy < 0 || iy >= g->in_h) {
+			memset(dst, zero_in, row_k);
+			continue;
+		}
+		for (int kx = 0; kx < g->k_w; kx++) {
+			const int ix = x0 + kx * g->dil_w;
+
+			if (ix < 0 || ix >= g->in_w)
+				memset(dst + (size_t)kx * c, zero_in, c);
+			else
+				memcpy(dst + (size_t)kx * c, src + (size_t)ix * c, c);
+		}
+	}
+}
+
+static void avx2_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		      const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+		      uint8_t *out, void *scratch)
+{
+	const size_t m = (size_t)g->out_h * (size_t)g->out_w, k = k_of(g);
+	const size_t kp = round_up(k, 2), k2 = kp / 2;
+	const int pointwise = is_pointwise(g);
+	uint16_t *a16 = scratch;
+	uint8_t *row8 = (uint8_t *)scratch + RB * kp * 2;
+	int oy = 0, ox = 0;
+
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	assert(((uintptr_t)packed & 31) == 0);
+	for (int r = 0; r < RB; r++)
+		if (kp > k)
+			a16[(size_t)r * kp + k] = 0; /* the odd tap: its weight is 0 */
+
+	for (size_t p0 = 0; p0 < m; p0 += RB) {
+		const int rows = m - p0 < RB ? (int)(m - p0) : RB;
+
+		for (int r = 0; r < rows; r++) {
+			const uint8_t *src = in + (p0 + (size_t)r) * k;
+
+			if (!pointwise) {
+				im2col_row(g, in, zero_in, oy, ox, row8);
+				if (++ox == g->out_w)
+					ox = 0, oy++;
+				src = row8;
+			}
+			widen(a16 + (size_t)r * kp, src, k);
+		}
+		for (int oc0 = 0; oc0 < g->out_c; oc0 += 16) {
+			const int n = g->out_c - oc0 < 16 ? g->out_c - oc0 : 16;
+			const int nv = (n + 7) / 8, mr_max = mr_for_nv[nv];
+			int32_t bias[16] = {0};
+			float scale[16] = {0}, slope[16] = {0};
+			struct tile t = {
+				.lda = kp,
+				.k2 = k2,
+				.w = (const int16_t *)packed + (size_t)(oc0 / 16) * k2 * 32,
+				.bias = bias,
+				.scale = scale,
+				.slope = slope,
+				.act = rq->act,
+				.zero_out = rq->zero_out,
+				.n = n,
+				.ldo = (size_t)g->out_c,
+			};
+
+			for (int j = 0; j < n; j++) {
+				bias[j] = bias_q ? bias_q[oc0 + j] : 0;
+				scale[j] = rq->scale[oc0 + j];
+				slope[j] = rq->slope ? rq->slope[oc0 + j] : 0.0f;
+			}
+			for (int r0 = 0; r0 < rows; r0 += mr_max) {
+				const int mr = rows - r0 < mr_max ? rows - r0 : mr_max;
+
+				t.a = a16 + (size_t)r0 * kp;
+				t.out = out + (p0 + (size_t)r0) * (size_t)g->out_c + oc0;
+				tiles[nv][mr](&t);
+			}
+		}
+	}
+}
+
+/* ---- depthwise ----------------------------------------------------------- */
+
+/* One channel block of 8 (c0 .. c0 + 7). */
+struct dw_block {
+	const uint8_t *in;        /* channel c0 of pixel (0, 0) */
+	ptrdiff_t row, col;       /* input bytes per row / per pixel */
+	ptrdiff_t dy, dx;         /* input bytes between tap rows / columns */
+	const __m256i *w;         /* [taps] sign-extended weights */
+	__m256i bias, zx;         /* zx: zero_in in every lane */
+	__m256 scale, slope;
+	__m256i zero_out;
+	int act;
+	int n;                    /* channels stored: 8, or in_c < 8 */
+};
+
+/* 8 input bytes zero-extended to int32 lanes; n < 8 copies first. */
+FW_INLINE __m256i dw_load(const uint8_t *p, int n)
+{
+	if (n < 8) {
+		uint8_t tmp[8] = {0};
+
+		memcpy(tmp, p, (size_t)n);
+		return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)tmp));
+	}
+	return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+
+FW_INLINE void dw_store(const struct dw_block *b, __m256i acc, uint8_t *o)
+{
+	store_n(o, narrow8(requant8(acc, b->scale, b->slope, b->act, b->zero_out)), b->n);
+}
+
+FW_INLINE void dw_interior(const int KH, const int KW, const struct dw_block *bp, const uint8_t *base,
+			   ptrdiff_t step, int n, uint8_t *o, ptrdiff_t ostep)
+{
+	const struct dw_block bl = *bp, *b = &bl; /* not reloaded after each store */
+	__m256i w[DW_MAX_TAPS];
+
+#pragma GCC unroll 49
+	for (int t = 0; t < KH * KW; t++)
+		w[t] = b->w[t];
+	for (int i = 0; i < n; i++, base += step, o += ostep) {
+		__m256i acc = b->bias;
+
+#pragma GCC unroll 7
+		for (int ky = 0; ky < KH; ky++)
+#pragma GCC unroll 7
+			for (int kx = 0; kx < KW; kx++)
+				acc = _mm256_add_epi32(acc, _mm256_madd_epi16(dw_load(base + ky * b->dy + kx * b->dx, 8),
+									   w[ky * KW + kx]));
+		dw_store(b, acc, o);
+	}
+}
+
+static void dw_interior_3x3(const struct dw_block *b, const uint8_t *base, ptrdiff_t step, int n,
+			    uint8_t *o, ptrdiff_t ostep)
+{
+	dw_interior(3, 3, b, base, step, n, o, ostep);
+}
+
+static void dw_interior_5x5(const struct dw_block *b, const uint8_t *base, ptrdiff_t step, int n,
+			    uint8_t *o, ptrdiff_t ostep)
+{
+	dw_interior(5, 5, b, base, step, n, o, ostep);
+}
+
+static void dw_interior_7x7(const struct dw_block *b, const uint8_t *base, ptrdiff_t step, int n,
+			    uint8_t *o, ptrdiff_t ostep)
+{
+	dw_interior(7, 7, b, base, step, n, o, ostep);
+}
+
+static void dw_pixel(const struct fw_conv_geom *g, const struct dw_block *b, int oy, int ox, uint8_t *o)
+{
+	const int iy0 = oy * g->stride_h - g->pad_t, ix0 = ox * g->stride_w - g->pad_l;
+	__m256i acc = b->bias;
+
+	for (int ky = 0; ky < g->k_h; ky++) {
+		const int iy = iy0 + ky * g->dil_h;
+
+		for (int kx = 0; kx < g->k_w; kx++) {
+			const int ix = ix0 + kx * g->dil_w;
+			__m256i x = b->zx;
+
+			if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w)
+				x = dw_load(b->in + (ptrdiff_t)iy * b->row + (ptrdiff_t)ix * b->col, b->n);
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, b->w[ky * g->k_w + kx]));
+		}
+	}
+	dw_store(b, acc, o);
+}
+
+static void interior_range(int n, int stride, int pad, int taps, int dil, int size, int *lo, int *hi)
+{
+	const int span = (taps - 1) * dil;
+	int a = (pad + stride - 1) / stride, b;
+
+	b = size - 1 - span + pad < 0 ? 0 : (size - 1 - span + pad) / stride + 1;
+	a = a > n ? n : a;
+	b = b > n ? n : b;
+	*lo = a;
+	*hi = b < a ? a : b;
+}
+
+static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			uint8_t *out)
+{
+	const int c = g->in_c, taps = g->k_h * g->k_w, small = c < 8;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c;
+	__m256i wv[DW_MAX_TAPS];
+	int oy_lo, oy_hi, ox_lo, ox_hi;
+	struct dw_block b;
+
+	assert(g->out_c == g->in_c);
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	if (taps > DW_MAX_TAPS) {
+		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	interior_range(g->out_h, g->stride_h, g->pad_t, g->k_h, g->dil_h, g->in_h, &oy_lo, &oy_hi);
+	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);
+
+	b.row = in_row;
+	b.col = c;
+	b.dy = (ptrdiff_t)g->dil_h * in_row;
+	b.dx = (ptrdiff_t)g->dil_w * c;
+	b.w = wv;
+	b.zx = _mm256_set1_epi32(zero_in);
+	b.zero_out = _mm256_set1_epi32(rq->zero_out);
+	b.act = rq->act;
+	b.n = small ? c : 8;
+
+	for (int c0 = 0; c0 < c; c0 += 8) {
+		int32_t bias[8] = {0};
+		float scale[8] = {0}, slope[8] = {0};
+
+		if (c0 + 8 > c && !small)
+			c0 = c - 8; /* overlap the previous block */
+		b.in = in + c0;
+		for (int t = 0; t < taps; t++) {
+			int8_t wt[8] = {0};
+
+			memcpy(wt, w + (size_t)t * (size_t)c + (size_t)c0, (size_t)b.n);
+			wv[t] = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)wt));
+		}
+		for (int j = 0; j < b.n; j++) {
+			bias[j] = bias_q ? bias_q[c0 + j] : 0;
+			scale[j] = rq->scale[c0 + j];
+			slope[j] = rq->slope ? rq->slope[c0 + j] : 0.0f;
+		}
+		b.bias = _mm256_loadu_si256((const __m256i *)bias);
+		b.scale = _mm256_loadu_ps(scale);
+		b.slope = _mm256_loadu_ps(slope);
+
+		for (int oy = 0; oy < g->out_h; oy++) {
+			uint8_t *orow = out + (ptrdiff_t)oy * g->out_w * c + c0;
+			int x_lo = ox_lo, x_hi = ox_hi;
+
+			if (oy < oy_lo || oy >= oy_hi || small)
+				x_lo = x_hi = 0;
+			if (x_hi > x_lo) {
+				const uint8_t *base =
+					b.in + (ptrdiff_t)(oy * g->stride_h - g->pad_t) * in_row +
+					(ptrdiff_t)(x_lo * g->stride_w - g->pad_l) * c;
+				const ptrdiff_t step = (ptrdiff_t)g->stride_w * c;
+				uint8_t *o = orow + (ptrdiff_t)x_lo * c;
+
+				if (g->k_h == 3 && g->k_w == 3)
+					dw_interior_3x3(&b, base, step, x_hi - x_lo, o, c);
+				else if (g->k_h == 5 && g->k_w == 5)
+					dw_interior_5x5(&b, base, step, x_hi - x_lo, o, c);
+				else if (g->k_h == 7 && g->k_w == 7)
+					dw_interior_7x7(&b, base, step, x_hi - x_lo, o, c);
+				else
+					for (int ox = x_lo; ox < x_hi; ox++)
+						dw_pixel(g, &b, oy, ox, orow + (ptrdiff_t)ox * c);
+			}
+			for (int ox = 0; ox < x_lo; ox++)
+				dw_pixel(g, &b, oy, ox, orow + (ptrdiff_t)ox * c);
+			for (int ox = x_hi > x_lo ? x_hi : 0; ox < g->out_w; ox++)
+				dw_pixel(g, &b, oy, ox, orow + (ptrdiff_t)ox * c);
+		}
+	}
+}
+
+/* ---- add ----------------------------------------------------------------- */
+
+FW_INLINE __m256i add8(__m128i a8, __m128i b8, const struct fw_q8_add *p)
+{
+	const __m256i a = _mm256_sub_epi32(_mm256_cvtepu8_epi32(a8), _mm256_set1_epi32(p->za));
+	const __m256i b = _mm256_sub_epi32(_mm256_cvtepu8_epi32(b8), _mm256_set1_epi32(p->zb));
+	/* two products, then their sum; no FMA (-ffp-contract=off) */
+	const __m256 va = _mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_set1_ps(p->sa));
+	const __m256 vb = _mm256_mul_ps(_mm256_cvtepi32_ps(b), _mm256_set1_ps(p->sb));
+	__m256 v = _mm256_add_ps(va, vb);
+
+	if (p->act == FW_ACT_RELU)
+		v = _mm256_max_ps(v, _mm256_setzero_ps());
+	v = _mm256_min_ps(_mm256_mul_ps(v, _mm256_set1_ps(p->inv_sy)), _mm256_set1_ps(512.0f));
+	return _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(p->zy));
+}
+
+static void avx2_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
+		     uint8_t *out)
+{
+	size_t i = 0;
+
+	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
+	for (; i + 8 <= n; i += 8)
+		_mm_storel_epi64((__m128i *)(out + i),
+				 narrow8(add8(_mm_loadl_epi64((const __m128i *)(a + i)),
+					      _mm_loadl_epi64((const __m128i *)(b + i)), p)));
+	if (i < n) {
+		uint8_t ta[8] = {0}, tb[8] = {0};
+
+		memcpy(ta, a + i, n - i);
+		memcpy(tb, b + i, n - i);
+		store_n(out + i, narrow8(add8(_mm_loadl_epi64((const __m128i *)ta), _mm_loadl_epi64((const __m128i *)tb), p)),
+			(int)(n - i));
+	}
+}
+
+const struct fw_q8_kernels fw_q8_avx2_kernels = {
+	.isa = FW_ISA_AVX2,
+	.name = "avx2",
+	.conv_packed_size = avx2_conv_packed_size,
+	.conv_pack = avx2_conv_pack,
+	.conv_scratch = avx2_conv_scratch,
+	.conv = avx2_conv,
+	.dwconv = avx2_dwconv,
+	.add = avx2_add,
+};

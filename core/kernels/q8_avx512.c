@@ -1,0 +1,828 @@
+/* int8 kernels for AVX-512 F/BW/VL + VNNI (contract: q8.h). This file alone
+ * is built with -mavx512f -mavx512bw -mavx512vl -mavx512vnni; q8_dispatch.c
+ * hands out its table only when the CPU (and OS) run all four, so nothing
+ * here executes elsewhere (valgrind, which hides AVX-512, takes AVX2).
+ *
+ * conv is a GEMM out[M][N] = A[M][K] x W[N][K]^T, M = out_h*out_w pixels,
+ * N = out_c, K = k_h*k_w*in_c in (ky, kx, ic) order (OHWI's order, so a
+ * weight row is the dot partner of an im2col row). The product is vpdpbusd:
+ * u8 x s8, four products summed into each int32 lane, exact and wrapping
+ * modulo 2^32 (the non-"s" form never saturates), so the accumulators equal
+ * the reference's bit for bit.
+ *
+ * K layout. A pixel's taps are k_h "segments" (kernel rows) of
+ * row_k = k_w*in_c bytes, each contiguous in the NHWC input when dil_w = 1.
+ * Each segment is padded to rs = round_up(row_k, 4) bytes, so K' = k_h*rs
+ * and a group of 4 bytes never straddles two segments (a 1x1 conv has one
+ * segment: K' = round_up(in_c, 4)). The padding taps have weight 0, so
+ * whatever byte the activation side holds there (the next pixel's, or
+ * anything) adds exactly 0.
+ *
+ * Packed weights (conv_pack, once at load): K' in K4 = K'/4 groups of 4 taps,
+ * N in blocks of up to 64 channels (4 vectors of 16); block b holds, for
+ * each group g, nv vectors of 16 channels x 4 bytes:
+ *     packed[b*K4*256 + g*nv*64 + v*64 + lane*4 + j] = w[64b + 16v + lane][tap 4g + j]
+ * where nv is 4 except in the last block (ceil(rest/16)); padding taps and
+ * channels past N are 0.
+ *
+ * A tile is MR pixels x nv*16 channels (MR = 12, 12, 8, 6 for nv = 1..4,
+ * <= 24 accumulators); per group it loads nv weight vectors, broadcasts 4
+ * activation bytes per pixel (vpbroadcastd from memory) and issues MR*nv
+ * vpdpbusd. The accumulators live in registers over the whole of K and are
+ * requantised in registers; the last vector of N is stored through a mask.
+ * Every mr <= MR has its own instantiation (a GEMV computes one row).
+ *
+ * Activations are read in place wherever possible, with no im2col copy:
+ *  - 1x1 stride-1 unpadded conv (and FC): pixel rows of the input, lda =
+ *    in_c. Every 4-byte read stays inside the tensor except, when in_c % 4
+ *    != 0, the last group of the last rows: a tile that would read past the
+ *    end is first copied to scratch.
+ *  - other convs with dil_w = 1, output pixels whose taps are all inside the
+ *    input: segment s of pixel ox starts at in + (iy0 + s*dil_h)*row + ix0*c,
+ *    and consecutive pixels of an output row are stride_w*c bytes apart, so
+ *    a tile of pixels in one output row is (a, lda = stride_w*c, segment
+ *    stride dil_h*row). Reads past row_k (up to rs) stay inside the tensor
+ *    (checked; the last pixels fall back to im2col otherwise).
+ *  - border pixels (and dil_w > 1): im2col into scratch in the K' layout
+ *    (padded taps zero_in, segment padding 0), RB = 24 rows at a time.
+ *
+ * Depthwise: channels are the vector axis. The 16 input bytes of a pixel's
+ * channel block are broadcast to the four 128-bit lanes (a load-port
+ * broadcast, no shuffle) and the weights are masked so that dword lane
+ * 4q + r keeps only byte q: one vpdpbusd then adds x*w for channel 4r + q in
+ * lane 4q + r and exact zeros for the other three bytes. Lanes come out
+ * transposed (4x4), so bias/scale/slope are permuted the same way once per
+ * channel block and the results are permuted back before narrowing. Four
+ * output pixels are interleaved (one pixel's taps are a chain of dependent
+ * vpdpbusd). Channel counts that are not a multiple of 16 run their last
+ * block at c = in_c - 16, overlapping the previous one (identical bytes
+ * written twice) rather than through masks; in_c < 16 uses masked loads.
+ *
+ * Epilogue (q8.h): cvtdq2ps (nearest even), one vmulps (never an FMA: this
+ * file is built with -ffp-contract=off), ReLU as vmaxps(v, 0) == (v > 0 ? v
+ * : 0), PReLU as a masked multiply where !(v >= 0), vminps(v, 512), then
+ * cvtps2dq (round half to even under the default MXCSR), + zero_out, max 0,
+ * and vpmovusdb saturates to 0..255. The min keeps a large positive v from
+ * becoming 0x80000000 (cvtps2dq's "indefinite"); below -2^31 the indefinite
+ * value is the right answer (it clamps to 0), so no lower clamp is needed.
+ * That is the reference's result for every input.
+ */
+#include "q8.h"
+#include "../model_format.h"
+
+#include <assert.h>
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+/* Looked up by name in q8_dispatch.c; no header declares the tables. */
+extern const struct fw_q8_kernels fw_q8_avx512_kernels;
+/* depthwise kernels with more than DW_MAX_TAPS taps (none in our models) */
+extern const struct fw_q8_kernels fw_q8_ref_kernels;
+
+#define FW_INLINE static inline __attribute__((always_inline))
+
+enum {
+	RB = 24,           /* im2col rows per block: a multiple of every MR */
+	MR_MAX = 12,
+	DW_MAX_TAPS = 64,  /* 8x8; larger depthwise kernels go to the reference */
+};
+
+static const int mr_for_nv[5] = {0, 12, 12, 8, 6};
+
+static size_t round_up(size_t x, size_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+static int is_pointwise(const struct fw_conv_geom *g)
+{
+	return g->k_h == 1 && g->k_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
+	       g->pad_t == 0 && g->pad_l == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
+}
+
+static size_t k_of(const struct fw_conv_geom *g)
+{
+	return (size_t)g->k_h * (size_t)g->k_w * (size_t)g->in_c;
+}
+
+FW_INLINE int32_t load_u32(const uint8_t *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof v); /* unaligned; one mov */
+	return v;
+}
+
+/* Output indices o in [0, n) whose taps o*stride - pad + k*dil, k < taps,
+ * all lie in [0, size): [*lo, *hi), possibly empty. */
+static void interior_range(int n, int stride, int pad, int taps, int dil, int size, int *lo, int *hi)
+{
+	const int span = (taps - 1) * dil;
+	int a = (pad + stride - 1) / stride, b;
+
+	b = size - 1 - span + pad < 0 ? 0 : (size - 1 - span + pad) / stride + 1;
+	a = a > n ? n : a;
+	b = b > n ? n : b;
+	*lo = a;
+	*hi = b < a ? a : b;
+}
+
+/* ---- epilogue ---------------------------------------------------------- */
+
+/* q8.h's requantisation of 16 accumulators; returns int32 >= 0 (saturate to
+ * u8 with vpmovusdb). */
+FW_INLINE __m512i requant16(__m512i acc, __m512 scale, __m512 slope, int act, __m512i zero_out)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	__m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+
+	if (act == FW_ACT_RELU) {
+		v = _mm512_max_ps(v, zero); /* v > 0 ? v : 0 */
+	} else if (act == FW_ACT_PRELU) {
+		__mmask16 neg = _mm512_cmp_ps_mask(v, zero, _CMP_NGE_UQ); /* !(v >= 0) */
+
+		v = _mm512_mask_mul_ps(v, neg, v, slope);
+	}
+	v = _mm512_min_ps(v, _mm512_set1_ps(512.0f));
+	return _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(v), zero_out), _mm512_setzero_si512());
+}
+
+FW_INLINE __mmask16 lane_mask(int n)
+{
+	return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+/* ---- conv: layout and packing -------------------------------------------- */
+
+/* K' layout of a conv (see top). */
+struct klayout {
+	size_t row_k;   /* valid bytes per segment: k_w * in_c */
+	size_t rs;      /* bytes per segment: round_up(row_k, 4) */
+	size_t kp;      /* K' = k_h * rs */
+};
+
+static struct klayout klayout_of(const struct fw_conv_geom *g)
+{
+	struct klayout l;
+
+	l.row_k = (size_t)g->k_w * (size_t)g->in_c;
+	l.rs = round_up(l.row_k, 4);
+	l.kp = (size_t)g->k_h * l.rs;
+	return l;
+}
+
+static size_t avx512_conv_packed_size(const struct fw_conv_geom *g)
+{
+	return round_up((size_t)g->out_c, 16) / 16 * (klayout_of(g).kp / 4) * 64;
+}
+
+static void avx512_conv_pack(const struct fw_conv_geom *g, const int8_t *w, void *packed)
+{
+	const struct klayout l = klayout_of(g);
+	const size_t k = k_of(g), k4 = l.kp / 4;
+	int8_t *p = packed;
+
+	memset(p, 0, avx512_conv_packed_size(g));
+	for (int oc = 0; oc < g->out_c; oc++) {
+		int b = oc / 64, v = oc % 64 / 16, lane = oc % 16;
+		int rest = g->out_c - 64 * b;
+		size_t nv = rest >= 64 ? 4 : (size_t)(rest + 15) / 16;
+		int8_t *dst = p + (size_t)b * k4 * 256 + (size_t)v * 64 + (size_t)lane * 4;
+
+		for (size_t t = 0; t < k; t++) {
+			size_t kk = t / l.row_k * l.rs + t % l.row_k; /* tap t in K' */
+
+			dst[kk / 4 * nv * 64 + kk % 4] = w[(size_t)oc * k + t];
+		}
+	}
+}
+
+static size_t avx512_conv_scratch(const struct fw_conv_geom *g)
+{
+	const size_t kp = klayout_of(g).kp;
+
+	if (is_pointwise(g))
+		return g->in_c % 4 ? MR_MAX * kp : 0; /* the copied last tile */
+	return RB * kp;
+}
+
+/* ---- conv: the tile ---------------------------------------------------- */
+
+struct tile {
+	const uint8_t *a;       /* row 0, segment 0 of the activations */
+	size_t lda;             /* bytes between rows (pixels) */
+	ptrdiff_t seg;          /* bytes between segments */
+	size_t nseg, gps;       /* segments, groups of 4 bytes per segment */
+	const uint8_t *w;       /* this channel block's packed weights */
+	const int32_t *bias;    /* [n], or NULL; already offset to the block */
+	const float *scale;     /* [n] */
+	const float *slope;     /* [n] or NULL */
+	int act;
+	int32_t zero_out;
+	int n;                  /* channels in this block, 1..64 */
+	uint8_t *out;           /* row 0, channel 0 of the block */
+	size_t ldo;             /* bytes between output rows (out_c) */
+};
+
+/* One tile. MR and NV are constants after inlining; the accumulators are
+ * named variables, not an array, because GCC keeps an array of vectors in
+ * memory (it spilled every accumulator on each group), while 24 scalars of
+ * SSA fit the 32 zmm registers. Rows and vectors past MR / NV are dead code. */
+#define ACC_DECL(r) __m512i c##r##_0 = b0, c##r##_1 = b1, c##r##_2 = b2, c##r##_3 = b3
+#define ACC_STEP(r)                                                                        \
+	if (MR > r) {                                                                      \
+		const __m512i x = _mm512_set1_epi32(load_u32(a + (size_t)(r) * lda));     \
+		c##r##_0 = _mm512_dpbusd_epi32(c##r##_0, x, w0);                           \
+		if (NV > 1)                                                                \
+			c##r##_1 = _mm512_dpbusd_epi32(c##r##_1, x, w1);                   \
+		if (NV > 2)                                                                \
+			c##r##_2 = _mm512_dpbusd_epi32(c##r##_2, x, w2);                   \
+		if (NV > 3)                                                                \
+			c##r##_3 = _mm512_dpbusd_epi32(c##r##_3, x, w3);                   \
+	}
+#define ACC_STORE(r, v)                                                                    \
+	if (MR > r)                                                                        \
+		_mm512_mask_cvtusepi32_storeu_epi8(t->out + (size_t)(r) * t->ldo + 16 * (v), mk, \
+						   requant16(c##r##_##v, sc, sl, t->act, zo))
+#define ACC_STORE_COL(v)                                                                   \
+	if (NV > v) {                                                                      \
+		const __mmask16 mk = lane_mask(t->n - 16 * (v));                           \
+		const __m512 sc = _mm512_maskz_loadu_ps(mk, t->scale + 16 * (v));          \
+		const __m512 sl = t->slope ? _mm512_maskz_loadu_ps(mk, t->slope + 16 * (v)) \
+					   : _mm512_setzero_ps();                          \
+		ACC_STORE(0, v); ACC_STORE(1, v); ACC_STORE(2, v); ACC_STORE(3, v);        \
+		ACC_STORE(4, v); ACC_STORE(5, v); ACC_STORE(6, v); ACC_STORE(7, v);        \
+		ACC_STORE(8, v); ACC_STORE(9, v); ACC_STORE(10, v); ACC_STORE(11, v);      \
+	}
+
+/* bias of vector v of the block, 0 past n (or everywhere without bias) */
+FW_INLINE __m512i tile_bias(const struct tile *t, int v, int NV)
+{
+	if (NV <= v || !t->bias)
+		return _mm512_setzero_si512();
+	return _mm512_maskz_loadu_epi32(lane_mask(t->n - 16 * v), t->bias + 16 * v);
+}
+
+FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
+{
+	/* a private copy: the output stores could alias *tp as far as the
+	 * compiler knows, and would make it reload every field after each */
+	const struct tile tl = *tp, *t = &tl;
+	const __m512i b0 = tile_bias(t, 0, NV), b1 = tile_bias(t, 1, NV);
+	const __m512i b2 = tile_bias(t, 2, NV), b3 = tile_bias(t, 3, NV);
+	const uint8_t *w = t->w;
+	const size_t lda = t->lda;
+	ACC_DECL(0); ACC_DECL(1); ACC_DECL(2); ACC_DECL(3); ACC_DECL(4); ACC_DECL(5);
+	ACC_DECL(6); ACC_DECL(7); ACC_DECL(8); ACC_DECL(9); ACC_DECL(10); ACC_DECL(11);
+
+	for (size_t s = 0; s < t->nseg; s++) {
+		const uint8_t *a = t->a + (ptrdiff_t)s * t->seg;
+
+		for (size_t g = 0; g < t->gps; g++, a += 4, w += 64 * NV) {
+			const __m512i w0 = _mm512_load_si512((const void *)w);
+			const __m512i w1 = NV > 1 ? _mm512_load_si512((const void *)(w + 64)) : w0;
+			const __m512i w2 = NV > 2 ? _mm512_load_si512((const void *)(w + 128)) : w0;
+			const __m512i w3 = NV > 3 ? _mm512_load_si512((const void *)(w + 192)) : w0;
+
+			ACC_STEP(0) ACC_STEP(1) ACC_STEP(2) ACC_STEP(3) ACC_STEP(4) ACC_STEP(5)
+			ACC_STEP(6) ACC_STEP(7) ACC_STEP(8) ACC_STEP(9) ACC_STEP(10) ACC_STEP(11)
+		}
+	}
+
+	const __m512i zo = _mm512_set1_epi32(t->zero_out);
+	ACC_STORE_COL(0) ACC_STORE_COL(1) ACC_STORE_COL(2) ACC_STORE_COL(3)
+}
+
+#define TILE_FN(MR, NV) \
+	static void tile_##MR##_##NV(const struct tile *t) { gemm_tile(MR, NV, t); }
+#define TILE_ROW(NV) \
+	TILE_FN(1, NV) TILE_FN(2, NV) TILE_FN(3, NV) TILE_FN(4, NV) TILE_FN(5, NV) TILE_FN(6, NV)
+TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4)
+TILE_FN(7, 1) TILE_FN(8, 1) TILE_FN(9, 1) TILE_FN(10, 1) TILE_FN(11, 1) TILE_FN(12, 1)
+TILE_FN(7, 2) TILE_FN(8, 2) TILE_FN(9, 2) TILE_FN(10, 2) TILE_FN(11, 2) TILE_FN(12, 2)
+TILE_FN(7, 3) TILE_FN(8, 3)
+
+typedef void (*tile_fn)(const struct tile *t);
+
+/* [nv][mr]: every mr up to mr_for_nv[nv] has its own instantiation, so a
+ * partial tile (the last rows, an FC's single row) computes only its rows. */
+static const tile_fn tiles[5][MR_MAX + 1] = {
+	[1] = {NULL, tile_1_1, tile_2_1, tile_3_1, tile_4_1, tile_5_1, tile_6_1, tile_7_1, tile_8_1,
+	       tile_9_1, tile_10_1, tile_11_1, tile_12_1},
+	[2] = {NULL, tile_1_2, tile_2_2, tile_3_2, tile_4_2, tile_5_2, tile_6_2, tile_7_2, tile_8_2,
+	       tile_9_2, tile_10_2, tile_11_2, tile_12_2},
+	[3] = {NULL, tile_1_3, tile_2_3, tile_3_3, tile_4_3, tile_5_3, tile_6_3, tile_7_3, tile_8_3},
+	[4] = {NULL, tile_1_4, tile_2_4, tile_3_4, tile_4_4, tile_5_4, tile_6_4},
+};
+
+/* Every channel block of `rows` pixels whose activations are at a (rows lda
+ * bytes apart, segments seg bytes apart) and whose outputs start at out
+ * (out_c bytes apart). */
+static void gemm_rows(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *a, size_t lda,
+		      ptrdiff_t seg, int rows, const void *packed, const int32_t *bias_q,
+		      const struct fw_q8_requant *rq, uint8_t *out)
+{
+	const size_t k4 = l->kp / 4;
+	struct tile t = {
+		.lda = lda, .seg = seg, .nseg = (size_t)g->k_h, .gps = l->rs / 4,
+		.act = rq->act, .zero_out = rq->zero_out, .ldo = (size_t)g->out_c,
+	};
+
+	for (int oc0 = 0; oc0 < g->out_c; oc0 += 64) {
+		t.w = (const uint8_t *)packed + (size_t)(oc0 / 64) * k4 * 256;
+		t.bias = bias_q ? bias_q + oc0 : NULL;
+		t.scale = rq->scale + oc0;
+		t.slope = rq->slope ? rq->slope + oc0 : NULL;
+		t.n = g->out_c - oc0 < 64 ? g->out_c - oc0 : 64;
+		const int nv = (t.n + 15) / 16, mr_max = mr_for_nv[nv];
+
+		for (int r0 = 0; r0 < rows; r0 += mr_max) {
+			const int mr = rows - r0 < mr_max ? rows - r0 : mr_max;
+
+			t.a = a + (size_t)r0 * lda;
+			t.out = out + (size_t)r0 * (size_t)g->out_c + oc0;
+			tiles[nv][mr](&t);
+		}
+	}
+}
+
+/* ---- conv: activations ------------------------------------------------- */
+
+FW_INLINE __mmask64 byte_mask(size_t n) /* n < 64 */
+{
+	return ((__mmask64)1 << n) - 1;
+}
+
+FW_INLINE void copy_bytes(uint8_t *d, const uint8_t *s, size_t n)
+{
+	for (; n >= 64; n -= 64, d += 64, s += 64)
+		_mm512_storeu_si512((void *)d, _mm512_loadu_si512((const void *)s));
+	if (n)
+		_mm512_mask_storeu_epi8(d, byte_mask(n), _mm512_maskz_loadu_epi8(byte_mask(n), s));
+}
+
+FW_INLINE void fill_bytes(uint8_t *d, __m512i v, size_t n)
+{
+	for (; n >= 64; n -= 64, d += 64)
+		_mm512_storeu_si512((void *)d, v);
+	if (n)
+		_mm512_mask_storeu_epi8(d, byte_mask(n), v);
+}
+
+/* One im2col row for output pixel (oy, ox) in the K' layout: segment ky at
+ * dst + ky*rs gets its row_k bytes (padded taps zero_in); the segment
+ * padding is not written. */
+static void im2col_row(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *in,
+		       __m512i zero_in, int oy, int ox, uint8_t *dst)
+{
+	const size_t c = (size_t)g->in_c, row_k = l->row_k, in_row = (size_t)g->in_w * c;
+	const int x0 = ox * g->stride_w - g->pad_l;
+
+	for (int ky = 0; ky < g->k_h; ky++, dst += l->rs) {
+		const int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
+		const uint8_t *src = in + (size_t)iy * in_row;
+
+		if (iy < 0 || iy >= g->in_h) {
+			fill_bytes(dst, zero_in, row_k);
+		} else if (g->dil_w == 1) {
+			/* taps kx in [lo, hi) are inside the row and contiguous */
+			int lo = x0 < 0 ? -x0 : 0;
+			int hi = g->in_w - x0 < g->k_w ? g->in_w - x0 : g->k_w;
+
+			if (hi <= lo) {
+				fill_bytes(dst, zero_in, row_k);
+				continue;
+			}
+			if (lo > 0)
+				fill_bytes(dst, zero_in, (size_t)lo * c);
+			copy_bytes(dst + (size_t)lo * c, src + (size_t)(x0 + lo) * c, (size_t)(hi - lo) * c);
+			if (hi < g->k_w)
+				fill_bytes(dst + (size_t)hi * c, zero_in, (size_t)(g->k_w - hi) * c);
+		} else {
+			for (int kx = 0; kx < g->k_w; kx++) {
+				const int ix = x0 + kx * g->dil_w;
+
+				if (ix < 0 || ix >= g->in_w)
+					fill_bytes(dst + (size_t)kx * c, zero_in, c);
+				else
+					copy_bytes(dst + (size_t)kx * c, src + (size_t)ix * c, c);
+			}
+		}
+	}
+}
+
+static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, const void *packed,
+			   const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out,
+			   uint8_t *scratch)
+{
+	const struct klayout l = klayout_of(g);
+	const size_t m = (size_t)g->out_h * (size_t)g->out_w, k = (size_t)g->in_c, kp = l.kp;
+	size_t m_safe = m;
+
+	/* rows whose last group reads past the tensor (only if k % 4 != 0) */
+	while (m_safe > 0 && (m_safe - 1) * k + kp > m * k)
+		m_safe--;
+	/* channel block outer (inside gemm_rows, per row range): its weights
+	 * (<= K*64 bytes) stay in L1 while the pixel rows stream past */
+	if (m_safe > 0)
+		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, out);
+	if (m_safe < m) {
+		const int rest = (int)(m - m_safe); /* < MR_MAX: at most 3 rows */
+
+		for (int r = 0; r < rest; r++) {
+			memcpy(scratch + (size_t)r * kp, in + (m_safe + (size_t)r) * k, k);
+			memset(scratch + (size_t)r * kp + k, 0, kp - k);
+		}
+		gemm_rows(g, &l, scratch, kp, 0, rest, packed, bias_q, rq, out + m_safe * (size_t)g->out_c);
+	}
+}
+
+/* Pixels [x0, x1) of output row oy through im2col, RB at a time. */
+static void conv_row_im2col(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *in,
+			    __m512i zin, int oy, int x0, int x1, const void *packed, const int32_t *bias_q,
+			    const struct fw_q8_requant *rq, uint8_t *out, uint8_t *scratch)
+{
+	for (int xb = x0; xb < x1; xb += RB) {
+		const int rows = x1 - xb < RB ? x1 - xb : RB;
+
+		for (int r = 0; r < rows; r++)
+			im2col_row(g, l, in, zin, oy, xb + r, scratch + (size_t)r * l->kp);
+		gemm_rows(g, l, scratch, l->kp, (ptrdiff_t)l->rs, rows, packed, bias_q, rq,
+			  out + ((size_t)oy * (size_t)g->out_w + (size_t)xb) * (size_t)g->out_c);
+	}
+}
+
+static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			 uint8_t *out, uint8_t *scratch)
+{
+	const struct klayout l = klayout_of(g);
+	const size_t c = (size_t)g->in_c;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * (ptrdiff_t)c, dy = (ptrdiff_t)g->dil_h * in_row;
+	const size_t in_bytes = (size_t)g->in_h * (size_t)in_row;
+	const __m512i zin = _mm512_set1_epi8((char)zero_in);
+	int oy_lo, oy_hi, ox_lo, ox_hi;
+
+	interior_range(g->out_h, g->stride_h, g->pad_t, g->k_h, g->dil_h, g->in_h, &oy_lo, &oy_hi);
+	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);
+	if (g->dil_w != 1)
+		ox_lo = ox_hi = 0; /* taps of a kernel row are not contiguous: im2col everything */
+	/* segment padding is never written by im2col_row: any value is exact
+	 * against zero weights, but start it initialised */
+	memset(scratch, 0, RB * l.kp);
+
+	for (int oy = 0; oy < g->out_h; oy++) {
+		int x_lo = ox_lo, x_hi = ox_hi;
+
+		if (oy < oy_lo || oy >= oy_hi)
+			x_lo = x_hi = 0;
+		if (x_hi > x_lo) {
+			const ptrdiff_t iy0 = (ptrdiff_t)oy * g->stride_h - g->pad_t;
+			const ptrdiff_t step = (ptrdiff_t)g->stride_w * (ptrdiff_t)c;
+			const ptrdiff_t base = iy0 * in_row + ((ptrdiff_t)x_lo * g->stride_w - g->pad_l) * (ptrdiff_t)c;
+
+			/* the last segment of the last pixel reads rs bytes */
+			while (x_hi > x_lo &&
+			       base + (x_hi - 1 - x_lo) * step + (g->k_h - 1) * dy + (ptrdiff_t)l.rs > (ptrdiff_t)in_bytes)
+				x_hi--;
+			if (x_hi > x_lo)
+				gemm_rows(g, &l, in + base, (size_t)step, dy, x_hi - x_lo, packed, bias_q, rq,
+					  out + ((size_t)oy * (size_t)g->out_w + (size_t)x_lo) * (size_t)g->out_c);
+			else
+				x_lo = x_hi = 0;
+		}
+		if (x_hi > x_lo) {
+			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, out, scratch);
+		} else {
+			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, out, scratch);
+		}
+	}
+}
+
+static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			uint8_t *out, void *scratch)
+{
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	assert(((uintptr_t)packed & 63) == 0);
+	if (is_pointwise(g))
+		conv_pointwise(g, in, packed, bias_q, rq, out, scratch);
+	else
+		conv_general(g, in, zero_in, packed, bias_q, rq, out, scratch);
+}
+
+/* ---- depthwise ----------------------------------------------------------- */
+
+/* One channel block of 16 (c0 .. c0 + 15), everything in lane order. */
+struct dw_block {
+	const uint8_t *in;        /* channel c0 of pixel (0, 0) */
+	ptrdiff_t row, col;       /* input bytes per row / per pixel */
+	ptrdiff_t dy, dx;         /* input bytes between tap rows / columns */
+	ptrdiff_t step;           /* input bytes between output pixels */
+	const __m512i *w;         /* [taps], byte-selected (see top) */
+	const __m512i *zrow;      /* [k_h]: sum over kx of zero_in * w[ky][kx] */
+	__m512i bias, zx;         /* zx: zero_in in every byte */
+	__m512 scale, slope;
+	__m512i zero_out, perm;
+	__mmask16 mask;           /* 0xFFFF unless in_c < 16 */
+	int act;
+};
+
+/* 16 input bytes at p broadcast to the four 128-bit lanes. */
+FW_INLINE __m512i dw_load(const uint8_t *p, int masked, __mmask16 mk)
+{
+	if (masked)
+		return _mm512_broadcast_i32x4(_mm_maskz_loadu_epi8(mk, p));
+	return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
+}
+
+FW_INLINE void dw_store(const struct dw_block *b, __m512i acc, uint8_t *o, int masked)
+{
+	/* lane order back to channel order (the transpose is its own inverse) */
+	__m512i q = _mm512_permutexvar_epi32(b->perm, requant16(acc, b->scale, b->slope, b->act, b->zero_out));
+
+	if (masked)
+		_mm512_mask_cvtusepi32_storeu_epi8(o, b->mask, q);
+	else
+		_mm_storeu_si128((__m128i *)o, _mm512_cvtusepi32_epi8(q));
+}
+
+/* Taps [t0, t1) of a window starting at input coordinate i0 that lie in [0, size). */
+static void valid_taps(int i0, int taps, int dil, int size, int *t0, int *t1)
+{
+	int a = 0, b = taps;
+
+	while (a < taps && i0 + a * dil < 0)
+		a++;
+	while (b > a && i0 + (b - 1) * dil >= size)
+		b--;
+	*t0 = a;
+	*t1 = b;
+}
+
+/* n output pixels of one row that share their valid taps [ky0, ky1) x
+ * [kx0, kx1): an interior run (kx range full), or one border pixel (n = 1).
+ * Taps outside read zero_in; a kernel row outside the input adds its
+ * precomputed zero_in * w sum (b->zrow). off: input offset of tap (0, 0) of
+ * the first pixel, possibly outside the tensor (only valid taps form a
+ * pointer); o: output of the first pixel, ostep bytes per pixel.
+ *
+ * KH, KW and S (stride_w; dil_w is 1) are constants for the common shapes:
+ * the taps unroll, and four pixels are done at a time, each input column
+ * loaded once per kernel row and used by every pixel whose window covers it
+ * (4*S + KW - S loads instead of 4*KW). S = 0: any stride and dilation,
+ * one tap load each. Four pixels also hide the dpbusd latency (a pixel's
+ * taps are a chain of dependent vpdpbusd). */
+FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked, const struct dw_block *bp,
+		      ptrdiff_t off, int n, int ky0, int ky1, int kx0, int kx1, uint8_t *o, ptrdiff_t ostep)
+{
+	/* private copies: the output stores could alias *bp and the weights
+	 * as far as the compiler knows (3x3's 9 weights then stay in registers) */
+	const struct dw_block bl = *bp, *b = &bl;
+	const ptrdiff_t step = S ? (ptrdiff_t)S * b->col : b->step;
+	__m512i wl[9];
+	const __m512i *w = b->w;
+	int i = 0;
+
+	if (KH * KW <= 9) {
+#pragma GCC unroll 9
+		for (int t = 0; t < KH * KW; t++)
+			wl[t] = b->w[t];
+		w = wl;
+	}
+	if (S) {
+		for (; i + 4 <= n; i += 4, off += 4 * step, o += 4 * ostep) {
+			__m512i a0 = b->bias, a1 = b->bias, a2 = b->bias, a3 = b->bias;
+
+#pragma GCC unroll 7
+			for (int ky = 0; ky < KH; ky++) {
+				if (ky < ky0 || ky >= ky1) {
+					a0 = _mm512_add_epi32(a0, b->zrow[ky]);
+					a1 = _mm512_add_epi32(a1, b->zrow[ky]);
+					a2 = _mm512_add_epi32(a2, b->zrow[ky]);
+					a3 = _mm512_add_epi32(a3, b->zrow[ky]);
+					continue;
+				}
+				const uint8_t *r = b->in + off + ky * b->dy;
+				__m512i x[3 * 2 + 7];
+
+#pragma GCC unroll 13
+				for (int col = 0; col < 3 * S + KW; col++)
+					x[col] = dw_load(r + col * b->col, masked, b->mask);
+#pragma GCC unroll 7
+				for (int kx = 0; kx < KW; kx++) {
+					const __m512i wt = w[ky * KW + kx];
+
+					a0 = _mm512_dpbusd_epi32(a0, x[kx], wt);
+					a1 = _mm512_dpbusd_epi32(a1, x[S + kx], wt);
+					a2 = _mm512_dpbusd_epi32(a2, x[2 * S + kx], wt);
+					a3 = _mm512_dpbusd_epi32(a3, x[3 * S + kx], wt);
+				}
+			}
+			dw_store(b, a0, o, masked);
+			dw_store(b, a1, o + ostep, masked);
+			dw_store(b, a2, o + 2 * ostep, masked);
+			dw_store(b, a3, o + 3 * ostep, masked);
+		}
+	}
+	for (; i < n; i++, off += step, o += ostep) {
+		__m512i acc = b->bias;
+
+#pragma GCC unroll 7
+		for (int ky = 0; ky < KH; ky++) {
+			if (ky < ky0 || ky >= ky1) {
+				acc = _mm512_add_epi32(acc, b->zrow[ky]);
+				continue;
+			}
+#pragma GCC unroll 7
+			for (int kx = 0; kx < KW; kx++) {
+				__m512i x = b->zx;
+
+				if (kx >= kx0 && kx < kx1)
+					x = dw_load(b->in + off + ky * b->dy + kx * b->dx, masked, b->mask);
+				acc = _mm512_dpbusd_epi32(acc, x, w[ky * KW + kx]);
+			}
+		}
+		dw_store(b, acc, o, masked);
+	}
+}
+
+#define DW_RUN_FN(name, KH, KW, S)                                                                    \
+	static void name(const struct dw_block *b, ptrdiff_t off, int n, int ky0, int ky1, int kx0, int kx1, \
+			 uint8_t *o, ptrdiff_t ostep)                                                       \
+	{                                                                                              \
+		dw_run(KH, KW, S, 0, b, off, n, ky0, ky1, kx0, kx1, o, ostep);                          \
+	}
+DW_RUN_FN(dw_run_3x3_s1, 3, 3, 1)
+DW_RUN_FN(dw_run_3x3_s2, 3, 3, 2)
+DW_RUN_FN(dw_run_5x5_s1, 5, 5, 1)
+DW_RUN_FN(dw_run_5x5_s2, 5, 5, 2)
+DW_RUN_FN(dw_run_7x7_s1, 7, 7, 1)
+DW_RUN_FN(dw_run_7x7_s2, 7, 7, 2)
+DW_RUN_FN(dw_run_3x3_any, 3, 3, 0)
+
+/* any kernel size, stride and dilation, and in_c < 16 (masked loads and stores) */
+static void dw_run_any(const struct dw_block *b, int k_h, int k_w, int masked, ptrdiff_t off, int n, int ky0,
+		       int ky1, int kx0, int kx1, uint8_t *o, ptrdiff_t ostep)
+{
+	if (masked)
+		dw_run(k_h, k_w, 0, 1, b, off, n, ky0, ky1, kx0, kx1, o, ostep);
+	else
+		dw_run(k_h, k_w, 0, 0, b, off, n, ky0, ky1, kx0, kx1, o, ostep);
+}
+
+typedef void (*dw_run_fn)(const struct dw_block *b, ptrdiff_t off, int n, int ky0, int ky1, int kx0, int kx1,
+			  uint8_t *o, ptrdiff_t ostep);
+
+/* The specialised run for g, or NULL for dw_run_any. */
+static dw_run_fn dw_run_for(const struct fw_conv_geom *g)
+{
+	const int s = g->dil_w == 1 ? g->stride_w : 0;
+
+	if (g->in_c < 16)
+		return NULL;
+	if (g->k_h == 3 && g->k_w == 3)
+		return s == 1 ? dw_run_3x3_s1 : s == 2 ? dw_run_3x3_s2 : dw_run_3x3_any;
+	if (g->k_h == 5 && g->k_w == 5 && (s == 1 || s == 2))
+		return s == 1 ? dw_run_5x5_s1 : dw_run_5x5_s2;
+	if (g->k_h == 7 && g->k_w == 7 && (s == 1 || s == 2))
+		return s == 1 ? dw_run_7x7_s1 : dw_run_7x7_s2;
+	return NULL;
+}
+
+static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			  const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			  uint8_t *out)
+{
+	const int c = g->in_c, taps = g->k_h * g->k_w, masked = c < 16;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c, step = (ptrdiff_t)g->stride_w * c;
+	/* dword lane 4q + r keeps byte q: channel 4r + q of the broadcast block */
+	const __m512i sel = _mm512_set_epi32(-16777216, -16777216, -16777216, -16777216, 0xFF0000, 0xFF0000,
+					     0xFF0000, 0xFF0000, 0xFF00, 0xFF00, 0xFF00, 0xFF00, 0xFF, 0xFF,
+					     0xFF, 0xFF);
+	/* lane 4q + r <-> channel 4r + q */
+	const __m512i perm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+	const dw_run_fn run = dw_run_for(g);
+	__m512i wv[DW_MAX_TAPS], zrow[DW_MAX_TAPS];
+	int ox_lo, ox_hi;
+	struct dw_block b;
+
+	assert(g->out_c == g->in_c);
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	if (taps > DW_MAX_TAPS) {
+		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);
+
+	b.row = in_row;
+	b.col = c;
+	b.dy = (ptrdiff_t)g->dil_h * in_row;
+	b.dx = (ptrdiff_t)g->dil_w * c;
+	b.step = step;
+	b.w = wv;
+	b.zrow = zrow;
+	b.zx = _mm512_set1_epi8((char)zero_in);
+	b.zero_out = _mm512_set1_epi32(rq->zero_out);
+	b.perm = perm;
+	b.mask = lane_mask(c);
+	b.act = rq->act;
+
+	for (int c0 = 0; c0 < c; c0 += 16) {
+		if (c0 + 16 > c && !masked)
+			c0 = c - 16; /* overlap the previous block */
+		b.in = in + c0;
+		for (int t = 0; t < taps; t++)
+			wv[t] = _mm512_and_si512(dw_load((const uint8_t *)w + (size_t)t * (size_t)c + (size_t)c0, masked,
+							 b.mask),
+						 sel);
+		for (int ky = 0; ky < g->k_h; ky++) {
+			zrow[ky] = _mm512_setzero_si512();
+			for (int kx = 0; kx < g->k_w; kx++)
+				zrow[ky] = _mm512_dpbusd_epi32(zrow[ky], b.zx, wv[ky * g->k_w + kx]);
+		}
+		b.bias = _mm512_permutexvar_epi32(
+			perm, bias_q ? _mm512_maskz_loadu_epi32(b.mask, bias_q + c0) : _mm512_setzero_si512());
+		b.scale = _mm512_permutexvar_ps(perm, _mm512_maskz_loadu_ps(b.mask, rq->scale + c0));
+		b.slope = rq->slope ? _mm512_permutexvar_ps(perm, _mm512_maskz_loadu_ps(b.mask, rq->slope + c0))
+				    : _mm512_setzero_ps();
+
+		for (int oy = 0; oy < g->out_h; oy++) {
+			const int iy0 = oy * g->stride_h - g->pad_t;
+			uint8_t *orow = out + (ptrdiff_t)oy * g->out_w * c + c0;
+			int ky0, ky1;
+
+			valid_taps(iy0, g->k_h, g->dil_h, g->in_h, &ky0, &ky1);
+			/* border columns one by one (each has its own valid taps), the
+			 * interior columns as one run */
+			for (int ox = 0; ox < g->out_w; ox++) {
+				const int ix0 = ox * g->stride_w - g->pad_l;
+				const ptrdiff_t off = (ptrdiff_t)iy0 * in_row + (ptrdiff_t)ix0 * c;
+				int kx0 = 0, kx1 = g->k_w, n = 1;
+
+				if (ox == ox_lo && ox_hi > ox_lo)
+					n = ox_hi - ox_lo;
+				else
+					valid_taps(ix0, g->k_w, g->dil_w, g->in_w, &kx0, &kx1);
+				if (run)
+					run(&b, off, n, ky0, ky1, kx0, kx1, orow + (ptrdiff_t)ox * c, c);
+				else
+					dw_run_any(&b, g->k_h, g->k_w, masked, off, n, ky0, ky1, kx0, kx1,
+						   orow + (ptrdiff_t)ox * c, c);
+				ox += n - 1;
+			}
+		}
+	}
+}
+
+/* ---- add ----------------------------------------------------------------- */
+
+FW_INLINE __m512i add16(__m128i a8, __m128i b8, const struct fw_q8_add *p)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	const __m512i a = _mm512_sub_epi32(_mm512_cvtepu8_epi32(a8), _mm512_set1_epi32(p->za));
+	const __m512i b = _mm512_sub_epi32(_mm512_cvtepu8_epi32(b8), _mm512_set1_epi32(p->zb));
+	/* two products, then their sum; no FMA (-ffp-contract=off) */
+	const __m512 va = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(p->sa));
+	const __m512 vb = _mm512_mul_ps(_mm512_cvtepi32_ps(b), _mm512_set1_ps(p->sb));
+	__m512 v = _mm512_add_ps(va, vb);
+
+	if (p->act == FW_ACT_RELU)
+		v = _mm512_max_ps(v, zero);
+	v = _mm512_min_ps(_mm512_mul_ps(v, _mm512_set1_ps(p->inv_sy)), _mm512_set1_ps(512.0f));
+	return _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(p->zy)),
+				_mm512_setzero_si512());
+}
+
+static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
+		       uint8_t *out)
+{
+	size_t i = 0;
+
+	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
+	for (; i + 16 <= n; i += 16)
+		_mm_storeu_si128((__m128i *)(out + i),
+				 _mm512_cvtusepi32_epi8(add16(_mm_loadu_si128((const __m128i *)(a + i)),
+							      _mm_loadu_si128((const __m128i *)(b + i)), p)));
+	if (i < n) {
+		const __mmask16 mk = lane_mask((int)(n - i));
+
+		_mm512_mask_cvtusepi32_storeu_epi8(out + i, mk,
+						   add16(_mm_maskz_loadu_epi8(mk, a + i), _mm_maskz_loadu_epi8(mk, b + i), p));
+	}
+}
+
+const struct fw_q8_kernels fw_q8_avx512_kernels = {
+	.isa = FW_ISA_AVX512,
+	.name = "avx512",
+	.conv_packed_size = avx512_conv_packed_size,
+	.conv_pack = avx512_conv_pack,
+	.conv_scratch = avx512_conv_scratch,
+	.conv = avx512_conv,
+	.dwconv = avx512_dwconv,
+	.add = avx512_add,
+};

@@ -1,0 +1,820 @@
+/* int8 kernels (core/kernels/q8.h).
+ *
+ * q8.h promises that every ISA tier gives the same bytes as the reference.
+ * Three kinds of check:
+ *  - the reference against cases worked out by hand (accumulator, scale,
+ *    rounding half to even at exact .5, clamping, padded taps reading
+ *    zero_in), run on every tier too;
+ *  - the zero-point folding identity: the reference with zero_in folded into
+ *    bias_q equals the float conv of the dequantised values within one LSB,
+ *    so the integer maths computes what the float model meant;
+ *  - every tier this CPU runs against the reference, byte for byte, on
+ *    ~300 random awkward shapes per op (odd sizes and channel counts, K not
+ *    a multiple of 4, asymmetric pads, strides, dilation, more than 64
+ *    output channels, all activations with negative PReLU slopes, zero
+ *    points 0..255, scales that drive outputs to clamp at 0 and 255, random
+ *    bias, no bias), plus the real BlazeFace / MobileFaceNet layer shapes.
+ * Outputs start as the complement of the reference, so a byte a kernel
+ * forgets to write always fails; 64 guard bytes after each output catch
+ * overruns without AddressSanitizer. Packed weights and scratch are exactly
+ * the sizes the tier asked for (64-byte aligned), so ASan sees any overrun.
+ * Under valgrind AVX-512 is hidden and its tests are skipped.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kernels/kernels.h"
+#include "core/kernels/q8.h"
+#include "core/model_format.h"
+#include "testutil.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define GUARD 64
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	assert_non_null(p);
+	return p;
+}
+
+/* 64-byte aligned, exactly `bytes` long (posix_memalign, unlike aligned_alloc,
+ * takes a size that is not a multiple of 64, so ASan sees any overrun). */
+static void *aligned(size_t bytes)
+{
+	void *p = NULL;
+
+	assert_int_equal(posix_memalign(&p, 64, bytes ? bytes : 1), 0);
+	return p;
+}
+
+static uint8_t *rand_u8(size_t n)
+{
+	uint8_t *p = xmalloc(n);
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)tu_randi(0, 255);
+	return p;
+}
+
+/* s8 weights, with the extremes -128 and 127 common */
+static int8_t *rand_s8(size_t n)
+{
+	int8_t *p = xmalloc(n);
+
+	for (size_t i = 0; i < n; i++) {
+		int r = tu_randi(0, 9);
+
+		p[i] = (int8_t)(r == 0 ? -128 : r == 1 ? 127 : tu_randi(-128, 127));
+	}
+	return p;
+}
+
+static const char *act_name(int act)
+{
+	return act == FW_ACT_RELU ? "relu" : act == FW_ACT_PRELU ? "prelu" : "none";
+}
+
+static void describe(char *buf, size_t n, const char *op, const struct fw_conv_geom *g)
+{
+	snprintf(buf, n, "%s in %dx%dx%d -> %dx%dx%d k%dx%d s%d,%d d%d,%d pad_t %d pad_l %d act %s", op,
+		 g->in_h, g->in_w, g->in_c, g->out_h, g->out_w, g->out_c, g->k_h, g->k_w, g->stride_h,
+		 g->stride_w, g->dil_h, g->dil_w, g->pad_t, g->pad_l, act_name(g->act));
+}
+
+/* out = (in + pads - span) / s + 1, as the converter writes it; -1 if the
+ * padded input is smaller than the dilated kernel. */
+static int make_geom(struct fw_conv_geom *g, int in_h, int in_w, int in_c, int out_c, int k_h,
+		     int k_w, int s_h, int s_w, int d_h, int d_w, int pad_t, int pad_b, int pad_l,
+		     int pad_r, int act)
+{
+	int span_h = (k_h - 1) * d_h + 1, span_w = (k_w - 1) * d_w + 1;
+
+	if (in_h + pad_t + pad_b < span_h || in_w + pad_l + pad_r < span_w)
+		return -1;
+	*g = (struct fw_conv_geom){
+		.in_h = in_h, .in_w = in_w, .in_c = in_c,
+		.out_h = (in_h + pad_t + pad_b - span_h) / s_h + 1,
+		.out_w = (in_w + pad_l + pad_r - span_w) / s_w + 1,
+		.out_c = out_c,
+		.k_h = k_h, .k_w = k_w, .stride_h = s_h, .stride_w = s_w, .dil_h = d_h, .dil_w = d_w,
+		.pad_t = pad_t, .pad_l = pad_l, .act = act,
+	};
+	return 0;
+}
+
+static int pick(const int *v, size_t n)
+{
+	return v[tu_randi(0, (int)n - 1)];
+}
+
+/* The tier under test, from the cmocka state; skips if this CPU lacks it. */
+static const struct fw_q8_kernels *tier(void **state)
+{
+	const struct fw_q8_kernels *k = fw_q8_kernels_for(*(const enum fw_isa *)*state);
+
+	if (!k) {
+		print_message("[   INFO   ] %s: not run by this CPU/build, skipped\n",
+			      fw_isa_name(*(const enum fw_isa *)*state));
+		skip();
+	}
+	return k;
+}
+
+/* Byte-exact comparison; reports the first difference as (pixel, channel). */
+static void assert_bytes(const uint8_t *want, const uint8_t *got, size_t n, size_t c,
+			 const char *tier_name, const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != want[i])
+			fail_msg("%s: %s: byte %zu (pixel %zu, channel %zu) = %u, ref %u", tier_name, what, i,
+				 i / c, i % c, got[i], want[i]);
+	for (size_t i = 0; i < GUARD; i++)
+		if (got[n + i] != 0xA5)
+			fail_msg("%s: %s: wrote past the output (guard byte %zu)", tier_name, what, i);
+}
+
+/* A buffer to receive n output bytes: the complement of the expected bytes,
+ * then GUARD bytes of 0xA5. */
+static uint8_t *out_buf(const uint8_t *want, size_t n)
+{
+	uint8_t *o = xmalloc(n + GUARD);
+
+	for (size_t i = 0; i < n; i++)
+		o[i] = (uint8_t)~want[i];
+	memset(o + n, 0xA5, GUARD);
+	return o;
+}
+
+/* ---- one quantised layer ------------------------------------------------- */
+
+struct qlayer {
+	struct fw_conv_geom g;
+	int dw;                 /* depthwise (weights 1HWC) or conv (OHWI) */
+	uint8_t *in, zero_in;
+	int8_t *w;
+	int32_t *bias;          /* or NULL */
+	float *scale, *slope;   /* slope NULL unless PRELU */
+	struct fw_q8_requant rq;
+	size_t n_in, n_w, n_out, k;
+};
+
+static void qlayer_free(struct qlayer *q)
+{
+	free(q->in), free(q->w), free(q->bias), free(q->scale), free(q->slope);
+}
+
+/* Random data for geometry g. Scales are set from the typical accumulator
+ * size so that most outputs land inside 0..255, except for one layer in
+ * four whose scales are 20x larger (many outputs clamp at 0 and 255);
+ * one in six has no bias. */
+static void qlayer_random(struct qlayer *q, const struct fw_conv_geom *g, int dw)
+{
+	const size_t taps = (size_t)g->k_h * (size_t)g->k_w;
+	const int hot = tu_randi(0, 3) == 0;
+
+	memset(q, 0, sizeof *q);
+	q->g = *g;
+	q->dw = dw;
+	q->n_in = (size_t)g->in_h * g->in_w * g->in_c;
+	q->k = dw ? taps : taps * (size_t)g->in_c;
+	q->n_w = dw ? taps * (size_t)g->in_c : (size_t)g->out_c * q->k;
+	q->n_out = (size_t)g->out_h * g->out_w * g->out_c;
+	q->in = rand_u8(q->n_in);
+	q->zero_in = (uint8_t)tu_randi(0, 255);
+	q->w = rand_s8(q->n_w);
+	/* the spread of sum_k x*w for random data: sqrt(K) * rms(x) * rms(w) */
+	const float typical = 147.0f * 74.0f * sqrtf((float)q->k);
+	if (tu_randi(0, 5) != 0) {
+		q->bias = xmalloc((size_t)g->out_c * sizeof *q->bias);
+		for (int i = 0; i < g->out_c; i++)
+			q->bias[i] = (int32_t)tu_randf(-typical, typical);
+	}
+	q->scale = xmalloc((size_t)g->out_c * sizeof *q->scale);
+	for (int i = 0; i < g->out_c; i++)
+		q->scale[i] = tu_randf(0.1f, 1.0f) * 128.0f / typical * (hot ? 20.0f : 1.0f);
+	if (g->act == FW_ACT_PRELU) {
+		q->slope = xmalloc((size_t)g->out_c * sizeof *q->slope);
+		for (int i = 0; i < g->out_c; i++)
+			q->slope[i] = tu_randf(-2.0f, 2.0f);
+		q->slope[0] = -0.75f; /* PReLU must not be max(x, a*x) */
+	}
+	q->rq = (struct fw_q8_requant){
+		.scale = q->scale, .slope = q->slope, .zero_out = tu_randi(0, 255), .act = g->act,
+	};
+}
+
+/* Run layer q through tier k into out (n_out bytes). */
+static void qlayer_run(const struct fw_q8_kernels *k, const struct qlayer *q, uint8_t *out)
+{
+	if (q->dw) {
+		k->dwconv(&q->g, q->in, q->zero_in, q->w, q->bias, &q->rq, out);
+		return;
+	}
+	size_t packed_bytes = k->conv_packed_size(&q->g), scratch_bytes = k->conv_scratch(&q->g);
+	void *packed = aligned(packed_bytes);
+	void *scratch = scratch_bytes ? aligned(scratch_bytes) : NULL; /* none when none asked for */
+
+	k->conv_pack(&q->g, q->w, packed);
+	k->conv(&q->g, q->in, q->zero_in, packed, q->bias, &q->rq, out, scratch);
+	free(packed), free(scratch);
+}
+
+static uint8_t *qlayer_ref(const struct qlayer *q)
+{
+	const struct fw_q8_kernels *ref = fw_q8_kernels_for(FW_ISA_REF);
+	uint8_t *want = xmalloc(q->n_out);
+
+	assert_non_null(ref);
+	qlayer_run(ref, q, want);
+	return want;
+}
+
+/* Tier k against the reference on layer q; returns the number of output
+ * bytes at 0 or 255 (to prove the clamping paths ran). */
+static size_t qlayer_check(const struct fw_q8_kernels *k, const struct qlayer *q)
+{
+	uint8_t *want = qlayer_ref(q), *got = out_buf(want, q->n_out);
+	char what[200];
+	size_t clamped = 0;
+
+	describe(what, sizeof what, q->dw ? "dwconv" : "conv", &q->g);
+	qlayer_run(k, q, got);
+	assert_bytes(want, got, q->n_out, (size_t)q->g.out_c, k->name, what);
+	for (size_t i = 0; i < q->n_out; i++)
+		clamped += want[i] == 0 || want[i] == 255;
+	free(want), free(got);
+	return clamped;
+}
+
+/* ---- the reference, by hand (and every tier on the same cases) ----------- */
+
+static const enum fw_isa isa_ref = FW_ISA_REF, isa_avx2 = FW_ISA_AVX2, isa_avx512 = FW_ISA_AVX512,
+			 isa_neon = FW_ISA_NEON, isa_neondot = FW_ISA_NEON_DOT;
+
+/* A 1x1 conv on one pixel with one input channel x = 1 and w = 1, so that
+ * acc[oc] = bias[oc] + 1 is whatever the bias says. */
+static void conv_1x1_by_hand(const struct fw_q8_kernels *k, const int32_t *bias, const float *scale,
+			     const float *slope, int act, int32_t zero_out, int n, const uint8_t *want)
+{
+	struct fw_conv_geom g;
+	uint8_t in = 1, out[64 + GUARD];
+	int8_t w[64];
+	struct fw_q8_requant rq = {.scale = scale, .slope = slope, .zero_out = zero_out, .act = act};
+	struct qlayer q = {.dw = 0, .in = &in, .zero_in = 0, .w = w, .bias = (int32_t *)bias,
+			   .n_out = (size_t)n, .rq = rq};
+
+	assert_true(n <= 64);
+	assert_int_equal(make_geom(&g, 1, 1, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
+	q.g = g;
+	for (int i = 0; i < n; i++)
+		w[i] = 1;
+	memset(out, 0xA5, sizeof out);
+	qlayer_run(k, &q, out);
+	for (int i = 0; i < n; i++)
+		if (out[i] != want[i])
+			fail_msg("%s: channel %d: acc %d scale %g -> %u, want %u", k->name, i, bias[i] + 1,
+				 (double)scale[i], out[i], want[i]);
+	for (int i = n; i < n + GUARD; i++)
+		assert_int_equal(out[i], 0xA5);
+}
+
+static void test_conv_rounding_and_clamping_by_hand(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	/* acc = bias + 1; v = acc * scale; q = nearbyint(v) + 100, clamped */
+	static const int32_t bias[] = {
+		4, 6, -6, -8, 0, 2, -2,       /* acc 5, 7, -5, -7, 1, 3, -1: v = +-2.5, +-3.5, 0.5, 1.5, -0.5 */
+		399, -301,                    /* v = 200, -150: 300 -> 255, -50 -> 0 */
+		1 << 30, -(1 << 30),          /* far beyond int32 after x8: 255, 0 */
+		154, 155, -101, -102,         /* v = 155 (255), 156 (clamps), -101 +100 = -1 (0) ... */
+		41, -40,                      /* acc 42 * 0.1f, -39 * 0.1f: ordinary rounding */
+	};
+	static const float scale[] = {
+		0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f,
+		0.5f, 0.5f,
+		8.0f, 8.0f,
+		1.0f, 1.0f, 1.0f, 1.0f,
+		0.1f, 0.1f,
+	};
+	static const uint8_t want[] = {
+		102, 104, 98, 96, 100, 102, 100,  /* half to even: 2.5->2, 3.5->4, -2.5->-2, -3.5->-4, 0.5->0, 1.5->2, -0.5->-0 */
+		255, 0,
+		255, 0,
+		255, 255, 0, 0,                   /* 155+100, 156+100, -100+100=0, -101+100=-1->0 */
+		104, 96,                          /* 4.2 -> 4, -3.9 -> -4 */
+	};
+	_Static_assert(ARRAY_LEN(bias) == ARRAY_LEN(scale) && ARRAY_LEN(bias) == ARRAY_LEN(want), "table");
+
+	conv_1x1_by_hand(k, bias, scale, NULL, FW_ACT_NONE, 100, (int)ARRAY_LEN(bias), want);
+}
+
+static void test_conv_activations_by_hand(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	/* acc = 11, -9, -21, 0 (bias + 1) at scale 1, zero_out 50 */
+	static const int32_t bias[] = {10, -10, -22, -1};
+	static const float scale[] = {1.0f, 1.0f, 1.0f, 1.0f};
+	static const float slope[] = {-0.5f, 0.25f, -2.0f, 3.0f};
+	static const uint8_t want_none[] = {61, 41, 29, 50};
+	static const uint8_t want_relu[] = {61, 50, 50, 50};
+	/* PReLU: 11 stays; -9 * 0.25 = -2.25 -> -2; -21 * -2 = 42; 0 stays */
+	static const uint8_t want_prelu[] = {61, 48, 92, 50};
+
+	conv_1x1_by_hand(k, bias, scale, NULL, FW_ACT_NONE, 50, 4, want_none);
+	conv_1x1_by_hand(k, bias, scale, NULL, FW_ACT_RELU, 50, 4, want_relu);
+	conv_1x1_by_hand(k, bias, scale, slope, FW_ACT_PRELU, 50, 4, want_prelu);
+}
+
+static void test_conv_accumulator_by_hand(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	/* one pixel, 3 channels in, 2 out:
+	 *   acc0 = 100 + 10*1 + 20*-2 + 30*3   = 160  -> * 0.25 = 40  -> +10 = 50
+	 *   acc1 = -50 + 10*4 + 20*5 + 30*-6   = -90  -> * 0.5 = -45 -> +10 = -35 -> 0
+	 * and the extremes: 255 * -128 * 3 + 0 = -97920 -> * -0.001 = 97.92 -> 98 + 10 */
+	struct fw_conv_geom g;
+	uint8_t in[3] = {10, 20, 30}, in2[3] = {255, 255, 255}, out[2 + GUARD];
+	int8_t w[6] = {1, -2, 3, 4, 5, -6}, w2[3] = {-128, -128, -128};
+	int32_t bias[2] = {100, -50};
+	float scale[2] = {0.25f, 0.5f}, scale2[1] = {-0.001f};
+	struct qlayer q = {.in = in, .w = w, .bias = bias, .n_out = 2,
+			   .rq = {.scale = scale, .zero_out = 10, .act = FW_ACT_NONE}};
+
+	assert_int_equal(make_geom(&g, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
+	q.g = g;
+	memset(out, 0xA5, sizeof out);
+	qlayer_run(k, &q, out);
+	assert_int_equal(out[0], 50);
+	assert_int_equal(out[1], 0);
+	assert_int_equal(out[2], 0xA5);
+
+	assert_int_equal(make_geom(&g, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
+	q = (struct qlayer){.g = g, .in = in2, .w = w2, .n_out = 1,
+			    .rq = {.scale = scale2, .zero_out = 10, .act = FW_ACT_NONE}};
+	qlayer_run(k, &q, out);
+	assert_int_equal(out[0], 108);
+}
+
+static void test_conv_padding_reads_zero_in(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	/* 2x2x1 input of 7s, zero_in 3, 3x3 all-ones kernel, pad 1 all round:
+	 * every output sees the 4 real pixels and 5 padded taps:
+	 * acc = 4*7 + 5*3 = 43; a second channel has weights 2 (86). */
+	struct fw_conv_geom g;
+	uint8_t in[4] = {7, 7, 7, 7}, out[8 + GUARD];
+	int8_t w[18];
+	float scale[2] = {1.0f, 1.0f};
+	struct qlayer q = {.in = in, .zero_in = 3, .w = w, .n_out = 8,
+			   .rq = {.scale = scale, .zero_out = 0, .act = FW_ACT_NONE}};
+
+	for (int i = 0; i < 9; i++)
+		w[i] = 1, w[9 + i] = 2;
+	assert_int_equal(make_geom(&g, 2, 2, 1, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	q.g = g;
+	memset(out, 0xA5, sizeof out);
+	qlayer_run(k, &q, out);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(out[2 * i], 43);
+		assert_int_equal(out[2 * i + 1], 86);
+	}
+	assert_int_equal(out[8], 0xA5);
+}
+
+static void test_dwconv_by_hand(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	/* 3x3 input, 2 channels: channel 0 is the ramp 1..9, channel 1 all 10;
+	 * zero_in 5; 3x3 kernel, pad 1, stride 2 -> 2x2 outputs.
+	 * ch0 weights all 1, ch1 weights: centre 2, rest -1.
+	 * out (0,0): taps rows -1..1, cols -1..1: real ones (0,0),(0,1),(1,0),(1,1)
+	 *   ch0 = 1+2+4+5 + 5 pads*5 = 12 + 25 = 37
+	 *   ch1 = centre is (0,0) -> 2*10, other real 3 * -10, pads 5 * -5 = 20 - 30 - 25 = -35
+	 * out (1,1): centre (2,2), real (1,1),(1,2),(2,1),(2,2): ch0 = 5+6+8+9 + 25 = 53
+	 *   ch1 = -35 again by symmetry. bias {0, 100}, scale 1, zero_out 0:
+	 *   ch1 -> 65; (0,1): centre (0,2): real (0,1),(0,2),(1,1),(1,2) ch0 = 2+3+5+6+25 = 41;
+ *   (1,0): centre (2,0): real (1,0),(1,1),(2,0),(2,1) ch0 = 4+5+7+8+25 = 49 */
+	struct fw_conv_geom g;
+	uint8_t in[18], out[8 + GUARD];
+	int8_t w[18];
+	int32_t bias[2] = {0, 100};
+	float scale[2] = {1.0f, 1.0f};
+	struct qlayer q = {.dw = 1, .in = in, .zero_in = 5, .w = w, .bias = bias, .n_out = 8,
+			   .rq = {.scale = scale, .zero_out = 0, .act = FW_ACT_NONE}};
+	static const uint8_t want[8] = {37, 65, 41, 65, 49, 65, 53, 65};
+
+	for (int i = 0; i < 9; i++) {
+		in[2 * i] = (uint8_t)(i + 1), in[2 * i + 1] = 10;
+		w[2 * i] = 1, w[2 * i + 1] = (int8_t)(i == 4 ? 2 : -1);
+	}
+	assert_int_equal(make_geom(&g, 3, 3, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	assert_int_equal(g.out_h, 2);
+	q.g = g;
+	memset(out, 0xA5, sizeof out);
+	qlayer_run(k, &q, out);
+	for (int i = 0; i < 8; i++)
+		if (out[i] != want[i])
+			fail_msg("%s: dwconv byte %d = %u, want %u", k->name, i, out[i], want[i]);
+	assert_int_equal(out[8], 0xA5);
+}
+
+static void test_add_by_hand(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	/* v = (a - 5) * 0.5 + (b - 10) * 0.25; q = nearbyint(v * 2) + 3, clamped */
+	static const uint8_t a[] = {10, 5, 6, 5, 255, 0, 7, 5, 9};
+	static const uint8_t b[] = {20, 11, 10, 13, 255, 0, 10, 7, 10};
+	/* (10,20): 2.5+2.5 = 5 -> 10 -> 13
+	 * (5,11): 0 + 0.25 -> 0.5 -> 0 (even) -> 3
+	 * (6,10): 0.5 -> 1 -> 4
+	 * (5,13): 0.75 -> 1.5 -> 2 -> 5
+	 * (255,255): 125 + 61.25 -> 372.5 -> 255
+	 * (0,0): -2.5 - 2.5 = -5 -> -10 + 3 = -7 -> 0
+	 * (7,10): 1 -> 2 -> 5
+	 * (5,7): -0.75 -> -1.5 -> -2 -> 1
+	 * (9,10): 2 -> 4 -> 7 */
+	static const uint8_t want_none[] = {13, 3, 4, 5, 255, 0, 5, 1, 7};
+	static const uint8_t want_relu[] = {13, 3, 4, 5, 255, 3, 5, 3, 7};
+	const size_t n = ARRAY_LEN(a);
+	struct fw_q8_add p = {.sa = 0.5f, .sb = 0.25f, .inv_sy = 2.0f, .za = 5, .zb = 10, .zy = 3,
+			      .act = FW_ACT_NONE};
+	uint8_t out[ARRAY_LEN(a) + GUARD];
+
+	memset(out, 0xA5, sizeof out);
+	k->add(a, b, n, &p, out);
+	assert_memory_equal(out, want_none, n);
+	assert_int_equal(out[n], 0xA5);
+	p.act = FW_ACT_RELU;
+	k->add(a, b, n, &p, out);
+	assert_memory_equal(out, want_relu, n);
+}
+
+/* ---- zero-point folding vs the float model ------------------------------- */
+
+/* float requantisation of a float conv output y: clamp(round(y / s_out) + z) */
+static int quantize_f(float y, float s_out, int z)
+{
+	long q = lrintf(y / s_out) + z;
+
+	return q < 0 ? 0 : q > 255 ? 255 : (int)q;
+}
+
+/* The reference, with zero_in folded into bias_q as q8.h says, against the
+ * float conv of the dequantised tensors (float ref kernels): within 1 LSB. */
+static void folding_case(int dw, int act)
+{
+	struct fw_conv_geom g;
+	const int c = tu_randi(1, 9), oc = dw ? c : tu_randi(1, 9);
+
+	assert_int_equal(make_geom(&g, tu_randi(2, 9), tu_randi(2, 9), c, oc, 3, 3, tu_randi(1, 2),
+				   tu_randi(1, 2), 1, 1, 1, tu_randi(0, 1), tu_randi(0, 1), 1, act), 0);
+	const size_t taps = 9, k = dw ? taps : taps * (size_t)c;
+	const size_t n_in = (size_t)g.in_h * g.in_w * c, n_out = (size_t)g.out_h * g.out_w * oc;
+	const size_t n_w = dw ? taps * (size_t)c : (size_t)oc * k;
+	const float s_in = tu_randf(0.01f, 0.05f), s_out = tu_randf(0.05f, 0.2f);
+	const uint8_t zero_in = (uint8_t)tu_randi(0, 255);
+	const int zero_out = tu_randi(0, 255);
+	uint8_t *q_in = rand_u8(n_in), *got = xmalloc(n_out);
+	int8_t *q_w = rand_s8(n_w);
+	float *x = xmalloc(n_in * sizeof *x), *wf = xmalloc(n_w * sizeof *wf), *y = xmalloc(n_out * sizeof *y);
+	float *s_w = xmalloc((size_t)oc * sizeof *s_w), *bf = xmalloc((size_t)oc * sizeof *bf);
+	float *scale = xmalloc((size_t)oc * sizeof *scale), *slope = xmalloc((size_t)oc * sizeof *slope);
+	int32_t *bias_q = xmalloc((size_t)oc * sizeof *bias_q);
+
+	for (size_t i = 0; i < n_in; i++)
+		x[i] = s_in * (float)((int)q_in[i] - zero_in);
+	for (int o = 0; o < oc; o++) {
+		long sum_w = 0;
+		/* a float bias, then the integer the int8 path stores for it */
+		float bias = tu_randf(-1.0f, 1.0f);
+		long b_int;
+
+		s_w[o] = tu_randf(0.001f, 0.01f);
+		b_int = lrintf(bias / (s_in * s_w[o]));
+		bf[o] = (float)((double)b_int * s_in * s_w[o]); /* the float model's bias: exactly that integer */
+		for (size_t t = 0; t < k; t++)
+			sum_w += q_w[dw ? t * (size_t)c + (size_t)o : (size_t)o * k + t];
+		bias_q[o] = (int32_t)(b_int - (long)zero_in * sum_w);
+		scale[o] = s_in * s_w[o] / s_out;
+		slope[o] = tu_randf(-1.0f, 1.0f);
+	}
+	for (size_t i = 0; i < n_w; i++)
+		wf[i] = s_w[dw ? i % (size_t)c : i / k] * (float)q_w[i];
+
+	struct qlayer q = {.g = g, .dw = dw, .in = q_in, .zero_in = zero_in, .w = q_w, .bias = bias_q,
+			   .n_out = n_out,
+			   .rq = {.scale = scale, .slope = act == FW_ACT_PRELU ? slope : NULL,
+				  .zero_out = zero_out, .act = act}};
+	qlayer_run(fw_q8_kernels_for(FW_ISA_REF), &q, got);
+	if (dw)
+		fw_dwconv2d_f32_ref(&g, x, wf, bf, act == FW_ACT_PRELU ? slope : NULL, y);
+	else
+		fw_conv2d_f32_ref(&g, x, wf, bf, act == FW_ACT_PRELU ? slope : NULL, y);
+	for (size_t i = 0; i < n_out; i++) {
+		int want = quantize_f(y[i], s_out, zero_out);
+
+		if (abs(want - (int)got[i]) > 1)
+			fail_msg("%s act %s: byte %zu = %u, float model gives %d (y = %g)", dw ? "dwconv" : "conv",
+				 act_name(act), i, got[i], want, (double)y[i]);
+	}
+	free(q_in), free(got), free(q_w), free(x), free(wf), free(y), free(s_w), free(bf), free(scale);
+	free(slope), free(bias_q);
+}
+
+static void test_zero_point_folding_matches_float(void **state)
+{
+	(void)state;
+	tu_srand(4242);
+	for (int i = 0; i < 60; i++)
+		folding_case(i % 2, i % 3);
+}
+
+/* ---- every tier against the reference, random shapes --------------------- */
+
+static const int sizes[] = {1, 3, 7, 13, 17};
+static const int in_chans[] = {1, 3, 5, 17, 33, 64};
+static const int out_chans[] = {1, 3, 5, 17, 33, 1, 3, 5, 17, 33, 24, 28, 64, 65, 80, 130};
+static const int kernels[] = {1, 2, 3, 5};
+static const int pads[][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}, {1, 2}, {2, 1}, {2, 2}};
+
+static void random_conv_geom(struct fw_conv_geom *g)
+{
+	for (;;) {
+		const int kind = tu_randi(0, 9), act = tu_randi(0, 2);
+		const int in_h = pick(sizes, ARRAY_LEN(sizes)), in_w = pick(sizes, ARRAY_LEN(sizes));
+		const int in_c = pick(in_chans, ARRAY_LEN(in_chans)), out_c = pick(out_chans, ARRAY_LEN(out_chans));
+		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
+		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
+		int r;
+
+		if (kind < 3) /* pointwise: the input is read in place */
+			r = make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+		else if (kind == 3) /* FC: 1x1 input, long K */
+			r = make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+		else {
+			const int k = pick(kernels, ARRAY_LEN(kernels));
+			const int kw = tu_randi(0, 3) ? k : pick(kernels, ARRAY_LEN(kernels));
+
+			r = make_geom(g, in_h, in_w, in_c, out_c, k, kw, tu_randi(1, 2), tu_randi(1, 2),
+				      tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0], pv[1], ph[0], ph[1], act);
+		}
+		if (r == 0)
+			return;
+	}
+}
+
+static void random_dw_geom(struct fw_conv_geom *g)
+{
+	static const int dw_chans[] = {1, 3, 5, 8, 15, 16, 17, 24, 28, 33, 42, 64, 88};
+	static const int dw_kernels[] = {3, 3, 3, 5, 7, 1, 2};
+
+	for (;;) {
+		const int k = pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = pick(dw_chans, ARRAY_LEN(dw_chans));
+		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
+		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
+		const int d = tu_randi(0, 4) ? 1 : 2;
+
+		if (make_geom(g, pick(sizes, ARRAY_LEN(sizes)), pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
+			      tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
+			return;
+	}
+}
+
+enum { N_RANDOM = 300 };
+
+static void test_conv_vs_ref_random(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	size_t clamped = 0, total = 0;
+
+	tu_srand(1234); /* every tier sees the same layers */
+	for (int i = 0; i < N_RANDOM; i++) {
+		struct fw_conv_geom g;
+		struct qlayer q;
+
+		random_conv_geom(&g);
+		qlayer_random(&q, &g, 0);
+		clamped += qlayer_check(k, &q);
+		total += q.n_out;
+		qlayer_free(&q);
+	}
+	/* the random scales must exercise both the clamps and the interior */
+	print_message("[   INFO   ] %s: %zu of %zu output bytes clamped to 0 or 255\n", k->name, clamped, total);
+	assert_true(clamped > total / 20 && clamped < total / 2);
+}
+
+static void test_dwconv_vs_ref_random(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	size_t clamped = 0, total = 0;
+
+	tu_srand(5678);
+	for (int i = 0; i < N_RANDOM; i++) {
+		struct fw_conv_geom g;
+		struct qlayer q;
+
+		random_dw_geom(&g);
+		qlayer_random(&q, &g, 1);
+		clamped += qlayer_check(k, &q);
+		total += q.n_out;
+		qlayer_free(&q);
+	}
+	print_message("[   INFO   ] %s: %zu of %zu output bytes clamped to 0 or 255\n", k->name, clamped, total);
+	assert_true(clamped > total / 20 && clamped < total / 2);
+}
+
+/* The real layer shapes (BlazeFace short, MobileFaceNet), incl. GDConv. */
+static void test_real_layers_vs_ref(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	static const struct {
+		int dw, in_h, in_w, in_c, out_c, kk, s, pad_t, pad_b, act;
+	} layers[] = {
+		{0, 128, 128, 3, 24, 5, 2, 1, 2, FW_ACT_NONE},     /* blaze #0 */
+		{1, 64, 64, 24, 24, 3, 1, 1, 1, FW_ACT_NONE},      /* blaze dw */
+		{0, 64, 64, 24, 28, 1, 1, 0, 0, FW_ACT_RELU},      /* blaze 1x1 */
+		{1, 64, 64, 28, 28, 3, 2, 0, 1, FW_ACT_NONE},      /* blaze dw s2 */
+		{0, 32, 32, 36, 42, 1, 1, 0, 0, FW_ACT_RELU},      /* K = 36, N = 42 */
+		{0, 16, 16, 42, 48, 1, 1, 0, 0, FW_ACT_RELU},      /* K = 42: not a multiple of 4 */
+		{1, 32, 32, 42, 42, 3, 2, 0, 1, FW_ACT_NONE},
+		{0, 16, 16, 88, 32, 1, 1, 0, 0, FW_ACT_RELU},
+		{0, 8, 8, 96, 96, 1, 1, 0, 0, FW_ACT_RELU},
+		{0, 8, 8, 96, 6, 1, 1, 0, 0, FW_ACT_NONE},         /* a head */
+		{0, 112, 112, 3, 64, 3, 2, 0, 1, FW_ACT_PRELU},    /* MFN #0 */
+		{1, 56, 56, 64, 64, 3, 1, 1, 1, FW_ACT_PRELU},
+		{0, 28, 28, 64, 128, 1, 1, 0, 0, FW_ACT_PRELU},
+		{1, 56, 56, 128, 128, 3, 2, 0, 1, FW_ACT_PRELU},
+		{0, 14, 14, 128, 512, 1, 1, 0, 0, FW_ACT_PRELU},
+		{0, 7, 7, 512, 128, 1, 1, 0, 0, FW_ACT_NONE},
+		{1, 7, 7, 512, 512, 7, 1, 0, 0, FW_ACT_NONE},      /* GDConv 7x7 -> 1x1 */
+		{0, 1, 1, 512, 512, 1, 1, 0, 0, FW_ACT_NONE},      /* FC */
+		{0, 1, 1, 512, 192, 1, 1, 0, 0, FW_ACT_NONE},
+	};
+
+	tu_srand(99);
+	for (size_t i = 0; i < ARRAY_LEN(layers); i++) {
+		struct fw_conv_geom g;
+		struct qlayer q;
+
+		assert_int_equal(make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
+					   layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
+					   layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
+				 0);
+		qlayer_random(&q, &g, layers[i].dw);
+		qlayer_check(k, &q);
+		qlayer_free(&q);
+	}
+}
+
+static void test_add_vs_ref_random(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *ref = fw_q8_kernels_for(FW_ISA_REF);
+
+	tu_srand(777);
+	for (int i = 0; i < N_RANDOM; i++) {
+		const size_t n = (size_t)(i % 5 == 0 ? tu_randi(1000, 5000) : tu_randi(1, 100));
+		uint8_t *a = rand_u8(n), *b = rand_u8(n), *want = xmalloc(n), *got;
+		const float sy = tu_randf(0.005f, 0.05f) * (i % 4 == 0 ? 0.1f : 1.0f);
+		struct fw_q8_add p = {
+			.sa = tu_randf(0.005f, 0.05f), .sb = tu_randf(0.005f, 0.05f), .inv_sy = 1.0f / sy,
+			.za = tu_randi(0, 255), .zb = tu_randi(0, 255), .zy = tu_randi(0, 255),
+			.act = tu_randi(0, 1) ? FW_ACT_RELU : FW_ACT_NONE,
+		};
+		char what[100];
+
+		ref->add(a, b, n, &p, want);
+		got = out_buf(want, n);
+		k->add(a, b, n, &p, got);
+		snprintf(what, sizeof what, "add n %zu act %s", n, act_name(p.act));
+		assert_bytes(want, got, n, 1, k->name, what);
+		free(a), free(b), free(want), free(got);
+	}
+}
+
+/* ---- dispatch and the ISA-independent ops -------------------------------- */
+
+static void test_tables(void **state)
+{
+	(void)state;
+	const struct fw_q8_kernels *ref = fw_q8_kernels_for(FW_ISA_REF);
+
+	assert_non_null(ref);
+	assert_int_equal(ref->isa, FW_ISA_REF);
+	for (int i = 0; i < FW_ISA_COUNT; i++) {
+		const struct fw_q8_kernels *k = fw_q8_kernels_for((enum fw_isa)i);
+
+		print_message("[   INFO   ] %-8s %s\n", fw_isa_name((enum fw_isa)i), k ? "runs here" : "-");
+		if (!k)
+			continue;
+		assert_int_equal(k->isa, i);
+		assert_string_equal(k->name, fw_isa_name((enum fw_isa)i));
+		assert_non_null(k->conv_packed_size);
+		assert_non_null(k->conv_pack);
+		assert_non_null(k->conv_scratch);
+		assert_non_null(k->conv);
+		assert_non_null(k->dwconv);
+		assert_non_null(k->add);
+	}
+	assert_non_null(fw_q8_kernels_for(fw_isa_active()));
+	assert_null(fw_q8_kernels_for(FW_ISA_COUNT));
+	assert_string_equal(fw_isa_name(FW_ISA_COUNT), "unknown");
+#if defined(__x86_64__)
+	assert_null(fw_q8_kernels_for(FW_ISA_NEON));
+	assert_null(fw_q8_kernels_for(FW_ISA_NEON_DOT));
+	/* the best tier the CPU has, without FACEWATCH_ISA (ctest does not set it) */
+	if (!getenv("FACEWATCH_ISA"))
+		assert_int_equal(fw_isa_active(), fw_q8_kernels_for(FW_ISA_AVX512) ? FW_ISA_AVX512
+						  : fw_q8_kernels_for(FW_ISA_AVX2)  ? FW_ISA_AVX2
+										    : FW_ISA_REF);
+#endif
+}
+
+static void test_quantize_dequantize(void **state)
+{
+	(void)state;
+	/* q = clamp(nearbyint(x / 0.5) + 10): 0.25 -> 0.5 -> 0 (even), 0.75 -> 1.5 -> 2 */
+	static const float x[] = {0.0f, 0.25f, 0.75f, 1.25f, -0.25f, -0.75f, -5.0f, -6.0f, 122.5f, 1e30f, -1e30f};
+	static const uint8_t want[] = {10, 10, 12, 12, 10, 8, 0, 0, 255, 255, 0};
+	uint8_t q[ARRAY_LEN(x)];
+	float back[ARRAY_LEN(x)];
+
+	fw_q8_quantize(x, ARRAY_LEN(x), 2.0f, 10, q);
+	assert_memory_equal(q, want, sizeof want);
+	fw_q8_dequantize(q, ARRAY_LEN(x), 0.5f, 10, back);
+	assert_true(back[0] == 0.0f && back[2] == 1.0f && back[5] == -1.0f && back[6] == -5.0f &&
+		    back[8] == 122.5f);
+}
+
+static void test_maxpool_pad_concat(void **state)
+{
+	(void)state;
+	/* 2x2 pool, stride 2, pad 1 on a 3x3x1 ramp 1..9: windows
+	 * {1}, {2,3}, {4,7}, {5,6,8,9} -> 1 3 7 9; the pad never wins although
+	 * every real value is small */
+	struct fw_conv_geom g = {.in_h = 3, .in_w = 3, .in_c = 1, .out_h = 2, .out_w = 2, .out_c = 1,
+				 .k_h = 2, .k_w = 2, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1,
+				 .pad_t = 1, .pad_l = 1};
+	const uint8_t ramp[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, pool_want[4] = {1, 3, 7, 9};
+	uint8_t pool[4];
+	/* pad a 1x1x2x1 tensor by one row above and a channel after, filled with 42 */
+	const int dims[4] = {1, 1, 2, 1}, pad[8] = {0, 0, 1, 0, 0, 0, 0, 1};
+	const uint8_t src[2] = {7, 8}, pad_want[8] = {42, 42, 42, 42, 7, 42, 8, 42};
+	uint8_t padded[8];
+	/* concat on channels: [1x1x2x1] + [1x1x2x2] */
+	const int cdims[2][4] = {{1, 1, 2, 1}, {1, 1, 2, 2}};
+	const uint8_t c0[2] = {1, 2}, c1[4] = {3, 4, 5, 6}, cat_want[6] = {1, 3, 4, 2, 5, 6};
+	const uint8_t *cin[2] = {c0, c1};
+	uint8_t cat[6];
+
+	fw_q8_maxpool(&g, ramp, pool);
+	assert_memory_equal(pool, pool_want, 4);
+	fw_q8_pad(dims, pad, src, 42, padded);
+	assert_memory_equal(padded, pad_want, 8);
+	fw_q8_concat(2, cdims, cin, 3, cat);
+	assert_memory_equal(cat, cat_want, 6);
+}
+
+#define PER_TIER(f)                                                                               \
+	cmocka_unit_test_prestate(f, (void *)&isa_ref), cmocka_unit_test_prestate(f, (void *)&isa_avx2), \
+		cmocka_unit_test_prestate(f, (void *)&isa_avx512),                                   \
+		cmocka_unit_test_prestate(f, (void *)&isa_neon),                                     \
+		cmocka_unit_test_prestate(f, (void *)&isa_neondot)
+#define PER_FAST_TIER(f)                                                                          \
+	cmocka_unit_test_prestate(f, (void *)&isa_avx2), cmocka_unit_test_prestate(f, (void *)&isa_avx512), \
+		cmocka_unit_test_prestate(f, (void *)&isa_neon),                                     \
+		cmocka_unit_test_prestate(f, (void *)&isa_neondot)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tables),
+		PER_TIER(test_conv_rounding_and_clamping_by_hand),
+		PER_TIER(test_conv_activations_by_hand),
+		PER_TIER(test_conv_accumulator_by_hand),
+		PER_TIER(test_conv_padding_reads_zero_in),
+		PER_TIER(test_dwconv_by_hand),
+		PER_TIER(test_add_by_hand),
+		cmocka_unit_test(test_zero_point_folding_matches_float),
+		cmocka_unit_test(test_quantize_dequantize),
+		cmocka_unit_test(test_maxpool_pad_concat),
+		PER_FAST_TIER(test_conv_vs_ref_random),
+		PER_FAST_TIER(test_dwconv_vs_ref_random),
+		PER_FAST_TIER(test_add_vs_ref_random),
+		PER_FAST_TIER(test_real_layers_vs_ref),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
