@@ -1,4 +1,4 @@
-/* Photo files: JPEG through TurboJPEG, PNG through libpng, JPEG out.
+/* Photo files: JPEG through TurboJPEG, PNG through libpng, JPEG and PNG out.
  *
  * Both decoders read from one in-memory buffer with an explicit length, so
  * a damaged file can make them fail but never read past its end. Every
@@ -476,5 +476,49 @@ int fw_imageio_save_jpeg(const char *path, const struct fw_image *img, int quali
 out:
 	tjFree(jpeg);
 	tjDestroy(tj);
+	return err;
+}
+
+int fw_imageio_save_png(const char *path, const struct fw_image *img)
+{
+	png_image pi;
+	png_alloc_size_t len = 0;
+	uint8_t *buf = NULL;
+	int fd, err;
+
+	if (!img || !img->data || img->width <= 0 || img->height <= 0 || img->stride < 3 * img->width) {
+		fw_log(FW_LOG_ERROR, "%s: cannot save: invalid image", path);
+		return FW_EINVAL;
+	}
+	memset(&pi, 0, sizeof pi);
+	pi.version = PNG_IMAGE_VERSION;
+	pi.width = (png_uint_32)img->width;
+	pi.height = (png_uint_32)img->height;
+	pi.format = PNG_FORMAT_RGB;
+	/* the first call measures, the second writes */
+	if (!png_image_write_to_memory(&pi, NULL, &len, 0, img->data, img->stride, NULL) ||
+	    !(buf = malloc(len)) ||
+	    !png_image_write_to_memory(&pi, buf, &len, 0, img->data, img->stride, NULL)) {
+		fw_log(FW_LOG_ERROR, "%s: PNG encoding failed (libpng: %s)", path,
+		       pi.warning_or_error ? pi.message : "out of memory");
+		png_image_free(&pi);
+		free(buf);
+		return buf ? FW_EINVAL : FW_ENOMEM;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err = -errno;
+		fw_log(FW_LOG_ERROR, "%s: %s", path, strerror(errno));
+		free(buf);
+		return err;
+	}
+	err = write_all(fd, buf, len);
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	if (err) {
+		fw_log(FW_LOG_ERROR, "%s: %s", path, strerror(-err));
+		unlink(path);
+	}
+	free(buf);
 	return err;
 }

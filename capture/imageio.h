@@ -1,5 +1,5 @@
 /* Photos on disk: JPEG (libjpeg-turbo, TurboJPEG API) and PNG (libpng) in,
- * JPEG out. Any size; EXIF orientation is not applied.
+ * JPEG and PNG out. Any size; EXIF orientation is not applied.
  *
  * Ownership: fw_imageio_load() fills `img` with memory the caller frees with
  * fw_image_free(). Errors are logged naming the file and the problem
@@ -19,5 +19,8 @@ int fw_imageio_decode(const void *buf, size_t len, const char *what, struct fw_i
 
 /* Write RGB as baseline JPEG (quality 1..100). */
 int fw_imageio_save_jpeg(const char *path, const struct fw_image *img, int quality);
+
+/* Write RGB as 8-bit PNG (lossless: plots, masks). */
+int fw_imageio_save_png(const char *path, const struct fw_image *img);
 
 #endif

@@ -1,0 +1,296 @@
+/* bench_capture: the capture path's costs.
+ *
+ *   ./build/bench/bench_capture            (FW_SHARED_DIR: the shared folder)
+ *
+ * - MJPEG decode (TurboJPEG) of 640x480 and 1280x720 frames at full size
+ *   and DCT-scaled 1/2, 1/4, 1/8. The frames are a real video frame from
+ *   the shared clip (640x360), resized and encoded at quality 85 with 4:2:2
+ *   chroma as UVC webcams send; without the shared folder, a synthetic
+ *   image. The line to watch: 640x480 -> 160x120 RGB at 1/4, budget 0.5 ms.
+ * - The MJPEG structure check every camera frame gets.
+ * - YUYV -> RGB full size, and straight to 1/2 and 1/4.
+ * - Ring hand-off: producer thread commits, consumer thread blocked in
+ *   fw_ring_take() wakes; median and p99 in microseconds.
+ *
+ * Each measurement: warm-up, then 15 timed batches; the median batch mean is
+ * reported. Single thread (except the hand-off pair). Asserts nothing.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <turbojpeg.h>
+
+#include "capture/jpeg.h"
+#include "capture/ring.h"
+#include "core/image.h"
+
+#define BATCHES 15
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_capture: %s\n", what);
+	exit(1);
+}
+
+/* A frame-like RGB image: the shared clip's 11th frame if found, else a
+ * synthetic scene (gradients, edges, noise). */
+static void source_image(struct fw_image *img)
+{
+	const char *shared = getenv("FW_SHARED_DIR");
+	char path[1024];
+	uint8_t *file = NULL;
+	size_t flen = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/data/video/short_hamilton_clip.mjpeg",
+		 shared ? shared : FW_SOURCE_MODELS_DIR "/../../shared");
+	if ((f = fopen(path, "rb"))) {
+		fseek(f, 0, SEEK_END);
+		flen = (size_t)ftell(f);
+		fseek(f, 0, SEEK_SET);
+		file = malloc(flen);
+		if (!file || fread(file, 1, flen, f) != flen)
+			flen = 0;
+		fclose(f);
+	}
+	if (flen) {
+		size_t pos = 0, start = 0, size = 0;
+		struct fw_jpeg *j;
+
+		for (int i = 0; i < 11; i++)
+			if (fw_mjpeg_next(file, flen, &pos, &start, &size, NULL))
+				die("no frames in the shared clip");
+		if (fw_jpeg_create(&j) || fw_image_alloc(img, 640, 360) ||
+		    fw_jpeg_decode(j, file + start, size, 1, img, 640 * 360 * 3))
+			die("cannot decode the shared clip");
+		fw_jpeg_destroy(j);
+		free(file);
+		printf("test image: frame 10 of %s\n", path);
+		return;
+	}
+	free(file);
+	if (fw_image_alloc(img, 640, 480))
+		die("out of memory");
+	srand(1);
+	for (int y = 0; y < 480; y++)
+		for (int x = 0; x < 640; x++) {
+			uint8_t *p = img->data + (size_t)y * (size_t)img->stride + (size_t)x * 3;
+			int n = rand() % 16;
+
+			p[0] = (uint8_t)(x * 200 / 640 + n);
+			p[1] = (uint8_t)(y * 200 / 480 + n);
+			p[2] = (uint8_t)((((x / 24) ^ (y / 24)) & 1 ? 180 : 40) + n);
+		}
+	printf("test image: synthetic (shared clip not found at %s)\n", path);
+}
+
+static uint8_t *encode(const struct fw_image *img, unsigned long *len)
+{
+	tjhandle tj = tjInitCompress();
+	uint8_t *jpg = NULL;
+
+	*len = 0;
+	if (tjCompress2(tj, img->data, img->width, img->stride, img->height, TJPF_RGB, &jpg, len,
+			TJSAMP_422, 85, 0))
+		die(tjGetErrorStr2(tj));
+	tjDestroy(tj);
+	return jpg;
+}
+
+/* BT.601 limited-range YUYV from RGB (the inverse of what is benchmarked). */
+static uint8_t *to_yuyv(const struct fw_image *img)
+{
+	uint8_t *out = malloc((size_t)img->width * (size_t)img->height * 2);
+
+	for (int y = 0; y < img->height; y++)
+		for (int x = 0; x < img->width; x += 2) {
+			const uint8_t *p = img->data + (size_t)y * (size_t)img->stride + (size_t)x * 3;
+			uint8_t *o = out + ((size_t)y * (size_t)img->width + (size_t)x) * 2;
+			double r = (p[0] + p[3]) / 2.0, g = (p[1] + p[4]) / 2.0, b = (p[2] + p[5]) / 2.0;
+
+			o[0] = (uint8_t)(16 + 0.257 * p[0] + 0.504 * p[1] + 0.098 * p[2]);
+			o[2] = (uint8_t)(16 + 0.257 * p[3] + 0.504 * p[4] + 0.098 * p[5]);
+			o[1] = (uint8_t)(128 - 0.148 * r - 0.291 * g + 0.439 * b);
+			o[3] = (uint8_t)(128 + 0.439 * r - 0.368 * g - 0.071 * b);
+		}
+	return out;
+}
+
+/* --- timed work ---------------------------------------------------------- */
+
+struct work {
+	struct fw_jpeg *j;
+	const uint8_t *src;
+	size_t len;
+	int w, h, denom;
+	struct fw_image *dst;
+	size_t cap;
+	int kind; /* 0 decode, 1 yuyv, 2 check */
+};
+
+static void run_once(const struct work *k)
+{
+	if (k->kind == 0) {
+		if (fw_jpeg_decode(k->j, k->src, k->len, k->denom, k->dst, k->cap))
+			die("decode failed");
+	} else if (k->kind == 1) {
+		fw_yuyv_to_rgb_scaled(k->src, k->w * 2, k->w, k->h, k->denom, k->dst);
+	} else {
+		if (fw_mjpeg_check(k->src, k->len, NULL, NULL, NULL))
+			die("check failed");
+	}
+}
+
+/* Median over batches of the mean time per call, in ms. */
+static double time_ms(const struct work *k)
+{
+	double per[BATCHES], t;
+	int n = 1;
+
+	for (int i = 0; i < 5; i++)
+		run_once(k);
+	/* batch size: about 20 ms of work */
+	t = now_s();
+	run_once(k);
+	t = now_s() - t;
+	if (t > 0)
+		n = (int)(0.02 / t) + 1;
+	for (int b = 0; b < BATCHES; b++) {
+		t = now_s();
+		for (int i = 0; i < n; i++)
+			run_once(k);
+		per[b] = (now_s() - t) / n * 1e3;
+	}
+	qsort(per, BATCHES, sizeof per[0], cmp_double);
+	return per[BATCHES / 2];
+}
+
+/* --- ring hand-off -------------------------------------------------------- */
+
+#define HANDOFFS 2000
+
+struct handoff {
+	struct fw_ring *r;
+	double lat_us[HANDOFFS];
+	int n;
+};
+
+static void *consumer_main(void *arg)
+{
+	struct handoff *h = arg;
+
+	while (h->n < HANDOFFS) {
+		struct fw_frame *f;
+
+		if (fw_ring_take(h->r, -1, &f))
+			break;
+		h->lat_us[h->n++] = (double)(fw_monotonic_ns() - f->t_ns[FW_STAGE_DEQUEUED]) / 1e3;
+		fw_ring_release(h->r, f);
+	}
+	return NULL;
+}
+
+static void bench_handoff(void)
+{
+	static struct handoff h;
+	struct timespec gap = { 0, 500 * 1000 }; /* 2 kHz: the consumer is always waiting */
+	pthread_t t;
+
+	if (fw_ring_create(&h.r, 4, 65536))
+		die("ring");
+	pthread_create(&t, NULL, consumer_main, &h);
+	nanosleep(&gap, NULL);
+	for (int i = 0; i < HANDOFFS + 10 && h.n < HANDOFFS; i++) {
+		struct fw_frame *f = fw_ring_write_begin(h.r);
+
+		f->bytes = 1;
+		f->t_ns[FW_STAGE_DEQUEUED] = fw_monotonic_ns();
+		fw_ring_write_commit(h.r, f);
+		nanosleep(&gap, NULL);
+	}
+	fw_ring_close(h.r);
+	pthread_join(t, NULL);
+	qsort(h.lat_us, (size_t)h.n, sizeof h.lat_us[0], cmp_double);
+	printf("| ring hand-off, producer -> waiting consumer | %d | median %.1f us, p99 %.1f us |\n",
+	       h.n, h.lat_us[h.n / 2], h.lat_us[h.n * 99 / 100]);
+	fw_ring_destroy(h.r);
+}
+
+int main(void)
+{
+	static const int sizes[2][2] = { { 640, 480 }, { 1280, 720 } };
+	struct fw_image src, dst;
+	struct fw_jpeg *j;
+	size_t cap = 1280 * 720 * 3;
+
+	source_image(&src);
+	if (fw_jpeg_create(&j) || fw_image_alloc(&dst, 1280, 720))
+		die("out of memory");
+	printf("\n| what | frame | ms per frame (median of %d batches) |\n|---|---|---|\n", BATCHES);
+	for (int s = 0; s < 2; s++) {
+		struct fw_image frame;
+		unsigned long len;
+		uint8_t *jpg, *yuyv;
+
+		if (fw_image_alloc(&frame, sizes[s][0], sizes[s][1]))
+			die("out of memory");
+		fw_image_resize(&src, &frame);
+		jpg = encode(&frame, &len);
+		for (int d = 1; d <= 8; d *= 2) {
+			struct work k = { j, jpg, len, sizes[s][0], sizes[s][1], d, &dst, cap, 0 };
+			double ms = time_ms(&k);
+
+			printf("| MJPEG decode 1/%d -> %dx%d RGB | %dx%d, %lu B, 4:2:2 q85 | %.3f |\n", d,
+			       (sizes[s][0] + d - 1) / d, (sizes[s][1] + d - 1) / d, sizes[s][0],
+			       sizes[s][1], len, ms);
+		}
+		{
+			struct work k = { j, jpg, len, sizes[s][0], sizes[s][1], 1, &dst, cap, 2 };
+
+			printf("| MJPEG structure check (every camera frame) | %dx%d | %.4f |\n",
+			       sizes[s][0], sizes[s][1], time_ms(&k));
+		}
+		yuyv = to_yuyv(&frame);
+		for (int d = 1; d <= 4; d *= 2) {
+			struct work k = { j, yuyv, 0, sizes[s][0], sizes[s][1], d, &dst, cap, 1 };
+
+			dst.width = sizes[s][0] / d;
+			dst.height = sizes[s][1] / d;
+			dst.stride = dst.width * 3;
+			printf("| YUYV -> RGB 1/%d -> %dx%d | %dx%d | %.3f |\n", d, dst.width, dst.height,
+			       sizes[s][0], sizes[s][1], time_ms(&k));
+		}
+		free(yuyv);
+		tjFree(jpg);
+		fw_image_free(&frame);
+	}
+	printf("\n| what | n | latency |\n|---|---|---|\n");
+	bench_handoff();
+	fw_jpeg_destroy(j);
+	fw_image_free(&dst);
+	fw_image_free(&src);
+	return 0;
+}
