@@ -59,6 +59,10 @@ float fw_detection_iou(const struct fw_detection *a, const struct fw_detection *
 enum fw_detector_kind {
 	FW_DETECTOR_SHORT = 0, /* BlazeFace short-range, 128x128, faces within ~2 m */
 	FW_DETECTOR_FULL = 1,  /* BlazeFace full-range, 192x192, faces within ~5 m */
+	FW_DETECTOR_AUTO = 2,  /* the short-range model on the whole frame plus on
+				* overlapping tiles (see fw_detector_set_tiling):
+				* desk-distance faces as well as close ones.
+				* Opened with the short-range model file. */
 };
 
 struct fw_detector;
@@ -72,11 +76,41 @@ void fw_detector_close(struct fw_detector *d);
 /* Minimum score to report (default: the model's own threshold). */
 void fw_detector_set_threshold(struct fw_detector *d, float score);
 
-/* Letterbox img into the model, run, decode, NMS, map back to img pixels.
- * Writes at most max_out detections best-first; returns how many (>= 0) or
- * a negative error. No allocation. */
+/* Tiles of FW_DETECTOR_AUTO: square tiles of side tile_frac * the frame's
+ * longer side (0.43: a 640x480 frame gives 275-px tiles, scaled to the
+ * model's 128), spread evenly so that neighbours overlap by at least
+ * min_overlap of a side: 3 x 2 of them on a 4:3 or 16:9 frame, 7 model
+ * runs with the whole frame. 0.43 is the smallest side that still needs
+ * only two rows on 4:3 (see the README's Accuracy section for what other
+ * sides cost and gain). All detections are merged by weighted NMS.
+ * tile_frac 0 turns tiling off (whole frame only).
+ * Default FW_DETECTOR_TILE_FRAC, FW_DETECTOR_TILE_OVERLAP; ignored by the
+ * other kinds. Returns FW_EINVAL for values out of range (0 or 0.2..1,
+ * 0..0.75). */
+#define FW_DETECTOR_TILE_FRAC 0.43f
+#define FW_DETECTOR_TILE_OVERLAP 0.25f
+int fw_detector_set_tiling(struct fw_detector *d, float tile_frac, float min_overlap);
+
+/* How many model runs fw_detector_run() makes on a width x height frame
+ * (1 but for FW_DETECTOR_AUTO); times fw_model_macs() is its cost. */
+int fw_detector_runs(const struct fw_detector *d, int width, int height);
+
+/* Letterbox img into the model, run, decode, NMS, map back to img pixels,
+ * correct the box shape (fw_detection_correct_box). Writes at most max_out
+ * detections best-first; returns how many (>= 0) or a negative error.
+ * No allocation. */
 int fw_detector_run(struct fw_detector *d, const struct fw_image *img,
 		    struct fw_detection *out, int max_out);
+
+/* BlazeFace's boxes are squares around the eyes, nose and mouth; faces as
+ * people (and WIDER FACE) draw them run from the hairline to the chin and
+ * are taller than wide. fw_detector_run() maps every box through one fixed
+ * correction, fitted on the development data (see detector.c): the same
+ * for all kinds, so boxes from the CLI, the daemon and the evaluation
+ * agree. Keypoints are not changed. fw_detection_raw_box() undoes it
+ * (x1, y1, x2, y2 of the model's own box), for stages tuned on raw boxes. */
+void fw_detection_correct_box(struct fw_detection *d);
+void fw_detection_raw_box(const struct fw_detection *d, float box[4]);
 
 /* The model (for timing and MAC counts). */
 struct fw_model *fw_detector_model(struct fw_detector *d);

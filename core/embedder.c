@@ -87,11 +87,18 @@ int fw_embedder_run_input(struct fw_embedder *e, const float *input, float emb[F
 int fw_embedder_run(struct fw_embedder *e, const struct fw_image *img, const float lm[5][2],
 		    float emb[FW_EMBED_DIM], struct fw_image *aligned)
 {
+	return fw_embedder_run_points(e, img, lm, fw_align_template5, 5, emb, aligned);
+}
+
+int fw_embedder_run_points(struct fw_embedder *e, const struct fw_image *img,
+			   const float (*pts)[2], const float (*tmpl)[2], int n,
+			   float emb[FW_EMBED_DIM], struct fw_image *aligned)
+{
 	float fwd[6], inv[6];
 	float *x = fw_model_input(e->model, NULL);
 	int err;
 
-	err = fw_align_similarity(lm, fw_align_template5, 5, fwd);
+	err = fw_align_similarity(pts, tmpl, n, fwd);
 	if (!err)
 		err = fw_align_invert(fwd, inv);
 	if (err)

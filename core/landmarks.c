@@ -81,18 +81,22 @@ int fw_landmarks_run_crop(struct fw_landmarks *l, const struct fw_image *img, fl
 int fw_landmarks_run(struct fw_landmarks *l, const struct fw_image *img,
 		     const struct fw_detection *det, struct fw_landmarks_result *res)
 {
-	float w = det->x2 - det->x1, h = det->y2 - det->y1;
+	float raw[4], w, h;
 	float side, cx, cy, x0, y0, prob[2], box[4], lm[10];
 	int err;
 
+	/* the model's own square box: the crop rule below was tuned on it */
+	fw_detection_raw_box(det, raw);
+	w = raw[2] - raw[0];
+	h = raw[3] - raw[1];
 	if (!(w > 1 && h > 1))
 		return FW_EINVAL;
 	/* BlazeFace boxes are tight, square and centred on the nose; MTCNN's
 	 * boxes run from brow to chin. Enlarge and lift the crop to match what
 	 * O-Net was trained on, then let O-Net's own regression refine it. */
 	side = 1.2f * fmaxf(w, h);
-	cx = 0.5f * (det->x1 + det->x2);
-	cy = 0.5f * (det->y1 + det->y2) - 0.1f * h;
+	cx = 0.5f * (raw[0] + raw[2]);
+	cy = 0.5f * (raw[1] + raw[3]) - 0.1f * h;
 	x0 = cx - 0.5f * side;
 	y0 = cy - 0.5f * side;
 	err = fw_landmarks_run_crop(l, img, x0, y0, side, prob, box, lm);

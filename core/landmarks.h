@@ -26,9 +26,10 @@ struct fw_landmarks_result {
 int fw_landmarks_open(struct fw_landmarks **out, const char *onet_path, enum fw_kernel_tier tier);
 void fw_landmarks_close(struct fw_landmarks *l);
 
-/* Landmarks for the face in `det` (a BlazeFace box in img pixels). The crop
- * is first placed from the detector's box, then refined once with O-Net's
- * own box regression, as MTCNN's last stage would see it. */
+/* Landmarks for the face in `det` (from fw_detector_run, img pixels). The
+ * crop is first placed from the detector's raw square box
+ * (fw_detection_raw_box), then refined once with O-Net's own box
+ * regression, as MTCNN's last stage would see it. */
 int fw_landmarks_run(struct fw_landmarks *l, const struct fw_image *img,
 		     const struct fw_detection *det, struct fw_landmarks_result *res);
 

@@ -25,6 +25,8 @@
 #include "core/embedder.h"
 #include "core/fw.h"
 #include "core/landmarks.h"
+#include "daemon/facectl_eval.h"
+#include "daemon/photo.h"
 
 #define MAX_FACES 64
 
@@ -43,16 +45,19 @@ static void usage(FILE *f)
 	fputs("usage: facectl COMMAND [OPTIONS] ARGS\n"
 	      "\n"
 	      "commands:\n"
-	      "  detect [--detector full|short] [--draw OUT.jpg] [--time N] [--threshold S] IMAGE...\n"
+	      "  detect [--detector full|short|auto] [--draw OUT.jpg] [--time N] [--threshold S] IMAGE...\n"
 	      "        find faces; one JSON object per image: box [x,y,w,h] and 6 keypoints\n"
 	      "        in image pixels. full (default for photos) finds faces down to ~1/20\n"
 	      "        of the image; short is 3.4x cheaper and wants faces over ~1/6 of it\n"
-	      "        (a face at a webcam). --time N runs detection N times per image and\n"
-	      "        adds min and median milliseconds.\n"
+	      "        (a face at a webcam); auto runs short on the whole image and on 6\n"
+	      "        tiles, for faces down to ~1/16 (a person at a desk). --time N runs\n"
+	      "        detection N times per image and adds min and median milliseconds.\n"
 	      "  embed IMAGE\n"
 	      "        the 192-d embedding of the main face (confident first, then largest)\n"
 	      "  compare IMAGE_A IMAGE_B\n"
 	      "        cosine similarity of the main faces and whether they are one person\n"
+	      "  eval detect|verify|identify FILE   accuracy on annotated data (facectl eval --help)\n"
+	      "  cameras [--dev-dir DIR]   V4L2 cameras: stable names, formats, sizes, fps, IR (JSON lines)\n"
 	      "\n"
 	      "common options:\n"
 	      "  --models DIR     model files (default: $FACEWATCH_MODELS, then the installed ones)\n"
@@ -63,34 +68,10 @@ static void usage(FILE *f)
 }
 
 /* Where the models are: --models, $FACEWATCH_MODELS, next to the binary
- * when installed (../share/facewatch/models), else the source tree it was
- * built from. */
+ * when installed, else the source tree (fw_photo_models_dir). */
 static const char *models_dir(const struct options *o)
 {
-	static char buf[PATH_MAX + 64];
-	const char *env = getenv("FACEWATCH_MODELS");
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (o->models_dir)
-		return o->models_dir;
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n > 0) {
-		char *slash;
-		exe[n] = 0;
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = 0;
-			snprintf(buf, sizeof buf, "%s/../share/facewatch/models/blazeface_short.fwm", exe);
-			if (access(buf, R_OK) == 0) {
-				snprintf(buf, sizeof buf, "%s/../share/facewatch/models", exe);
-				return buf;
-			}
-		}
-	}
-	return FW_SOURCE_MODELS_DIR;
+	return fw_photo_models_dir(o->models_dir);
 }
 
 static const char *model_path(const struct options *o, const char *file)
@@ -253,94 +234,28 @@ static int cmd_detect(const struct options *o, int argc, char **argv)
 	return failed;
 }
 
-/* The main face of a photo: confident faces (>= 0.8) first, then the largest.
- * Photos hold faces of any size: the full-range model first, the
- * short-range one when it finds nothing (a face filling the frame). */
+/* The main face of a photo and its embedding: daemon/photo.c, shared with
+ * facectl eval. */
 struct pipeline {
-	struct fw_detector *det[2];
-	struct fw_landmarks *lmk;
-	struct fw_embedder *emb;
+	struct fw_photo *photo;
 };
 
 static int pipeline_open(struct pipeline *p, const struct options *o)
 {
-	memset(p, 0, sizeof *p);
-	if (fw_detector_open(&p->det[0], model_path(o, "blazeface_full.fwm"), FW_DETECTOR_FULL, o->tier) ||
-	    fw_detector_open(&p->det[1], model_path(o, "blazeface_short.fwm"), FW_DETECTOR_SHORT, o->tier) ||
-	    fw_landmarks_open(&p->lmk, model_path(o, "onet.fwm"), o->tier) ||
-	    fw_embedder_open(&p->emb, model_path(o, "mobilefacenet.fwm"), o->tier))
-		return -1;
-	return 0;
+	return fw_photo_open(&p->photo, models_dir(o), o->tier) ? -1 : 0;
 }
 
 static void pipeline_close(struct pipeline *p)
 {
-	fw_detector_close(p->det[0]);
-	fw_detector_close(p->det[1]);
-	fw_landmarks_close(p->lmk);
-	fw_embedder_close(p->emb);
+	fw_photo_close(p->photo);
 }
 
-static int better_face(const struct fw_detection *a, const struct fw_detection *b)
+static int embed_photo(struct pipeline *p, const char *path, struct fw_photo_face *r)
 {
-	int ca = a->score >= 0.8f, cb = b->score >= 0.8f;
-	float sa = (a->x2 - a->x1) * (a->y2 - a->y1), sb = (b->x2 - b->x1) * (b->y2 - b->y1);
-
-	if (ca != cb)
-		return ca;
-	return sa > sb;
+	return fw_photo_embed(p->photo, path, r);
 }
 
-struct face_result {
-	struct fw_detection det;
-	struct fw_landmarks_result lm;
-	float emb[FW_EMBED_DIM];
-	int n_faces;
-};
-
-static int embed_photo(struct pipeline *p, const char *path, struct face_result *r)
-{
-	struct fw_detection faces[MAX_FACES];
-	struct fw_image img = { 0 };
-	int found = 0, err;
-
-	err = fw_imageio_load(path, &img);
-	if (err)
-		return err;
-	r->n_faces = 0;
-	for (int k = 0; k < 2; k++) {
-		int n = fw_detector_run(p->det[k], &img, faces, MAX_FACES);
-		if (n < 0) {
-			err = n;
-			goto out;
-		}
-		if (k == 1 && found)
-			break; /* the short-range model only when the full one saw nothing */
-		if (n > r->n_faces)
-			r->n_faces = n;
-		for (int i = 0; i < n; i++)
-			if (!found || better_face(&faces[i], &r->det)) {
-				r->det = faces[i];
-				found = 1;
-			}
-	}
-	if (!found) {
-		fw_log(FW_LOG_ERROR, "%s: no face found; use a photo where the face is clear and "
-		       "at least about 40 pixels wide", path);
-		err = FW_ENOFACE;
-		goto out;
-	}
-	err = fw_landmarks_run(p->lmk, &img, &r->det, &r->lm);
-	if (!err)
-		err = fw_embedder_run(p->emb, &img, (const float(*)[2])r->lm.pt, r->emb, NULL);
-	if (err)
-		fw_log(FW_LOG_ERROR, "%s: embedding failed: %s", path, fw_strerror(err));
-out:
-	fw_image_free(&img);
-	return err;
-}
-
-static json_t *face_result_json(const char *path, const struct face_result *r, int with_emb)
+static json_t *face_result_json(const char *path, const struct fw_photo_face *r, int with_emb)
 {
 	json_t *j = json_object(), *f = face_json(&r->det), *pts = json_array();
 
@@ -377,7 +292,7 @@ static int cmd_embed(const struct options *o, int argc, char **argv)
 		return 1;
 	}
 	for (int i = 0; i < argc; i++) {
-		struct face_result r;
+		struct fw_photo_face r;
 		json_t *j;
 
 		if (embed_photo(&p, argv[i], &r)) {
@@ -395,7 +310,7 @@ static int cmd_embed(const struct options *o, int argc, char **argv)
 static int cmd_compare(const struct options *o, int argc, char **argv)
 {
 	struct pipeline p;
-	struct face_result a, b;
+	struct fw_photo_face a, b;
 	float sim;
 	json_t *j;
 
@@ -455,6 +370,8 @@ int main(int argc, char **argv)
 		puts("facectl " FW_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "eval")) return fw_cmd_eval(argc, argv);
+	if (!strcmp(cmd, "cameras")) { int fw_cmd_cameras(int, char **); return fw_cmd_cameras(argc, argv); }
 	/* one thread of OpenBLAS: facewatch's budget is one core, and small
 	 * GEMMs lose more to thread hand-off than they gain */
 	setenv("OPENBLAS_NUM_THREADS", "1", 0);
@@ -470,8 +387,10 @@ int main(int argc, char **argv)
 				o.detector = FW_DETECTOR_SHORT;
 			else if (!strcmp(optarg, "full"))
 				o.detector = FW_DETECTOR_FULL;
+			else if (!strcmp(optarg, "auto"))
+				o.detector = FW_DETECTOR_AUTO;
 			else {
-				fprintf(stderr, "facectl: --detector takes short or full, not '%s'\n", optarg);
+				fprintf(stderr, "facectl: --detector takes short, full or auto, not '%s'\n", optarg);
 				return 2;
 			}
 			o.detector_set = 1;

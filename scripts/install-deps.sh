@@ -8,9 +8,11 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libjansson-dev
+  libv4l-dev v4l-utils
   libcmocka-dev
   clang libclang-rt-14-dev
   python3
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )
 # npm may come from another source than Debian (e.g. nodesource's nodejs
 # bundles it, and then Debian's npm package conflicts): ask for the command.

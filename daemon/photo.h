@@ -1,0 +1,52 @@
+/* The photo pipeline: the main face of a photo, its landmarks and its
+ * embedding, as `facectl embed`, `facectl compare` and `facectl eval`
+ * compute them (one place, so the evaluation measures what users run).
+ *
+ * Main face: confident faces (score >= 0.8) first, then the largest.
+ * Photos hold faces of any size: the full-range detector first, the
+ * short-range one when it finds nothing (a face filling the frame).
+ *
+ * Ownership: fw_photo_open() allocates the models; fw_photo_close() frees.
+ * Not thread-safe per object.
+ */
+#ifndef FW_PHOTO_H
+#define FW_PHOTO_H
+
+#include "core/detector.h"
+#include "core/embedder.h"
+#include "core/image.h"
+#include "core/landmarks.h"
+#include "core/model.h"
+
+/* How the face is aligned for the embedder. */
+enum fw_photo_align {
+	FW_PHOTO_ALIGN_ONET5 = 0, /* MTCNN O-Net's 5 points on the ArcFace template (default) */
+	FW_PHOTO_ALIGN_KP4 = 1,   /* BlazeFace's eyes, nose and mouth centre (template4) */
+};
+
+struct fw_photo_face {
+	struct fw_detection det;          /* the main face (corrected box) */
+	struct fw_landmarks_result lm;    /* O-Net's points (ONET5 only; zero otherwise) */
+	float emb[FW_EMBED_DIM];          /* L2-normalised */
+	int n_faces;                      /* faces the detector reported */
+};
+
+struct fw_photo;
+
+/* Where the model files are: `override` if set, else $FACEWATCH_MODELS,
+ * else the installed ones next to the binary (../share/facewatch/models),
+ * else the source tree the binary was built from. Static storage. */
+const char *fw_photo_models_dir(const char *override);
+
+int fw_photo_open(struct fw_photo **out, const char *models_dir, enum fw_kernel_tier tier);
+void fw_photo_close(struct fw_photo *p);
+void fw_photo_set_align(struct fw_photo *p, enum fw_photo_align align);
+
+/* Load `path` and embed its main face. Errors are logged naming the file:
+ * FW_ENOFACE when no face is found, the loader's or a stage's code else. */
+int fw_photo_embed(struct fw_photo *p, const char *path, struct fw_photo_face *r);
+/* The same on an image in memory; `what` names it in messages. */
+int fw_photo_embed_image(struct fw_photo *p, const struct fw_image *img, const char *what,
+			 struct fw_photo_face *r);
+
+#endif

@@ -1,0 +1,235 @@
+/* The auto detector and the box-shape correction, as a user of the
+ * detector stage sees them: the tile plan (how many model runs a frame
+ * costs), a face found on a real photo at the right place, no allocation
+ * per frame, and boxes corrected the same way by every kind (undoable). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "capture/imageio.h"
+#include "core/detector.h"
+#include "core/fw.h"
+#include "testutil.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FW_NO_INTERPOSE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FW_NO_INTERPOSE 1
+#endif
+#endif
+
+static volatile int counting;
+static volatile long allocations;
+
+#ifndef FW_NO_INTERPOSE
+/* Count every allocation while `counting` (this program's allocator
+ * preempts libc's for every library, OpenBLAS included). */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+void *malloc(size_t n)
+{
+	allocations += counting;
+	return __libc_malloc(n);
+}
+
+void *calloc(size_t a, size_t b)
+{
+	allocations += counting;
+	return __libc_calloc(a, b);
+}
+
+void *realloc(void *p, size_t n)
+{
+	allocations += counting;
+	return __libc_realloc(p, n);
+}
+
+void *aligned_alloc(size_t al, size_t n)
+{
+	allocations += counting;
+	return __libc_memalign(al, n);
+}
+
+int posix_memalign(void **p, size_t al, size_t n)
+{
+	allocations += counting;
+	*p = __libc_memalign(al, n);
+	return *p ? 0 : 12;
+}
+
+void free(void *p)
+{
+	__libc_free(p);
+}
+#endif
+
+static struct fw_detector *open_kind(enum fw_detector_kind kind)
+{
+	struct fw_detector *d = NULL;
+	const char *file = kind == FW_DETECTOR_FULL ? "blazeface_full.fwm" : "blazeface_short.fwm";
+
+	assert_int_equal(fw_detector_open(&d, tu_models(file), kind, FW_KERNELS_FAST), 0);
+	return d;
+}
+
+/* 640x480 with tiles of 0.43 * 640 = 275 px: columns (640 - 275) / (0.75 *
+ * 275) = 1.77 -> 3, rows (480 - 275) / 206 = 0.99 -> 2: 6 tiles + the whole
+ * frame. 1280x720: 550-px tiles, 3 x 2 again. A square frame: 3 x 3 + 1.
+ * Half-frame tiles on 640x480: 3 x 2 + 1. No tiles: 1. The other kinds: 1. */
+static void test_tile_plan(void **state)
+{
+	struct fw_detector *d = open_kind(FW_DETECTOR_AUTO), *s = open_kind(FW_DETECTOR_SHORT);
+
+	(void)state;
+	assert_int_equal(fw_detector_runs(d, 640, 480), 7);
+	assert_int_equal(fw_detector_runs(d, 1280, 720), 7);
+	assert_int_equal(fw_detector_runs(d, 800, 800), 10);
+	assert_int_equal(fw_detector_set_tiling(d, 0.5f, 0.25f), 0);
+	assert_int_equal(fw_detector_runs(d, 640, 480), 7);
+	assert_int_equal(fw_detector_set_tiling(d, 0, 0), 0);
+	assert_int_equal(fw_detector_runs(d, 640, 480), 1);
+	assert_int_equal(fw_detector_set_tiling(d, 0.1f, 0.25f), FW_EINVAL);
+	assert_int_equal(fw_detector_set_tiling(d, 0.5f, 0.9f), FW_EINVAL);
+	assert_int_equal(fw_detector_runs(s, 640, 480), 1);
+	fw_detector_close(d);
+	fw_detector_close(s);
+}
+
+/* Undoing the correction gives the model's square back, and the
+ * correction makes it narrower and taller, centred a little higher. */
+static void test_box_correction(void **state)
+{
+	struct fw_detection d = { .x1 = 100, .y1 = 200, .x2 = 180, .y2 = 280, .score = 0.9f };
+	float raw[4];
+
+	(void)state;
+	fw_detection_correct_box(&d);
+	assert_true(d.x2 - d.x1 < 80 && d.y2 - d.y1 > 80);
+	assert_true(0.5f * (d.y1 + d.y2) < 240);
+	assert_float_equal(0.5f * (d.x1 + d.x2), 140, 1e-4);
+	fw_detection_raw_box(&d, raw);
+	assert_float_equal(raw[0], 100, 1e-3);
+	assert_float_equal(raw[1], 200, 1e-3);
+	assert_float_equal(raw[2], 180, 1e-3);
+	assert_float_equal(raw[3], 280, 1e-3);
+}
+
+/* obama-480p: the auto detector finds the face the full-range model finds
+ * (same box within IoU 0.7), with keypoints inside it; all three kinds
+ * return corrected (taller than wide) boxes. */
+static void test_auto_finds_face(void **state)
+{
+	struct fw_image img = { 0 };
+	struct fw_detection a[16], f[16], s[16];
+	struct fw_detector *da = open_kind(FW_DETECTOR_AUTO), *df = open_kind(FW_DETECTOR_FULL),
+			   *ds = open_kind(FW_DETECTOR_SHORT);
+	int na, nf, ns;
+
+	(void)state;
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &img), 0);
+	na = fw_detector_run(da, &img, a, 16);
+	nf = fw_detector_run(df, &img, f, 16);
+	ns = fw_detector_run(ds, &img, s, 16);
+	assert_true(na >= 1 && nf >= 1 && ns >= 1);
+	assert_true(fw_detection_iou(&a[0], &f[0]) >= 0.7f);
+	for (int k = 0; k < 4; k++) {
+		assert_true(a[0].kp[k][0] > a[0].x1 && a[0].kp[k][0] < a[0].x2);
+		assert_true(a[0].kp[k][1] > a[0].y1 && a[0].kp[k][1] < a[0].y2);
+	}
+	assert_true(a[0].y2 - a[0].y1 > a[0].x2 - a[0].x1);
+	assert_true(f[0].y2 - f[0].y1 > f[0].x2 - f[0].x1);
+	assert_true(s[0].y2 - s[0].y1 > s[0].x2 - s[0].x1);
+	fw_image_free(&img);
+	fw_detector_close(da);
+	fw_detector_close(df);
+	fw_detector_close(ds);
+}
+
+/* A face too small for the whole-frame run is found by the tiles:
+ * obama-480p (face 111 px wide) shrunk by 2/3 (74 px) into a 960x720 frame
+ * at (300, 300): 7.7 % of the frame width, the far end of the desk range.
+ * Letterboxed whole to 128 it is 10 px, below the short model's reach; in
+ * a 413-px tile scaled to 128 it is 23 px. */
+static void test_auto_small_face(void **state)
+{
+	struct fw_image src = { 0 }, small, frame;
+	struct fw_detection out[16];
+	struct fw_detector *da = open_kind(FW_DETECTOR_AUTO), *ds = open_kind(FW_DETECTOR_SHORT);
+	int na, ns, hit = 0;
+
+	(void)state;
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &src), 0);
+	assert_int_equal(fw_image_alloc(&small, 569, 320), 0);
+	fw_image_resize(&src, &small);
+	assert_int_equal(fw_image_alloc(&frame, 960, 720), 0);
+	memset(frame.data, 90, (size_t)frame.stride * frame.height);
+	for (int y = 0; y < small.height; y++)
+		memcpy(frame.data + (size_t)(300 + y) * frame.stride + 3 * 300,
+		       small.data + (size_t)y * small.stride, 3 * (size_t)small.width);
+	ns = fw_detector_run(ds, &frame, out, 16);
+	assert_int_equal(ns, 0);
+	na = fw_detector_run(da, &frame, out, 16);
+	/* the face: x 559..633, y 324..425 in the frame */
+	for (int i = 0; i < na; i++) {
+		struct fw_detection face = { .x1 = 559, .y1 = 324, .x2 = 633, .y2 = 425 };
+		if (fw_detection_iou(&out[i], &face) >= 0.5f)
+			hit = 1;
+	}
+	assert_true(hit);
+	fw_image_free(&src);
+	fw_image_free(&small);
+	fw_image_free(&frame);
+	fw_detector_close(da);
+	fw_detector_close(ds);
+}
+
+static void test_auto_does_not_allocate(void **state)
+{
+	struct fw_detector *d = open_kind(FW_DETECTOR_AUTO);
+	struct fw_detection out[16];
+	struct fw_image img;
+
+	(void)state;
+#ifdef FW_NO_INTERPOSE
+	skip();
+#endif
+	assert_int_equal(fw_image_alloc(&img, 640, 480), 0);
+	for (size_t i = 0; i < (size_t)img.stride * img.height; i++)
+		img.data[i] = (uint8_t)tu_randi(0, 255);
+	fw_detector_set_threshold(d, 0.05f); /* many candidates to merge */
+	assert_true(fw_detector_run(d, &img, out, 16) >= 0);
+	allocations = 0;
+	counting = 1;
+	for (int r = 0; r < 20; r++)
+		fw_detector_run(d, &img, out, 16);
+	counting = 0;
+	assert_int_equal(allocations, 0);
+	fw_detector_close(d);
+	fw_image_free(&img);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tile_plan),
+		cmocka_unit_test(test_box_correction),
+		cmocka_unit_test(test_auto_finds_face),
+		cmocka_unit_test(test_auto_small_face),
+		cmocka_unit_test(test_auto_does_not_allocate),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
