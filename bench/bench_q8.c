@@ -13,7 +13,9 @@
  * multiply-add over the full kernel window (padded taps included), the
  * float convention of bench_kernels. "f32/int8" is the float time over the
  * best int8 time. The per-model totals add every conv and depthwise layer
- * once per occurrence (pad, pool, add and the decoders are not included).
+ * once per occurrence (pad, pool, add and the decoders are not included),
+ * as sums of medians and as sums of minima (the fastest of the 21 runs: a
+ * shared machine makes medians noisy; the load average is printed).
  * Prints tables; asserts nothing.
  */
 #ifndef _POSIX_C_SOURCE
@@ -235,7 +237,9 @@ static void run_q8(struct bench *b)
 		b->kt->conv(&b->g, b->qin, 128, b->packed, b->qbias, &b->rq, b->qout, b->scratch);
 }
 
-static double median_ms(void (*fn)(struct bench *), struct bench *b)
+/* Median of RUNS timed calls, in ms; *min_ms gets the fastest (what the
+ * kernel does when nothing else competes for the core). */
+static double time_ms(void (*fn)(struct bench *), struct bench *b, double *min_ms)
 {
 	double t[RUNS];
 
@@ -248,7 +252,14 @@ static double median_ms(void (*fn)(struct bench *), struct bench *b)
 		t[i] = now() - t0;
 	}
 	qsort(t, RUNS, sizeof t[0], cmp_double);
+	if (min_ms)
+		*min_ms = t[0] * 1e3;
 	return t[RUNS / 2] * 1e3;
+}
+
+static double median_ms(void (*fn)(struct bench *), struct bench *b)
+{
+	return time_ms(fn, b, NULL);
 }
 
 static double macs(const struct bench *b)
@@ -301,7 +312,7 @@ static void per_layer_table(const char *model, const struct layer *ls, const int
 
 static void model_total(const char *model, const struct layer *ls, size_t n)
 {
-	double t_q8[FW_ISA_COUNT] = {0}, t_f32 = 0, m = 0;
+	double t_q8[FW_ISA_COUNT] = {0}, min_q8[FW_ISA_COUNT] = {0}, t_f32 = 0, min_f32 = 0, m = 0, lo;
 
 	for (size_t j = 0; j < n; j++) {
 		struct bench b;
@@ -311,19 +322,28 @@ static void model_total(const char *model, const struct layer *ls, size_t n)
 			if (tiers[i]->isa == FW_ISA_REF)
 				continue;
 			bench_tier(&b, tiers[i]);
-			t_q8[i] += ls[j].count * median_ms(run_q8, &b);
+			t_q8[i] += ls[j].count * time_ms(run_q8, &b, &lo);
+			min_q8[i] += ls[j].count * lo;
 		}
-		t_f32 += ls[j].count * median_ms(run_f32, &b);
+		t_f32 += ls[j].count * time_ms(run_f32, &b, &lo);
+		min_f32 += ls[j].count * lo;
 		m += ls[j].count * macs(&b);
 		bench_free(&b);
 	}
-	printf("%-13s %-32s", model, "all conv + dw layers");
+	printf("%-13s %-32s", model, "all conv + dw, sum of medians");
 	for (int i = 0; i < n_tiers; i++)
 		if (tiers[i]->isa == FW_ISA_REF)
 			printf(" %9s", "-");
 		else
 			printf(" %9.4f", t_q8[i]);
 	printf(" %9.4f   (%.1f M MAC; f32/int8 %.2fx)\n", t_f32, m * 1e-6, t_f32 / t_q8[n_tiers - 1]);
+	printf("%-13s %-32s", model, "all conv + dw, sum of minima");
+	for (int i = 0; i < n_tiers; i++)
+		if (tiers[i]->isa == FW_ISA_REF)
+			printf(" %9s", "-");
+		else
+			printf(" %9.4f", min_q8[i]);
+	printf(" %9.4f   (f32/int8 %.2fx)\n", min_f32, min_f32 / min_q8[n_tiers - 1]);
 }
 
 int main(int argc, char **argv)
@@ -339,7 +359,18 @@ int main(int argc, char **argv)
 	printf("int8 tiers run by this CPU:");
 	for (int i = 0; i < n_tiers; i++)
 		printf(" %s", tiers[i]->name);
-	printf(" (active: %s); ms per call, median of %d\n\n", fw_isa_name(fw_isa_active()), RUNS);
+	printf(" (active: %s); ms per call, median of %d\n", fw_isa_name(fw_isa_active()), RUNS);
+	{
+		/* the machine's load: other processes make medians slower */
+		FILE *f = fopen("/proc/loadavg", "r");
+		char line[64] = "";
+
+		if (f && fgets(line, sizeof line, f))
+			printf("load average: %s", line);
+		if (f)
+			fclose(f);
+	}
+	printf("\n");
 
 	srand(1);
 	printf("%-13s %-32s", "model", "layer");

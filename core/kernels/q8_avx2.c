@@ -14,9 +14,10 @@
  * block b holds, for each pair g, nv vectors of 8 channels x 2 s16:
  *     packed[b*K2*32 + g*nv*16 + v*16 + lane*2 + j] (in s16) = w[16b + 8v + lane][2g + j]
  * with zeros past K and past N. Rows of A are widened to u16 in scratch, RB
- * rows at a time (straight from the input for a 1x1 stride-1 conv, through
- * an u8 im2col row otherwise; padded taps zero_in, the odd tap past K 0);
- * every channel block then runs over them. A tile is MR pixels x nv*8
+ * rows at a time (straight from the input rows for a 1x1 stride-1 conv,
+ * through a widening im2col otherwise; padded taps zero_in, the odd tap past
+ * K holds any activation value against its zero weight); every channel
+ * block then runs over them. A tile is MR pixels x nv*8
  * channels (MR = 12 / 6 for nv = 1 / 2: at most 12 accumulators of the 16
  * ymm registers); per pair it broadcasts 2 u16 per pixel (vpbroadcastd) and
  * issues vpmaddwd + vpaddd per accumulator.
@@ -145,12 +146,11 @@ static void avx2_conv_pack(const struct fw_conv_geom *g, const int8_t *w, void *
 	}
 }
 
-/* RB rows of u16 (round_up(K, 2) each) and, unless pointwise, one u8 im2col row. */
+/* RB rows of u16 (round_up(K, 2) each), and 32 bytes of slack for the wide
+ * writes of widen() and fill16(). */
 static size_t avx2_conv_scratch(const struct fw_conv_geom *g)
 {
-	const size_t kp = round_up(k_of(g), 2);
-
-	return RB * kp * 2 + (is_pointwise(g) ? 0 : round_up(k_of(g), 64));
+	return RB * round_up(k_of(g), 2) * 2 + 32;
 }
 
 /* ---- conv: the tile ---------------------------------------------------- */
@@ -235,20 +235,32 @@ static const tile_fn tiles[3][MR_MAX + 1] = {
 
 /* ---- conv: activations ------------------------------------------------- */
 
-/* n u8 -> u16 */
-static void widen(uint16_t *dst, const uint8_t *src, size_t n)
+/* n u8 -> u16, 16 at a time: writes up to 15 elements past n (see
+ * im2col_row); reads 16 bytes at a time only while they end by s_end. */
+FW_INLINE void widen(uint16_t *d, const uint8_t *s, size_t n, const uint8_t *s_end)
 {
 	size_t i = 0;
 
-	for (; i + 16 <= n; i += 16)
-		_mm256_storeu_si256((__m256i *)(dst + i), _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
+	for (; i < n && s + i + 16 <= s_end; i += 16)
+		_mm256_storeu_si256((__m256i *)(d + i), _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(s + i))));
 	for (; i < n; i++)
-		dst[i] = src[i];
+		d[i] = s[i];
 }
 
-/* One u8 im2col row (K bytes) for output pixel (oy, ox); padded taps zero_in. */
-static void im2col_row(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, int oy, int ox,
-		       uint8_t *dst)
+FW_INLINE void fill16(uint16_t *d, __m256i v, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16)
+		_mm256_storeu_si256((__m256i *)(d + i), v);
+}
+
+/* One widened im2col row (K u16) for output pixel (oy, ox); padded taps
+ * zero_in. Every write is 16 elements wide and may run past its part of the
+ * row, but the parts are written in increasing address order, so each one
+ * is overwritten by its owner afterwards; what runs past K lands on the odd
+ * pad tap (weight 0), the next row (written later) or the 32 bytes of slack
+ * at the end of scratch. */
+static void im2col_row(const struct fw_conv_geom *g, const uint8_t *in, const uint8_t *in_end, __m256i zin,
+		       int oy, int ox, uint16_t *dst)
 {
 	const size_t c = (size_t)g->in_c, row_k = (size_t)g->k_w * c, in_row = (size_t)g->in_w * c;
 	const int x0 = ox * g->stride_w - g->pad_l;
@@ -258,16 +270,30 @@ static void im2col_row(const struct fw_conv_geom *g, const uint8_t *in, uint8_t 
 		const uint8_t *src = in + (size_t)iy * in_row;
 
 		if (iy < 0 || iy >= g->in_h) {
-			memset(dst, zero_in, row_k);
-			continue;
-		}
-		for (int kx = 0; kx < g->k_w; kx++) {
-			const int ix = x0 + kx * g->dil_w;
+			fill16(dst, zin, row_k);
+		} else if (g->dil_w == 1) {
+			/* taps kx in [lo, hi) are inside the row and contiguous */
+			int lo = x0 < 0 ? -x0 : 0;
+			int hi = g->in_w - x0 < g->k_w ? g->in_w - x0 : g->k_w;
 
-			if (ix < 0 || ix >= g->in_w)
-				memset(dst + (size_t)kx * c, zero_in, c);
-			else
-				memcpy(dst + (size_t)kx * c, src + (size_t)ix * c, c);
+			if (hi <= lo) {
+				fill16(dst, zin, row_k);
+				continue;
+			}
+			if (lo > 0)
+				fill16(dst, zin, (size_t)lo * c);
+			widen(dst + (size_t)lo * c, src + (size_t)(x0 + lo) * c, (size_t)(hi - lo) * c, in_end);
+			if (hi < g->k_w)
+				fill16(dst + (size_t)hi * c, zin, (size_t)(g->k_w - hi) * c);
+		} else {
+			for (int kx = 0; kx < g->k_w; kx++) {
+				const int ix = x0 + kx * g->dil_w;
+
+				if (ix < 0 || ix >= g->in_w)
+					fill16(dst + (size_t)kx * c, zin, c);
+				else
+					widen(dst + (size_t)kx * c, src + (size_t)ix * c, c, in_end);
+			}
 		}
 	}
 }
@@ -279,8 +305,9 @@ static void avx2_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t z
 	const size_t m = (size_t)g->out_h * (size_t)g->out_w, k = k_of(g);
 	const size_t kp = round_up(k, 2), k2 = kp / 2;
 	const int pointwise = is_pointwise(g);
+	const uint8_t *in_end = in + (size_t)g->in_h * (size_t)g->in_w * (size_t)g->in_c;
+	const __m256i zin = _mm256_set1_epi16(zero_in);
 	uint16_t *a16 = scratch;
-	uint8_t *row8 = (uint8_t *)scratch + RB * kp * 2;
 	int oy = 0, ox = 0;
 
 	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
@@ -288,21 +315,19 @@ static void avx2_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t z
 	assert(((uintptr_t)packed & 31) == 0);
 	for (int r = 0; r < RB; r++)
 		if (kp > k)
-			a16[(size_t)r * kp + k] = 0; /* the odd tap: its weight is 0 */
+			a16[(size_t)r * kp + k] = 0; /* the odd tap (weight 0): start it initialised */
 
 	for (size_t p0 = 0; p0 < m; p0 += RB) {
 		const int rows = m - p0 < RB ? (int)(m - p0) : RB;
 
 		for (int r = 0; r < rows; r++) {
-			const uint8_t *src = in + (p0 + (size_t)r) * k;
-
-			if (!pointwise) {
-				im2col_row(g, in, zero_in, oy, ox, row8);
+			if (pointwise) {
+				widen(a16 + (size_t)r * kp, in + (p0 + (size_t)r) * k, k, in_end);
+			} else {
+				im2col_row(g, in, in_end, zin, oy, ox, a16 + (size_t)r * kp);
 				if (++ox == g->out_w)
 					ox = 0, oy++;
-				src = row8;
 			}
-			widen(a16 + (size_t)r * kp, src, k);
 		}
 		for (int oc0 = 0; oc0 < g->out_c; oc0 += 16) {
 			const int n = g->out_c - oc0 < 16 ? g->out_c - oc0 : 16;

@@ -29,8 +29,10 @@
  * <= 24 accumulators); per group it loads nv weight vectors, broadcasts 4
  * activation bytes per pixel (vpbroadcastd from memory) and issues MR*nv
  * vpdpbusd. The accumulators live in registers over the whole of K and are
- * requantised in registers; the last vector of N is stored through a mask.
- * Every mr <= MR has its own instantiation (a GEMV computes one row).
+ * requantised in registers, four vectors at a time narrowed to bytes by
+ * vpackssdw + vpackuswb + vpermd (one row of 64 channels, two rows of 32 or
+ * four of 16), and stored through a byte mask past N. Every mr <= MR has
+ * its own instantiation (a GEMV computes one row).
  *
  * Activations are read in place wherever possible, with no im2col copy:
  *  - 1x1 stride-1 unpadded conv (and FC): pixel rows of the input, lda =
@@ -52,20 +54,25 @@
  * 4q + r keeps only byte q: one vpdpbusd then adds x*w for channel 4r + q in
  * lane 4q + r and exact zeros for the other three bytes. Lanes come out
  * transposed (4x4), so bias/scale/slope are permuted the same way once per
- * channel block and the results are permuted back before narrowing. Four
- * output pixels are interleaved (one pixel's taps are a chain of dependent
- * vpdpbusd). Channel counts that are not a multiple of 16 run their last
- * block at c = in_c - 16, overlapping the previous one (identical bytes
- * written twice) rather than through masks; in_c < 16 uses masked loads.
+ * channel block and the results are permuted back while narrowing. Four
+ * output pixels of a row are done together (one pixel's taps are a chain of
+ * dependent vpdpbusd), each input column loaded once per kernel row for all
+ * of them, and narrowed together. Border pixels take the same code with
+ * their own valid taps (a kernel row outside the input adds a precomputed
+ * zero_in * w sum). Channel counts that are not a multiple of 16 run their
+ * last block at c = in_c - 16, overlapping the previous one (identical
+ * bytes written twice) rather than through masks; in_c < 16 uses masked
+ * loads and stores.
  *
  * Epilogue (q8.h): cvtdq2ps (nearest even), one vmulps (never an FMA: this
  * file is built with -ffp-contract=off), ReLU as vmaxps(v, 0) == (v > 0 ? v
  * : 0), PReLU as a masked multiply where !(v >= 0), vminps(v, 512), then
- * cvtps2dq (round half to even under the default MXCSR), + zero_out, max 0,
- * and vpmovusdb saturates to 0..255. The min keeps a large positive v from
- * becoming 0x80000000 (cvtps2dq's "indefinite"); below -2^31 the indefinite
- * value is the right answer (it clamps to 0), so no lower clamp is needed.
- * That is the reference's result for every input.
+ * cvtps2dq (round half to even under the default MXCSR), + zero_out, then
+ * saturation to 0..255 (vpackssdw + vpackuswb, or max 0 + vpmovusdb). The
+ * min keeps a large positive v from becoming 0x80000000 (cvtps2dq's
+ * "indefinite"); below -2^31 the indefinite value is the right answer (it
+ * saturates to 0), so no lower clamp is needed. That is the reference's
+ * result for every input.
  */
 #include "q8.h"
 #include "../model_format.h"
@@ -130,9 +137,9 @@ static void interior_range(int n, int stride, int pad, int taps, int dil, int si
 
 /* ---- epilogue ---------------------------------------------------------- */
 
-/* q8.h's requantisation of 16 accumulators; returns int32 >= 0 (saturate to
- * u8 with vpmovusdb). */
-FW_INLINE __m512i requant16(__m512i acc, __m512 scale, __m512 slope, int act, __m512i zero_out)
+/* q8.h's requantisation of 16 accumulators, up to + zero_out: int32, not
+ * yet saturated to 0..255 (vpackssdw + vpackuswb, or max 0 + vpmovusdb). */
+FW_INLINE __m512i requant16_raw(__m512i acc, __m512 scale, __m512 slope, int act, __m512i zero_out)
 {
 	const __m512 zero = _mm512_setzero_ps();
 	__m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
@@ -145,7 +152,13 @@ FW_INLINE __m512i requant16(__m512i acc, __m512 scale, __m512 slope, int act, __
 		v = _mm512_mask_mul_ps(v, neg, v, slope);
 	}
 	v = _mm512_min_ps(v, _mm512_set1_ps(512.0f));
-	return _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(v), zero_out), _mm512_setzero_si512());
+	return _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_out);
+}
+
+/* The same, >= 0: vpmovusdb then saturates it to u8. */
+FW_INLINE __m512i requant16(__m512i acc, __m512 scale, __m512 slope, int act, __m512i zero_out)
+{
+	return _mm512_max_epi32(requant16_raw(acc, scale, slope, act, zero_out), _mm512_setzero_si512());
 }
 
 FW_INLINE __mmask16 lane_mask(int n)
@@ -241,20 +254,52 @@ struct tile {
 		if (NV > 3)                                                                \
 			c##r##_3 = _mm512_dpbusd_epi32(c##r##_3, x, w3);                   \
 	}
-#define ACC_STORE(r, v)                                                                    \
-	if (MR > r)                                                                        \
-		_mm512_mask_cvtusepi32_storeu_epi8(t->out + (size_t)(r) * t->ldo + 16 * (v), mk, \
-						   requant16(c##r##_##v, sc, sl, t->act, zo))
-#define ACC_STORE_COL(v)                                                                   \
-	if (NV > v) {                                                                      \
-		const __mmask16 mk = lane_mask(t->n - 16 * (v));                           \
-		const __m512 sc = _mm512_maskz_loadu_ps(mk, t->scale + 16 * (v));          \
-		const __m512 sl = t->slope ? _mm512_maskz_loadu_ps(mk, t->slope + 16 * (v)) \
-					   : _mm512_setzero_ps();                          \
-		ACC_STORE(0, v); ACC_STORE(1, v); ACC_STORE(2, v); ACC_STORE(3, v);        \
-		ACC_STORE(4, v); ACC_STORE(5, v); ACC_STORE(6, v); ACC_STORE(7, v);        \
-		ACC_STORE(8, v); ACC_STORE(9, v); ACC_STORE(10, v); ACC_STORE(11, v);      \
+/* Requantised accumulator (row r, vector v), or 0 for rows / vectors the
+ * tile does not have. */
+#define ACC_Q(r, v) \
+	(MR > (r) && NV > (v) ? requant16_raw(c##r##_##v, sc##v, sl##v, t->act, zo) : _mm512_setzero_si512())
+/* NV = 3, 4: one row's 48 / 64 bytes in one store */
+#define ACC_STORE_ROW(r)                                                                            \
+	if (MR > r)                                                                                 \
+		_mm512_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m64,                         \
+					pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r, 2), ACC_Q(r, 3)))
+/* NV = 2: rows r and r + 1 in one vector, 32 bytes each */
+#define ACC_STORE_PAIR(r, r1)                                                                       \
+	if (MR > r) {                                                                               \
+		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r1, 0), ACC_Q(r1, 1));      \
+		_mm256_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m32, _mm512_castsi512_si256(p)); \
+		if (MR > r1)                                                                        \
+			_mm256_mask_storeu_epi8(t->out + (size_t)(r1) * t->ldo, m32,                \
+						_mm512_extracti64x4_epi64(p, 1));                   \
 	}
+/* NV = 1: rows r .. r + 3 in one vector, 16 bytes each */
+#define ACC_STORE_QUAD(r, r1, r2, r3)                                                               \
+	if (MR > r) {                                                                               \
+		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r1, 0), ACC_Q(r2, 0), ACC_Q(r3, 0));     \
+		_mm_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m16, _mm512_castsi512_si128(p)); \
+		if (MR > r1)                                                                        \
+			_mm_mask_storeu_epi8(t->out + (size_t)(r1) * t->ldo, m16,                   \
+					     _mm512_extracti32x4_epi32(p, 1));                      \
+		if (MR > r2)                                                                        \
+			_mm_mask_storeu_epi8(t->out + (size_t)(r2) * t->ldo, m16,                   \
+					     _mm512_extracti32x4_epi32(p, 2));                      \
+		if (MR > r3)                                                                        \
+			_mm_mask_storeu_epi8(t->out + (size_t)(r3) * t->ldo, m16,                   \
+					     _mm512_extracti32x4_epi32(p, 3));                      \
+	}
+
+/* Four vectors of requantised int32 to 64 u8 in order a, b, c, d:
+ * vpackssdw + vpackuswb saturate to 0..255 (lane l then holds 4 bytes of
+ * each vector), one vpermd puts each vector's 16 bytes together. 4 shuffles
+ * for 64 outputs instead of 12 (max + vpmovusdb per vector). */
+FW_INLINE __m512i pack4(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+	/* dword 4j + l <- 4l + j: the 4x4 transpose */
+	const __m512i gather = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+
+	return _mm512_permutexvar_epi32(gather, _mm512_packus_epi16(_mm512_packs_epi32(a, b),
+								      _mm512_packs_epi32(c, d)));
+}
 
 /* bias of vector v of the block, 0 past n (or everywhere without bias) */
 FW_INLINE __m512i tile_bias(const struct tile *t, int v, int NV)
@@ -291,7 +336,31 @@ FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
 	}
 
 	const __m512i zo = _mm512_set1_epi32(t->zero_out);
-	ACC_STORE_COL(0) ACC_STORE_COL(1) ACC_STORE_COL(2) ACC_STORE_COL(3)
+	const int n = t->n;
+	const __mmask64 m64 = n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
+	const __mmask32 m32 = (__mmask32)m64;
+	const __mmask16 m16 = (__mmask16)m64;
+	__m512 sc0, sc1, sc2, sc3, sl0, sl1, sl2, sl3;
+
+#define ACC_SCALE(v)                                                                                  \
+	sc##v = NV > v ? _mm512_maskz_loadu_ps(lane_mask(n - 16 * (v)), t->scale + 16 * (v)) : _mm512_setzero_ps(); \
+	sl##v = NV > v && t->slope ? _mm512_maskz_loadu_ps(lane_mask(n - 16 * (v)), t->slope + 16 * (v))  \
+				   : _mm512_setzero_ps()
+	ACC_SCALE(0);
+	ACC_SCALE(1);
+	ACC_SCALE(2);
+	ACC_SCALE(3);
+#undef ACC_SCALE
+	if (NV == 1) {
+		ACC_STORE_QUAD(0, 1, 2, 3) ACC_STORE_QUAD(4, 5, 6, 7) ACC_STORE_QUAD(8, 9, 10, 11)
+	} else if (NV == 2) {
+		ACC_STORE_PAIR(0, 1) ACC_STORE_PAIR(2, 3) ACC_STORE_PAIR(4, 5)
+		ACC_STORE_PAIR(6, 7) ACC_STORE_PAIR(8, 9) ACC_STORE_PAIR(10, 11)
+	} else {
+		ACC_STORE_ROW(0); ACC_STORE_ROW(1); ACC_STORE_ROW(2); ACC_STORE_ROW(3);
+		ACC_STORE_ROW(4); ACC_STORE_ROW(5); ACC_STORE_ROW(6); ACC_STORE_ROW(7);
+		ACC_STORE_ROW(8); ACC_STORE_ROW(9); ACC_STORE_ROW(10); ACC_STORE_ROW(11);
+	}
 }
 
 #define TILE_FN(MR, NV) \
@@ -529,6 +598,9 @@ struct dw_block {
 	__m512i zero_out, perm;
 	__mmask16 mask;           /* 0xFFFF unless in_c < 16 */
 	int act;
+	const struct fw_conv_geom *g;
+	int ox_lo, ox_hi;         /* output columns whose taps are all inside in x */
+	uint8_t *out;             /* channel c0 of output pixel (0, 0) */
 };
 
 /* 16 input bytes at p broadcast to the four 128-bit lanes. */
@@ -548,6 +620,30 @@ FW_INLINE void dw_store(const struct dw_block *b, __m512i acc, uint8_t *o, int m
 		_mm512_mask_cvtusepi32_storeu_epi8(o, b->mask, q);
 	else
 		_mm_storeu_si128((__m128i *)o, _mm512_cvtusepi32_epi8(q));
+}
+
+/* Four pixels' accumulators at once: vpackssdw + vpackuswb saturate all 64
+ * to u8 (lane l of the result holds 4 bytes of each pixel), then one vpermd
+ * gathers each pixel's 16 bytes and one vpshufb undoes the lane transpose:
+ * 8 shuffles for 4 pixels instead of 12, and no max. */
+FW_INLINE void dw_store4(const struct dw_block *b, __m512i a0, __m512i a1, __m512i a2, __m512i a3, uint8_t *o,
+			 ptrdiff_t ostep)
+{
+	/* both are the 4x4 transpose: dword 4l + j <- 4j + l, byte 4q + r <- 4r + q */
+	const __m512i gather = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+	const __m512i untranspose = _mm512_broadcast_i32x4(
+		_mm_set_epi8(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0));
+	const __m512i q0 = requant16_raw(a0, b->scale, b->slope, b->act, b->zero_out);
+	const __m512i q1 = requant16_raw(a1, b->scale, b->slope, b->act, b->zero_out);
+	const __m512i q2 = requant16_raw(a2, b->scale, b->slope, b->act, b->zero_out);
+	const __m512i q3 = requant16_raw(a3, b->scale, b->slope, b->act, b->zero_out);
+	const __m512i u8 = _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
+	const __m512i r = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(gather, u8), untranspose);
+
+	_mm_storeu_si128((__m128i *)o, _mm512_castsi512_si128(r));
+	_mm_storeu_si128((__m128i *)(o + ostep), _mm512_extracti32x4_epi32(r, 1));
+	_mm_storeu_si128((__m128i *)(o + 2 * ostep), _mm512_extracti32x4_epi32(r, 2));
+	_mm_storeu_si128((__m128i *)(o + 3 * ostep), _mm512_extracti32x4_epi32(r, 3));
 }
 
 /* Taps [t0, t1) of a window starting at input coordinate i0 that lie in [0, size). */
@@ -576,23 +672,13 @@ static void valid_taps(int i0, int taps, int dil, int size, int *t0, int *t1)
  * (4*S + KW - S loads instead of 4*KW). S = 0: any stride and dilation,
  * one tap load each. Four pixels also hide the dpbusd latency (a pixel's
  * taps are a chain of dependent vpdpbusd). */
-FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked, const struct dw_block *bp,
-		      ptrdiff_t off, int n, int ky0, int ky1, int kx0, int kx1, uint8_t *o, ptrdiff_t ostep)
+FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked, const struct dw_block *b,
+		      const __m512i *w, ptrdiff_t off, int n, int ky0, int ky1, int kx0, int kx1, uint8_t *o,
+		      ptrdiff_t ostep)
 {
-	/* private copies: the output stores could alias *bp and the weights
-	 * as far as the compiler knows (3x3's 9 weights then stay in registers) */
-	const struct dw_block bl = *bp, *b = &bl;
 	const ptrdiff_t step = S ? (ptrdiff_t)S * b->col : b->step;
-	__m512i wl[9];
-	const __m512i *w = b->w;
 	int i = 0;
 
-	if (KH * KW <= 9) {
-#pragma GCC unroll 9
-		for (int t = 0; t < KH * KW; t++)
-			wl[t] = b->w[t];
-		w = wl;
-	}
 	if (S) {
 		for (; i + 4 <= n; i += 4, off += 4 * step, o += 4 * ostep) {
 			__m512i a0 = b->bias, a1 = b->bias, a2 = b->bias, a3 = b->bias;
@@ -622,10 +708,14 @@ FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked,
 					a3 = _mm512_dpbusd_epi32(a3, x[3 * S + kx], wt);
 				}
 			}
-			dw_store(b, a0, o, masked);
-			dw_store(b, a1, o + ostep, masked);
-			dw_store(b, a2, o + 2 * ostep, masked);
-			dw_store(b, a3, o + 3 * ostep, masked);
+			if (masked) {
+				dw_store(b, a0, o, 1);
+				dw_store(b, a1, o + ostep, 1);
+				dw_store(b, a2, o + 2 * ostep, 1);
+				dw_store(b, a3, o + 3 * ostep, 1);
+			} else {
+				dw_store4(b, a0, a1, a2, a3, o, ostep);
+			}
 		}
 	}
 	for (; i < n; i++, off += step, o += ostep) {
@@ -650,47 +740,81 @@ FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked,
 	}
 }
 
-#define DW_RUN_FN(name, KH, KW, S)                                                                    \
-	static void name(const struct dw_block *b, ptrdiff_t off, int n, int ky0, int ky1, int kx0, int kx1, \
-			 uint8_t *o, ptrdiff_t ostep)                                                       \
-	{                                                                                              \
-		dw_run(KH, KW, S, 0, b, off, n, ky0, ky1, kx0, kx1, o, ostep);                          \
-	}
-DW_RUN_FN(dw_run_3x3_s1, 3, 3, 1)
-DW_RUN_FN(dw_run_3x3_s2, 3, 3, 2)
-DW_RUN_FN(dw_run_5x5_s1, 5, 5, 1)
-DW_RUN_FN(dw_run_5x5_s2, 5, 5, 2)
-DW_RUN_FN(dw_run_7x7_s1, 7, 7, 1)
-DW_RUN_FN(dw_run_7x7_s2, 7, 7, 2)
-DW_RUN_FN(dw_run_3x3_any, 3, 3, 0)
-
-/* any kernel size, stride and dilation, and in_c < 16 (masked loads and stores) */
-static void dw_run_any(const struct dw_block *b, int k_h, int k_w, int masked, ptrdiff_t off, int n, int ky0,
-		       int ky1, int kx0, int kx1, uint8_t *o, ptrdiff_t ostep)
+/* Every output pixel of one channel block: each row's border columns one
+ * by one (each has its own valid taps), its interior columns as one run.
+ * The block descriptor and the weights are copied once into locals, since
+ * the output stores could alias them as far as the compiler knows (3x3's 9
+ * weights then stay in registers). */
+FW_INLINE void dw_all(const int KH, const int KW, const int S, const int masked, const struct dw_block *bp)
 {
-	if (masked)
-		dw_run(k_h, k_w, 0, 1, b, off, n, ky0, ky1, kx0, kx1, o, ostep);
-	else
-		dw_run(k_h, k_w, 0, 0, b, off, n, ky0, ky1, kx0, kx1, o, ostep);
+	const struct dw_block bl = *bp, *b = &bl;
+	const struct fw_conv_geom *g = b->g;
+	const ptrdiff_t c = b->col;
+	__m512i wl[9];
+	const __m512i *w = b->w;
+
+	if (KH * KW <= 9) {
+#pragma GCC unroll 9
+		for (int t = 0; t < KH * KW; t++)
+			wl[t] = b->w[t];
+		w = wl;
+	}
+	for (int oy = 0; oy < g->out_h; oy++) {
+		const int iy0 = oy * g->stride_h - g->pad_t;
+		uint8_t *orow = b->out + (ptrdiff_t)oy * g->out_w * c;
+		int ky0, ky1;
+
+		valid_taps(iy0, KH, g->dil_h, g->in_h, &ky0, &ky1);
+		for (int ox = 0; ox < g->out_w; ox++) {
+			const int ix0 = ox * g->stride_w - g->pad_l;
+			const ptrdiff_t off = (ptrdiff_t)iy0 * b->row + (ptrdiff_t)ix0 * c;
+			int kx0 = 0, kx1 = KW, n = 1;
+
+			if (ox == b->ox_lo && b->ox_hi > b->ox_lo)
+				n = b->ox_hi - b->ox_lo;
+			else
+				valid_taps(ix0, KW, g->dil_w, g->in_w, &kx0, &kx1);
+			dw_run(KH, KW, S, masked, b, w, off, n, ky0, ky1, kx0, kx1, orow + (ptrdiff_t)ox * c, c);
+			ox += n - 1;
+		}
+	}
 }
 
-typedef void (*dw_run_fn)(const struct dw_block *b, ptrdiff_t off, int n, int ky0, int ky1, int kx0, int kx1,
-			  uint8_t *o, ptrdiff_t ostep);
+#define DW_ALL_FN(name, KH, KW, S) \
+	static void name(const struct dw_block *b) { dw_all(KH, KW, S, 0, b); }
+DW_ALL_FN(dw_all_3x3_s1, 3, 3, 1)
+DW_ALL_FN(dw_all_3x3_s2, 3, 3, 2)
+DW_ALL_FN(dw_all_5x5_s1, 5, 5, 1)
+DW_ALL_FN(dw_all_5x5_s2, 5, 5, 2)
+DW_ALL_FN(dw_all_7x7_s1, 7, 7, 1)
+DW_ALL_FN(dw_all_7x7_s2, 7, 7, 2)
+DW_ALL_FN(dw_all_3x3_any, 3, 3, 0)
 
-/* The specialised run for g, or NULL for dw_run_any. */
-static dw_run_fn dw_run_for(const struct fw_conv_geom *g)
+/* any kernel size, stride and dilation, and in_c < 16 (masked loads and stores) */
+static void dw_all_any(const struct dw_block *b)
+{
+	if (b->mask != 0xFFFF)
+		dw_all(b->g->k_h, b->g->k_w, 0, 1, b);
+	else
+		dw_all(b->g->k_h, b->g->k_w, 0, 0, b);
+}
+
+typedef void (*dw_all_fn)(const struct dw_block *b);
+
+/* The specialised kernel for g. */
+static dw_all_fn dw_all_for(const struct fw_conv_geom *g)
 {
 	const int s = g->dil_w == 1 ? g->stride_w : 0;
 
 	if (g->in_c < 16)
-		return NULL;
+		return dw_all_any;
 	if (g->k_h == 3 && g->k_w == 3)
-		return s == 1 ? dw_run_3x3_s1 : s == 2 ? dw_run_3x3_s2 : dw_run_3x3_any;
+		return s == 1 ? dw_all_3x3_s1 : s == 2 ? dw_all_3x3_s2 : dw_all_3x3_any;
 	if (g->k_h == 5 && g->k_w == 5 && (s == 1 || s == 2))
-		return s == 1 ? dw_run_5x5_s1 : dw_run_5x5_s2;
+		return s == 1 ? dw_all_5x5_s1 : dw_all_5x5_s2;
 	if (g->k_h == 7 && g->k_w == 7 && (s == 1 || s == 2))
-		return s == 1 ? dw_run_7x7_s1 : dw_run_7x7_s2;
-	return NULL;
+		return s == 1 ? dw_all_7x7_s1 : dw_all_7x7_s2;
+	return dw_all_any;
 }
 
 static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
@@ -705,9 +829,9 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 					     0xFF, 0xFF);
 	/* lane 4q + r <-> channel 4r + q */
 	const __m512i perm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-	const dw_run_fn run = dw_run_for(g);
+	const dw_all_fn run = dw_all_for(g);
 	__m512i wv[DW_MAX_TAPS], zrow[DW_MAX_TAPS];
-	int ox_lo, ox_hi;
+	int ox_lo, ox_hi, oy_lo, oy_hi;
 	struct dw_block b;
 
 	assert(g->out_c == g->in_c);
@@ -718,6 +842,9 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 		return;
 	}
 	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);
+	interior_range(g->out_h, g->stride_h, g->pad_t, g->k_h, g->dil_h, g->in_h, &oy_lo, &oy_hi);
+	/* rows with kernel rows outside the input use zrow; GDConv has none */
+	const int y_border = oy_lo > 0 || oy_hi < g->out_h;
 
 	b.row = in_row;
 	b.col = c;
@@ -731,6 +858,9 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 	b.perm = perm;
 	b.mask = lane_mask(c);
 	b.act = rq->act;
+	b.g = g;
+	b.ox_lo = ox_lo;
+	b.ox_hi = ox_hi;
 
 	for (int c0 = 0; c0 < c; c0 += 16) {
 		if (c0 + 16 > c && !masked)
@@ -740,7 +870,7 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 			wv[t] = _mm512_and_si512(dw_load((const uint8_t *)w + (size_t)t * (size_t)c + (size_t)c0, masked,
 							 b.mask),
 						 sel);
-		for (int ky = 0; ky < g->k_h; ky++) {
+		for (int ky = 0; ky < g->k_h && y_border; ky++) {
 			zrow[ky] = _mm512_setzero_si512();
 			for (int kx = 0; kx < g->k_w; kx++)
 				zrow[ky] = _mm512_dpbusd_epi32(zrow[ky], b.zx, wv[ky * g->k_w + kx]);
@@ -751,31 +881,8 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 		b.slope = rq->slope ? _mm512_permutexvar_ps(perm, _mm512_maskz_loadu_ps(b.mask, rq->slope + c0))
 				    : _mm512_setzero_ps();
 
-		for (int oy = 0; oy < g->out_h; oy++) {
-			const int iy0 = oy * g->stride_h - g->pad_t;
-			uint8_t *orow = out + (ptrdiff_t)oy * g->out_w * c + c0;
-			int ky0, ky1;
-
-			valid_taps(iy0, g->k_h, g->dil_h, g->in_h, &ky0, &ky1);
-			/* border columns one by one (each has its own valid taps), the
-			 * interior columns as one run */
-			for (int ox = 0; ox < g->out_w; ox++) {
-				const int ix0 = ox * g->stride_w - g->pad_l;
-				const ptrdiff_t off = (ptrdiff_t)iy0 * in_row + (ptrdiff_t)ix0 * c;
-				int kx0 = 0, kx1 = g->k_w, n = 1;
-
-				if (ox == ox_lo && ox_hi > ox_lo)
-					n = ox_hi - ox_lo;
-				else
-					valid_taps(ix0, g->k_w, g->dil_w, g->in_w, &kx0, &kx1);
-				if (run)
-					run(&b, off, n, ky0, ky1, kx0, kx1, orow + (ptrdiff_t)ox * c, c);
-				else
-					dw_run_any(&b, g->k_h, g->k_w, masked, off, n, ky0, ky1, kx0, kx1,
-						   orow + (ptrdiff_t)ox * c, c);
-				ox += n - 1;
-			}
-		}
+		b.out = out + c0;
+		run(&b);
 	}
 }
 
