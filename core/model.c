@@ -94,6 +94,7 @@ struct fw_model {
 	enum fw_kernel_tier tier;
 	fw_model_trace_fn trace;
 	void *trace_ctx;
+	struct fake_quant *fq;  /* fw_model_set_fake_quant(); NULL when off */
 };
 
 static size_t elems(const int d[4])
@@ -952,6 +953,7 @@ void fw_model_free(struct fw_model *m)
 {
 	if (!m)
 		return;
+	fw_model_set_fake_quant(m, 0);
 	for (int i = 0; m->ops && i < m->n_ops; i++) {
 		struct rt_q8 *q = m->ops[i].q;
 		if (q) {
@@ -1149,8 +1151,132 @@ static void run_int8(struct fw_model *m, const struct rt_op *op)
 	}
 }
 
+/* ---- fake quantisation: int8 simulated with the float kernels ---- */
+
+struct fake_quant {
+	unsigned char *round; /* [n_tensors]: kept on the u8 grid, as the int8 plan stores it */
+	float **orig;         /* [n_tensors]: weights and biases before rounding, to restore */
+};
+
+/* Round tensor id to its u8 grid in place, as fw_q8_quantize + dequantize. */
+static void fq_round(const struct fw_model *m, int id)
+{
+	const struct rt_tensor *t = &m->t[id];
+	const float s = t->scale, inv = 1.0f / t->scale, z = (float)t->zp;
+	size_t n = elems(t->dims);
+
+	if (!m->fq->round[id])
+		return;
+	for (size_t i = 0; i < n; i++) {
+		float q = nearbyintf(t->data[i] * inv) + z;
+		q = q >= 0 ? (q <= 255 ? q : 255) : 0; /* NaN -> 0 */
+		t->data[i] = s * (q - z);
+	}
+}
+
+static float *fq_backup(struct fw_model *m, int id)
+{
+	size_t bytes = elems(m->t[id].dims) * sizeof(float);
+
+	m->fq->orig[id] = malloc(bytes);
+	if (m->fq->orig[id])
+		memcpy(m->fq->orig[id], m->t[id].data, bytes);
+	return m->fq->orig[id];
+}
+
+/* Weights per output channel to symmetric int8 and the bias to int32 in
+ * units of s_in * s_w, in place, exactly as prepare_q8() quantises them. */
+static int fq_weights(struct fw_model *m, const struct rt_op *op)
+{
+	const struct fw_mf_op *r = &op->rec;
+	int wid = r->in[FW_IN_W], bid = r->n_in > FW_IN_BIAS ? r->in[FW_IN_BIAS] : -1;
+	float *w = m->t[wid].data, *b = bid >= 0 ? m->t[bid].data : NULL;
+	const float xs = m->t[r->in[0]].scale;
+	int oc, taps, stride_k, stride_c;
+
+	if (m->fq->orig[wid] || (b && m->fq->orig[bid]))
+		return 0; /* shared with an op already done */
+	if (!fq_backup(m, wid) || (b && !fq_backup(m, bid)))
+		return FW_ENOMEM;
+	if (r->type == FW_OP_FC) {
+		oc = m->t[wid].dims[2];
+		taps = m->t[wid].dims[3];
+	} else {
+		oc = op->g.out_c;
+		taps = op->g.k_h * op->g.k_w * (r->type == FW_OP_CONV2D ? op->g.in_c : 1);
+	}
+	stride_k = r->type == FW_OP_DWCONV2D ? oc : 1;
+	stride_c = r->type == FW_OP_DWCONV2D ? 1 : taps;
+	for (int c = 0; c < oc; c++) {
+		double mx = 0, sw;
+
+		for (int k = 0; k < taps; k++)
+			mx = fmax(mx, fabs(w[(size_t)c * stride_c + (size_t)k * stride_k]));
+		sw = mx > 0 ? mx / 127.0 : 1.0;
+		for (int k = 0; k < taps; k++) {
+			float *v = &w[(size_t)c * stride_c + (size_t)k * stride_k];
+			long q = lround(*v / sw);
+			*v = (float)((q > 127 ? 127 : q < -127 ? -127 : q) * sw);
+		}
+		if (b)
+			b[c] = (float)(round(b[c] / (xs * sw)) * (xs * sw));
+	}
+	return 0;
+}
+
+int fw_model_set_fake_quant(struct fw_model *m, int on)
+{
+	struct fake_quant *fq = m->fq;
+	int err = 0;
+
+	if (!on || fq) {
+		if (on || !fq)
+			return 0;
+		for (int i = 0; fq->orig && i < m->n_tensors; i++) {
+			if (fq->orig[i])
+				memcpy(m->t[i].data, fq->orig[i], elems(m->t[i].dims) * sizeof(float));
+			free(fq->orig[i]);
+		}
+		free(fq->orig);
+		free(fq->round);
+		free(fq);
+		m->fq = NULL;
+		return 0;
+	}
+	if (m->precision != FW_PRECISION_FLOAT) {
+		fw_log(FW_LOG_ERROR, "%s: fake quantisation needs the model loaded in float", m->name);
+		return FW_EINVAL;
+	}
+	fq = m->fq = calloc(1, sizeof *fq);
+	if (!fq)
+		return FW_ENOMEM;
+	fq->round = calloc((size_t)m->n_tensors, 1);
+	fq->orig = calloc((size_t)m->n_tensors, sizeof *fq->orig);
+	if (!fq->round || !fq->orig)
+		err = FW_ENOMEM;
+	/* what the int8 plan would run on u8: those ops' outputs and inputs */
+	for (int i = 0; !err && i < m->n_ops; i++) {
+		const struct rt_op *op = &m->ops[i];
+		const struct fw_mf_op *r = &op->rec;
+
+		if (!op_int8(m, op))
+			continue;
+		fq->round[r->out] = 1;
+		for (int s = 0; s < r->n_in; s++)
+			if (r->in[s] >= 0 && m->t[r->in[s]].kind != FW_TK_CONST)
+				fq->round[r->in[s]] = 1;
+		if (r->type == FW_OP_CONV2D || r->type == FW_OP_DWCONV2D || r->type == FW_OP_FC)
+			err = fq_weights(m, op);
+	}
+	if (err)
+		fw_model_set_fake_quant(m, 0);
+	return err;
+}
+
 int fw_model_run(struct fw_model *m)
 {
+	if (m->fq)
+		fq_round(m, m->inputs[0]);
 	for (int si = 0; si < m->n_steps; si++) {
 		const struct rt_step *st = &m->steps[si];
 		const struct rt_op *op;
@@ -1171,6 +1297,8 @@ int fw_model_run(struct fw_model *m)
 			run_int8(m, op);
 		else
 			run_float(m, op);
+		if (m->fq)
+			fq_round(m, op->rec.out);
 		if (m->trace) {
 			y = &m->t[op->rec.out];
 			const float *data = y->data;

@@ -83,4 +83,16 @@ enum fw_precision fw_model_precision(const struct fw_model *m);
 int fw_model_int8_ops(const struct fw_model *m);
 const char *fw_model_kernels_name(const struct fw_model *m);
 
+/* Fake quantisation: judge an int8 calibration with the float kernels.
+ * On a model loaded in float with calibrated tensors (scale > 0), every op
+ * the int8 plan would run on u8 gets its weights rounded per output channel
+ * to symmetric int8 and its bias to int32, in place, as the int8 load does;
+ * its inputs and output are rounded to their u8 grid after each op (the
+ * input at the start of a run, in place):
+ *   x = scale * (clamp(nearbyint(x / scale) + zp, 0, 255) - zp).
+ * Off restores the weights. Allocates a copy of the rounded weights when
+ * turned on (FW_ENOMEM); runs allocate nothing. FW_EINVAL on a model
+ * loaded int8. */
+int fw_model_set_fake_quant(struct fw_model *m, int on);
+
 #endif

@@ -108,3 +108,8 @@ void fw_fc_f32_blas(int n_in, int n_out, const float *in, const float *w, const 
 	cblas_sgemv(CblasRowMajor, CblasNoTrans, n_out, n_in, 1.0f, w, n_in, in, 1, 0.0f, out, 1);
 	fw_epilogue_f32(out, 1, n_out, bias, slope, act);
 }
+
+void fw_kernels_single_thread(void)
+{
+	openblas_set_num_threads(1);
+}

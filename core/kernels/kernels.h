@@ -71,6 +71,12 @@ void fw_fc_f32_blas(int n_in, int n_out, const float *in, const float *w, const 
 /* Softmax over the last axis: rows x n, in place allowed. */
 void fw_softmax_f32(int rows, int n, const float *in, float *out);
 
+/* One BLAS thread: facewatch's budget is one core, and small GEMMs lose more
+ * to thread hand-off than they gain. OpenBLAS reads OPENBLAS_NUM_THREADS when
+ * the library loads, before main() runs, so programs call this instead of
+ * setting the variable. Call before other threads start. */
+void fw_kernels_single_thread(void);
+
 /* Epilogue shared by the conv kernels: bias + activation on a [rows][c] block, in place. */
 void fw_epilogue_f32(float *y, int rows, int c, const float *bias, const float *slope, int act);
 
