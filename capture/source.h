@@ -91,7 +91,10 @@ struct fw_source;
 int fw_source_open(struct fw_source **out, const struct fw_source_options *o);
 void fw_source_close(struct fw_source *s);
 
-/* Bytes a ring slot needs for this source's frames. */
+/* Bytes a ring slot needs for this source's frames: the largest frame of a
+ * replay; for a camera, its buffer size and at least RGB24 at the negotiated
+ * size (YUYV up to 1920x1080 when the camera was absent at open). A frame
+ * that does not fit is skipped and counted in oversize. */
 size_t fw_source_frame_bytes(const struct fw_source *s);
 /* For logs: the device path (with its stable name) or the file. */
 const char *fw_source_name(const struct fw_source *s);

@@ -93,7 +93,8 @@ const char *fw_v4l2_fourcc_str(uint32_t f, char buf[5])
 
 /* snprintf for paths and names, cut if too long (never, with kernel names):
  * a function, so that -Wformat-truncation does not guess at lengths. */
-static void fmt_str(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fmt_str(char *buf, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void fmt_str(char *buf, size_t cap, const char *fmt, ...)
 {
@@ -966,7 +967,11 @@ int fw_v4l2_source_open(struct fw_source **out, const struct fw_v4l2_options *o)
 				big = c->buf[i].len;
 		c->base.frame_bytes = frame_bytes_for(c, big);
 	} else {
-		c->base.frame_bytes = (size_t)c->o.width * (size_t)c->o.height * 3;
+		/* not there yet: the camera may only offer a larger size than
+		 * wanted; room for YUYV up to 1920x1080 covers webcams */
+		size_t want = (size_t)c->o.width * (size_t)c->o.height * 3;
+
+		c->base.frame_bytes = want > 1920 * 1080 * 2 ? want : 1920 * 1080 * 2;
 	}
 	*out = &c->base;
 	return 0;

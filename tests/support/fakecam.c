@@ -523,7 +523,8 @@ static void fill_vbuf(struct fc_fd *f, int i, struct v4l2_buffer *vb)
 	vb->length = (uint32_t)f->buf_size;
 	vb->m.offset = (uint32_t)((size_t)i * f->buf_size);
 	vb->bytesused = b->state == B_DEQUEUED ? b->bytesused : 0;
-	vb->flags = V4L2_BUF_FLAG_MAPPED | (b->flags & ~(uint32_t)(V4L2_BUF_FLAG_QUEUED | V4L2_BUF_FLAG_DONE));
+	vb->flags = V4L2_BUF_FLAG_MAPPED |
+		    (b->flags & ~(uint32_t)(V4L2_BUF_FLAG_QUEUED | V4L2_BUF_FLAG_DONE));
 	if (b->state == B_QUEUED)
 		vb->flags |= V4L2_BUF_FLAG_QUEUED;
 	if (b->state == B_DONE)
