@@ -90,14 +90,24 @@ void fw_q8_concat(int n, const int (*dims)[4], const uint8_t *const *in, int axi
 
 void fw_q8_quantize(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q)
 {
+	/* Round half to even without lrintf, so the loop vectorises on plain
+	 * SSE2: adding and subtracting 1.5 * 2^23 leaves the float's integer
+	 * part rounded to nearest even (IEEE default rounding), exactly as
+	 * lrintf does, for |v| < 2^22. The clamp to +-512 first keeps v there
+	 * (NaN fails the first compare and becomes 512, as before) and cannot
+	 * change the clamped result (q8.h). This runs at the edges
+	 * of int8 regions, over whole tensors (200k values for MobileFaceNet's
+	 * first layers), where lrintf cost 0.8 ms. -ffp-contract=off (the q8
+	 * files' flag) keeps the add and subtract separate. */
+	const float magic = 12582912.0f;
+
 	for (size_t i = 0; i < n; i++) {
 		float v = x[i] * inv_s;
-		long r;
 
-		/* in range for lrintf; cannot change the clamped result (q8.h) */
 		v = v < 512.0f ? v : 512.0f;
 		v = v > -512.0f ? v : -512.0f;
-		r = lrintf(v) + z;
+		v = (v + magic) - magic;
+		int32_t r = (int32_t)v + z;
 		q[i] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
 	}
 }

@@ -742,6 +742,40 @@ static void test_tables(void **state)
 #endif
 }
 
+/* fw_q8_quantize rounds with the 1.5 * 2^23 trick; it must equal lrintf
+ * (round half to even) everywhere, ties included. */
+static void test_quantize_matches_lrintf(void **state)
+{
+	enum { N = 4096 };
+	static float x[N];
+	static uint8_t q[N];
+	const float inv_s[] = { 1.0f, 0.5f, 3.0f, 1.0f / 0.0123f };
+	const int32_t zs[] = { 0, 1, 128, 255 };
+
+	(void)state;
+	for (int t = 0; t < 64; t++) {
+		float inv = inv_s[t % 4];
+		int32_t z = zs[(t / 4) % 4];
+		for (int i = 0; i < N; i++) {
+			/* every other value an exact tie k + 0.5 after scaling */
+			x[i] = (i & 1) ? ((float)(tu_randi(-700, 700)) + 0.5f) / inv
+				       : tu_randf(-800.0f, 800.0f) / inv;
+		}
+		x[0] = 0.5f / inv, x[2] = -0.5f / inv, x[4] = 2.5f / inv, x[6] = -1e30f;
+		fw_q8_quantize(x, N, inv, z, q);
+		for (int i = 0; i < N; i++) {
+			float v = x[i] * inv;
+			long r;
+			v = v < 512.0f ? v : 512.0f;
+			v = v > -512.0f ? v : -512.0f;
+			r = lrintf(v) + z;
+			r = r < 0 ? 0 : r > 255 ? 255 : r;
+			if (q[i] != (uint8_t)r)
+				fail_msg("x=%.9g inv=%g z=%d: got %d, lrintf gives %ld", x[i], inv, z, q[i], r);
+		}
+	}
+}
+
 static void test_quantize_dequantize(void **state)
 {
 	(void)state;
@@ -809,6 +843,7 @@ int main(void)
 		PER_TIER(test_add_by_hand),
 		cmocka_unit_test(test_zero_point_folding_matches_float),
 		cmocka_unit_test(test_quantize_dequantize),
+		cmocka_unit_test(test_quantize_matches_lrintf),
 		cmocka_unit_test(test_maxpool_pad_concat),
 		PER_FAST_TIER(test_conv_vs_ref_random),
 		PER_FAST_TIER(test_dwconv_vs_ref_random),
