@@ -42,10 +42,12 @@ static const char *kind_model_name(enum fw_detector_kind kind)
 	return kind == FW_DETECTOR_FULL ? "blazeface_full" : "blazeface_short";
 }
 
-int fw_detector_open(struct fw_detector **out, const char *model_path,
-		     enum fw_detector_kind kind, enum fw_kernel_tier tier)
+int fw_detector_open_with(struct fw_detector **out, const char *model_path,
+			  enum fw_detector_kind kind, const struct fw_model_options *base)
 {
-	struct fw_model_options opt = { .expect_name = kind_model_name(kind), .tier = tier };
+	struct fw_model_options opt = *base;
+
+	opt.expect_name = kind_model_name(kind);
 	struct fw_detector *d;
 	struct fw_shape in, reg = { 0 }, cls = { 0 };
 	int err, n;
@@ -388,4 +390,11 @@ int fw_detector_run(struct fw_detector *d, const struct fw_image *img,
 	for (int i = 0; i < n; i++)
 		fw_detection_correct_box(&out[i]);
 	return n;
+}
+
+int fw_detector_open(struct fw_detector **out, const char *model_path,
+		     enum fw_detector_kind kind, enum fw_kernel_tier tier)
+{
+	struct fw_model_options opt = { .tier = tier };
+	return fw_detector_open_with(out, model_path, kind, &opt);
 }

@@ -71,6 +71,10 @@ struct fw_detector;
  * Allocates everything the detector needs; fw_detector_close() frees it. */
 int fw_detector_open(struct fw_detector **out, const char *model_path,
 		     enum fw_detector_kind kind, enum fw_kernel_tier tier);
+/* The same with every load option (precision, kernels); expect_name is set
+ * here. */
+int fw_detector_open_with(struct fw_detector **out, const char *model_path,
+			  enum fw_detector_kind kind, const struct fw_model_options *opt);
 void fw_detector_close(struct fw_detector *d);
 
 /* Minimum score to report (default: the model's own threshold). */

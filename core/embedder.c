@@ -13,9 +13,12 @@ struct fw_embedder {
 	const float *out;
 };
 
-int fw_embedder_open(struct fw_embedder **out, const char *model_path, enum fw_kernel_tier tier)
+int fw_embedder_open_with(struct fw_embedder **out, const char *model_path,
+			  const struct fw_model_options *base)
 {
-	struct fw_model_options opt = { .expect_name = "mobilefacenet", .tier = tier };
+	struct fw_model_options opt = *base;
+
+	opt.expect_name = "mobilefacenet";
 	struct fw_embedder *e;
 	struct fw_shape in, os;
 	int err;
@@ -122,4 +125,10 @@ float fw_embedding_cosine(const float *a, const float *b, int n)
 	if (na <= 0 || nb <= 0)
 		return 0;
 	return (float)(dot / sqrt(na * nb));
+}
+
+int fw_embedder_open(struct fw_embedder **out, const char *model_path, enum fw_kernel_tier tier)
+{
+	struct fw_model_options opt = { .tier = tier };
+	return fw_embedder_open_with(out, model_path, &opt);
 }

@@ -30,6 +30,9 @@
 struct fw_embedder;
 
 int fw_embedder_open(struct fw_embedder **out, const char *model_path, enum fw_kernel_tier tier);
+/* The same with every load option (precision, kernels). */
+int fw_embedder_open_with(struct fw_embedder **out, const char *model_path,
+			  const struct fw_model_options *opt);
 void fw_embedder_close(struct fw_embedder *e);
 
 /* Align with the 5 landmarks (left eye, right eye, nose, mouth left, mouth

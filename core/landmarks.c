@@ -14,9 +14,12 @@ struct fw_landmarks {
 	const float *prob, *box, *lm;
 };
 
-int fw_landmarks_open(struct fw_landmarks **out, const char *onet_path, enum fw_kernel_tier tier)
+int fw_landmarks_open_with(struct fw_landmarks **out, const char *onet_path,
+			   const struct fw_model_options *base)
 {
-	struct fw_model_options opt = { .expect_name = "onet", .tier = tier };
+	struct fw_model_options opt = *base;
+
+	opt.expect_name = "onet";
 	struct fw_landmarks *l;
 	struct fw_shape in, sp, sb, sl;
 	int err;
@@ -123,4 +126,10 @@ int fw_landmarks_run(struct fw_landmarks *l, const struct fw_image *img,
 	}
 	res->face_prob = prob[1];
 	return 0;
+}
+
+int fw_landmarks_open(struct fw_landmarks **out, const char *onet_path, enum fw_kernel_tier tier)
+{
+	struct fw_model_options opt = { .tier = tier };
+	return fw_landmarks_open_with(out, onet_path, &opt);
 }

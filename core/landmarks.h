@@ -24,6 +24,9 @@ struct fw_landmarks_result {
 };
 
 int fw_landmarks_open(struct fw_landmarks **out, const char *onet_path, enum fw_kernel_tier tier);
+/* The same with every load option (precision, kernels). */
+int fw_landmarks_open_with(struct fw_landmarks **out, const char *onet_path,
+			   const struct fw_model_options *opt);
 void fw_landmarks_close(struct fw_landmarks *l);
 
 /* Landmarks for the face in `det` (from fw_detector_run, img pixels). The

@@ -24,8 +24,12 @@
 #include "core/detector.h"
 #include "core/embedder.h"
 #include "core/fw.h"
+#include "core/kernels/kernels.h"
 #include "core/landmarks.h"
+#include "daemon/facectl_calibrate.h"
 #include "daemon/facectl_eval.h"
+#include "daemon/facectl_gallery.h"
+#include "daemon/facectl_watch.h"
 #include "daemon/photo.h"
 
 #define MAX_FACES 64
@@ -57,7 +61,14 @@ static void usage(FILE *f)
 	      "  compare IMAGE_A IMAGE_B\n"
 	      "        cosine similarity of the main faces and whether they are one person\n"
 	      "  eval detect|verify|identify FILE   accuracy on annotated data (facectl eval --help)\n"
+	      "  calibrate [--out DIR] IMAGE...   int8 calibration of the models on photos with faces\n"
+	      "        (facectl calibrate --help)\n"
 	      "  cameras [--dev-dir DIR]   V4L2 cameras: stable names, formats, sizes, fps, IR (JSON lines)\n"
+	      "  status [--socket PATH] [--json]   the running facewatchd: camera, fps, cpu, who is present\n"
+	      "  watch [--events a,b] [--json] [--exec CMD] [--reconnect]   follow its events, or run CMD\n"
+	      "        for each (facectl watch --help)\n"
+	      "  enroll NAME IMAGE... | not NAME IMAGE... | identify IMAGE... | list | forget NAME\n"
+	      "  rename OLD NEW | export FILE | import FILE | doctor   the gallery (facectl enroll --help)\n"
 	      "\n"
 	      "common options:\n"
 	      "  --models DIR     model files (default: $FACEWATCH_MODELS, then the installed ones)\n"
@@ -372,9 +383,13 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "eval")) return fw_cmd_eval(argc, argv);
 	if (!strcmp(cmd, "cameras")) { int fw_cmd_cameras(int, char **); return fw_cmd_cameras(argc, argv); }
+	if (!strcmp(cmd, "status")) return fw_cmd_status(argc, argv);
+	if (!strcmp(cmd, "watch")) return fw_cmd_watch(argc, argv);
 	/* one thread of OpenBLAS: facewatch's budget is one core, and small
 	 * GEMMs lose more to thread hand-off than they gain */
-	setenv("OPENBLAS_NUM_THREADS", "1", 0);
+	fw_kernels_single_thread();
+	if (!strcmp(cmd, "calibrate")) return fw_cmd_calibrate(argc, argv);
+	if (fw_gallery_command(cmd)) return fw_cmd_gallery(argc, argv);
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		char *end;

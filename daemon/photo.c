@@ -97,8 +97,8 @@ static int better_face(const struct fw_detection *a, const struct fw_detection *
 	return sa > sb;
 }
 
-int fw_photo_embed_image(struct fw_photo *p, const struct fw_image *img, const char *what,
-			 struct fw_photo_face *r)
+static int embed_image(struct fw_photo *p, const struct fw_image *img, const char *what,
+		       struct fw_photo_face *r, struct fw_image *aligned)
 {
 	struct fw_detection faces[MAX_FACES];
 	int found = 0, err;
@@ -116,8 +116,12 @@ int fw_photo_embed_image(struct fw_photo *p, const struct fw_image *img, const c
 			r->n_faces = n;
 		for (int i = 0; i < n; i++)
 			if (!found || better_face(&faces[i], &r->det)) {
+				if (found)
+					r->second = r->det;
 				r->det = faces[i];
 				found = 1;
+			} else if (i == 1 || better_face(&faces[i], &r->second)) {
+				r->second = faces[i]; /* at i == 1, faces[0] holds r->det */
 			}
 	}
 	if (!found) {
@@ -127,18 +131,25 @@ int fw_photo_embed_image(struct fw_photo *p, const struct fw_image *img, const c
 	}
 	if (p->align == FW_PHOTO_ALIGN_KP4) {
 		err = fw_embedder_run_points(p->emb, img, (const float(*)[2])r->det.kp,
-					     fw_align_template4, 4, r->emb, NULL);
+					     fw_align_template4, 4, r->emb, aligned);
 	} else {
 		err = fw_landmarks_run(p->lmk, img, &r->det, &r->lm);
 		if (!err)
-			err = fw_embedder_run(p->emb, img, (const float(*)[2])r->lm.pt, r->emb, NULL);
+			err = fw_embedder_run(p->emb, img, (const float(*)[2])r->lm.pt, r->emb, aligned);
 	}
 	if (err)
 		fw_log(FW_LOG_ERROR, "%s: embedding failed: %s", what, fw_strerror(err));
 	return err;
 }
 
-int fw_photo_embed(struct fw_photo *p, const char *path, struct fw_photo_face *r)
+int fw_photo_embed_image(struct fw_photo *p, const struct fw_image *img, const char *what,
+			 struct fw_photo_face *r)
+{
+	return embed_image(p, img, what, r, NULL);
+}
+
+int fw_photo_embed_aligned(struct fw_photo *p, const char *path, struct fw_photo_face *r,
+			   struct fw_image *aligned)
 {
 	struct fw_image img = { 0 };
 	int err;
@@ -146,7 +157,12 @@ int fw_photo_embed(struct fw_photo *p, const char *path, struct fw_photo_face *r
 	err = fw_imageio_load(path, &img);
 	if (err)
 		return err;
-	err = fw_photo_embed_image(p, &img, path, r);
+	err = embed_image(p, &img, path, r, aligned);
 	fw_image_free(&img);
 	return err;
+}
+
+int fw_photo_embed(struct fw_photo *p, const char *path, struct fw_photo_face *r)
+{
+	return fw_photo_embed_aligned(p, path, r, NULL);
 }

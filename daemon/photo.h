@@ -29,6 +29,9 @@ struct fw_photo_face {
 	struct fw_landmarks_result lm;    /* O-Net's points (ONET5 only; zero otherwise) */
 	float emb[FW_EMBED_DIM];          /* L2-normalised */
 	int n_faces;                      /* faces the detector reported */
+	struct fw_detection second;       /* the runner-up by the main-face rule, when
+					   * n_faces >= 2 (`facectl enroll` refuses a
+					   * photo where no face is clearly the main one) */
 };
 
 struct fw_photo;
@@ -45,6 +48,10 @@ void fw_photo_set_align(struct fw_photo *p, enum fw_photo_align align);
 /* Load `path` and embed its main face. Errors are logged naming the file:
  * FW_ENOFACE when no face is found, the loader's or a stage's code else. */
 int fw_photo_embed(struct fw_photo *p, const char *path, struct fw_photo_face *r);
+/* The same, and the 112x112 aligned crop the embedder saw into `aligned`
+ * (caller-allocated with fw_image_alloc(112, 112); NULL: not wanted). */
+int fw_photo_embed_aligned(struct fw_photo *p, const char *path, struct fw_photo_face *r,
+			   struct fw_image *aligned);
 /* The same on an image in memory; `what` names it in messages. */
 int fw_photo_embed_image(struct fw_photo *p, const struct fw_image *img, const char *what,
 			 struct fw_photo_face *r);

@@ -19,6 +19,8 @@
 
 #define BUSY_TIMEOUT_MS 5000
 #define RETRIES 4           /* extra attempts of a transaction that found the lock busy */
+#define OPEN_RETRIES 12     /* extra attempts to open a file another process is setting up */
+#define RETRY 1             /* internal: busy, try again (never returned to callers) */
 #define EMB_BYTES (FW_EMBED_DIM * 4)
 
 struct fw_store {
@@ -78,8 +80,8 @@ static int sql_fail(struct fw_store *s, int rc, const char *doing)
 		return FW_ENOMEM;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		fw_log(FW_LOG_ERROR, "%s: another process kept the gallery locked for over %d ms "
-		       "while %s; try again", s->path, s->busy_ms, doing);
+		fw_log(FW_LOG_ERROR, "%s: another process kept the gallery locked while %s "
+		       "(waited %d ms and retried); try again", s->path, doing, s->busy_ms);
 		return -EBUSY;
 	case SQLITE_READONLY:
 	case SQLITE_PERM:
@@ -188,6 +190,23 @@ static int make_parents(const char *path)
 	return 0;
 }
 
+/* 10..50 ms, doubling per attempt; the jitter comes from the clock and the
+ * pid so that two writers do not wake up in step */
+static void backoff(int attempt)
+{
+	struct timespec now, ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (10 + (long)(((unsigned long)now.tv_nsec ^ (unsigned long)getpid() * 2654435761u) % 40)) *
+		     (1L << attempt) * 1000000L;
+	while (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	nanosleep(&ts, NULL);
+}
+
 /* ---- open, migrate ---- */
 
 const char *fw_store_path(const struct fw_store *s)
@@ -220,7 +239,7 @@ static int not_ours(struct fw_store *s, const char *why)
 
 /* Read the version; when it is old, take the write lock, read it again
  * (another process may have migrated meanwhile) and run the migrations in
- * one transaction. */
+ * one transaction. RETRY (not logged) when the file was busy. */
 static int migrate(struct fw_store *s)
 {
 	int64_t app, ver, tables;
@@ -231,7 +250,7 @@ static int migrate(struct fw_store *s)
 		if ((rc = query_int(s, "PRAGMA application_id", &app)) ||
 		    (rc = query_int(s, "PRAGMA user_version", &ver)) ||
 		    (rc = query_int(s, "SELECT count(*) FROM sqlite_master", &tables))) {
-			err = sql_fail(s, rc, "reading the schema version");
+			err = is_busy(rc) ? RETRY : sql_fail(s, rc, "reading the schema version");
 			goto fail;
 		}
 		if (app != FW_STORE_APP_ID && !(app == 0 && ver == 0 && tables == 0)) {
@@ -248,10 +267,8 @@ static int migrate(struct fw_store *s)
 		}
 		if (ver == FW_STORE_SCHEMA)
 			break;
-		if (!locked && (rc = exec(s, "BEGIN IMMEDIATE"))) {
-			err = sql_fail(s, rc, "locking the gallery to upgrade it");
-			return err;
-		}
+		if (!locked && (rc = exec(s, "BEGIN IMMEDIATE")))
+			return is_busy(rc) ? RETRY : sql_fail(s, rc, "locking the gallery to upgrade it");
 		if (!locked)
 			continue;
 		for (int64_t v = ver; v < FW_STORE_SCHEMA; v++)
@@ -270,7 +287,7 @@ static int migrate(struct fw_store *s)
 			       (long long)ver, FW_STORE_SCHEMA);
 	}
 	if (sqlite3_get_autocommit(s->db) == 0 && (rc = exec(s, "COMMIT"))) {
-		err = sql_fail(s, rc, "upgrading the gallery schema");
+		err = is_busy(rc) ? RETRY : sql_fail(s, rc, "upgrading the gallery schema");
 		goto fail;
 	}
 	return 0;
@@ -338,25 +355,34 @@ int fw_store_open(struct fw_store **out, const char *path, unsigned flags)
 		err = sql_fail(s, rc, "opening");
 		goto fail;
 	}
-	/* the first read of the file: a damaged header shows here */
-	rc = prepare(s, "PRAGMA journal_mode = WAL", &jm);
-	if (!rc) {
-		rc = sqlite3_step(jm);
-		if (rc == SQLITE_ROW) {
-			snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(jm, 0));
-			rc = SQLITE_OK;
+	/* While another process creates or recovers the file, some of its locks
+	 * answer "busy" at once, without the busy handler: try again a few
+	 * times (two `facectl enroll` starting on a new gallery do this). */
+	for (int attempt = 0;; attempt++) {
+		/* the first read of the file: a damaged header shows here */
+		rc = prepare(s, "PRAGMA journal_mode = WAL", &jm);
+		if (!rc) {
+			rc = sqlite3_step(jm);
+			if (rc == SQLITE_ROW) {
+				snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(jm, 0));
+				rc = SQLITE_OK;
+			}
+			sqlite3_finalize(jm);
 		}
-		sqlite3_finalize(jm);
+		err = rc ? (is_busy(rc) ? RETRY : sql_fail(s, rc, "opening")) : migrate(s);
+		if (err != RETRY)
+			break;
+		if (attempt == OPEN_RETRIES) {
+			err = sql_fail(s, SQLITE_BUSY, "opening");
+			break;
+		}
+		backoff(attempt < 4 ? attempt : 4);
 	}
-	if (rc) {
-		err = sql_fail(s, rc, "opening");
+	if (err)
 		goto fail;
-	}
 	if (strcmp(mode, "wal"))
 		fw_log(FW_LOG_WARN, "%s: cannot use WAL mode (journal mode %s): readers and "
 		       "writers will wait for each other", path, mode);
-	if ((err = migrate(s)))
-		goto fail;
 	*out = s;
 	return 0;
 fail:
@@ -423,23 +449,6 @@ int fw_store_name_valid(const char *name)
 /* ---- transactions ---- */
 
 typedef int (*txn_fn)(struct fw_store *s, void *ctx);
-
-/* 10..50 ms, doubling per attempt; the jitter comes from the clock and the
- * pid so that two writers do not wake up in step */
-static void backoff(int attempt)
-{
-	struct timespec now, ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ts.tv_sec = 0;
-	ts.tv_nsec = (10 + (long)(((unsigned long)now.tv_nsec ^ (unsigned long)getpid() * 2654435761u) % 40)) *
-		     (1L << attempt) * 1000000L;
-	while (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	nanosleep(&ts, NULL);
-}
 
 static int bump_generation(struct fw_store *s)
 {

@@ -9,7 +9,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libjansson-dev
   libv4l-dev v4l-utils
-  libcmocka-dev
+  libcmocka-dev libsqlite3-dev
   clang libclang-rt-14-dev
   python3
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user

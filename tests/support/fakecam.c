@@ -81,6 +81,7 @@ static struct {
 	int nframes, mj_w, mj_h;
 	/* device state */
 	int present, busy, stalled;
+	uint64_t max_frames; /* FAKECAM_FRAMES: stall after this many frames; 0 = never */
 	int fault[3];
 	uint32_t fourcc;
 	int w, h, cur_fps;
@@ -250,6 +251,8 @@ static void configure_from_env(void)
 			c.formats |= FAKECAM_GREY;
 	}
 	configure_locked(&c);
+	if (getenv("FAKECAM_FRAMES"))
+		fc.max_frames = strtoull(getenv("FAKECAM_FRAMES"), NULL, 10);
 }
 
 static void lock(void)
@@ -397,6 +400,8 @@ static void tick(struct fc_fd *f, int64_t ts_ns)
 		fc.stats.dropped++;
 	fc.sequence++;
 	fc.frame_no++;
+	if (fc.max_frames && fc.frame_no >= fc.max_frames)
+		fc.stalled = 1; /* the recording is over: the device stays open, silent */
 }
 
 /* Turn the ticks since the last look into frames. */

@@ -29,7 +29,9 @@
  * Without fakecam_configure() the environment configures it, as the
  * preloadable .so of PLATFORM.md: FAKECAM_DEV (default /dev/video0),
  * FAKECAM_MJPEG, FAKECAM_FPS (default 30; 0 = unpaced), FAKECAM_FORMATS
- * (e.g. "yuyv,grey"), FAKECAM_CARD.
+ * (e.g. "yuyv,grey"), FAKECAM_CARD, FAKECAM_FRAMES
+ * (stall after that many frames, as a camera whose scene ends: a daemon
+ * test then sees faces leave).
  *
  * Thread-safety: all functions may be called from any thread.
  */

@@ -1,0 +1,1194 @@
+/* facewatchd: watches a camera, finds and recognises faces, and tells the
+ * rest of the system over a Unix socket (protocol v1, docs/protocol.md).
+ *
+ * Three threads (DESIGN.md):
+ *   fw-capture  camera -> frame ring (capture/source.h); never waits for inference
+ *   fw-infer    newest frame -> decode -> detect -> track -> (new or stale
+ *               tracks only) landmarks + embed + gallery match -> presence;
+ *               results go to the main thread through a bounded queue that
+ *               drops rather than blocks
+ *   main        epoll over the event server, the result queue, signals
+ *               (SIGTERM/SIGINT stop, SIGHUP reloads) and a 1 s timer
+ *               (status, gallery changes)
+ * The inference thread owns every model, the tracker, the presence state and
+ * its gallery snapshot; after start-up it allocates nothing per frame.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "capture/jpeg.h"
+#include "capture/ring.h"
+#include "capture/source.h"
+#include "capture/v4l2.h"
+#include "core/detector.h"
+#include "core/embedder.h"
+#include "core/fw.h"
+#include "core/kernels/kernels.h"
+#include "core/gallery.h"
+#include "core/landmarks.h"
+#include "core/presence.h"
+#include "core/tracker.h"
+#include "daemon/events.h"
+#include "daemon/paths.h"
+#include "daemon/photo.h"
+#include "daemon/store.h"
+
+#define MAX_DETECTIONS 32
+#define MAX_FRAME_FACES 8
+#define MAX_NAMES 4096       /* distinct identity names seen in a daemon's life */
+#define NAME_LEN FW_GALLERY_NAME_MAX
+#define LATENCY_WINDOW 512
+
+/* ---- configuration ---------------------------------------------------- */
+
+struct config {
+	char camera[PATH_MAX];     /* "" = the first camera; "replay:PATH" = a file or folder */
+	int loop;                  /* replay: start again at the end */
+	char socket_path[PATH_MAX];
+	char gallery[PATH_MAX];    /* "" = the store's default */
+	char models[PATH_MAX];     /* "" = the installed models */
+	enum fw_detector_kind detector;
+	enum fw_kernel_tier tier;
+	enum fw_precision precision; /* int8 where the model is calibrated */
+	float threshold;           /* cosine for "same person" */
+	int width, height, fps;
+	int status_interval_s;
+	char trusted_group[64];
+	int print_events;          /* also write every event to stdout, one JSON line each */
+	int exit_when_idle;        /* replay: exit once it ended and everyone has left */
+	struct fw_presence_config presence;
+	struct fw_tracker_config tracker;
+};
+
+static void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->detector = FW_DETECTOR_AUTO;
+	c->tier = FW_KERNELS_FAST;
+	c->precision = FW_PRECISION_INT8;
+	c->threshold = FW_EMBED_SAME_THRESHOLD;
+	c->width = 640;
+	c->height = 480;
+	c->fps = 30;
+	c->status_interval_s = 10;
+	fw_paths_socket(c->socket_path, sizeof c->socket_path); /* shared with facectl */
+	fw_presence_config_default(&c->presence);
+	fw_tracker_config_default(&c->tracker);
+}
+
+static int parse_int(const char *v, long lo, long hi, long *out)
+{
+	char *end;
+	long x;
+
+	errno = 0;
+	x = strtol(v, &end, 10);
+	if (errno || end == v || *end || x < lo || x > hi)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int parse_detector(const char *v, enum fw_detector_kind *k)
+{
+	if (!strcmp(v, "short"))
+		*k = FW_DETECTOR_SHORT;
+	else if (!strcmp(v, "full"))
+		*k = FW_DETECTOR_FULL;
+	else if (!strcmp(v, "auto"))
+		*k = FW_DETECTOR_AUTO;
+	else
+		return -1;
+	return 0;
+}
+
+/* One key = value. Returns 0, or -1 with *why set. */
+static int config_set(struct config *c, const char *key, const char *v, const char **why)
+{
+	long x;
+
+#define COPY(field) snprintf(c->field, sizeof c->field, "%s", v)
+#define INT(field, lo, hi)                                                         \
+	do {                                                                       \
+		if (parse_int(v, lo, hi, &x)) {                                    \
+			*why = "expects a whole number in range (see docs/facewatchd.conf)"; \
+			return -1;                                                 \
+		}                                                                  \
+		c->field = x;                                                      \
+	} while (0)
+	if (!strcmp(key, "camera"))
+		COPY(camera);
+	else if (!strcmp(key, "loop"))
+		INT(loop, 0, 1);
+	else if (!strcmp(key, "socket"))
+		COPY(socket_path);
+	else if (!strcmp(key, "gallery"))
+		COPY(gallery);
+	else if (!strcmp(key, "models"))
+		COPY(models);
+	else if (!strcmp(key, "detector")) {
+		if (parse_detector(v, &c->detector)) {
+			*why = "expects short, full or auto";
+			return -1;
+		}
+	} else if (!strcmp(key, "precision")) {
+		if (!strcmp(v, "int8"))
+			c->precision = FW_PRECISION_INT8;
+		else if (!strcmp(v, "float"))
+			c->precision = FW_PRECISION_FLOAT;
+		else {
+			*why = "expects int8 or float";
+			return -1;
+		}
+	} else if (!strcmp(key, "threshold")) {
+		char *end;
+		float t = strtof(v, &end);
+		if (*end || !(t > -1 && t < 1)) {
+			*why = "expects a cosine similarity between -1 and 1";
+			return -1;
+		}
+		c->threshold = t;
+	} else if (!strcmp(key, "width"))
+		INT(width, 16, 8192);
+	else if (!strcmp(key, "height"))
+		INT(height, 16, 8192);
+	else if (!strcmp(key, "fps"))
+		INT(fps, 0, 240);
+	else if (!strcmp(key, "status_interval"))
+		INT(status_interval_s, 0, 86400);
+	else if (!strcmp(key, "trusted_group"))
+		COPY(trusted_group);
+	else if (!strcmp(key, "arrive_ms"))
+		INT(presence.arrive_ms, 0, 3600000);
+	else if (!strcmp(key, "lost_ms"))
+		INT(presence.lost_ms, 0, 3600000);
+	else if (!strcmp(key, "leave_ms"))
+		INT(presence.leave_ms, 0, 86400000);
+	else if (!strcmp(key, "anyone_leave_ms"))
+		INT(presence.anyone_leave_ms, 0, 86400000);
+	else if (!strcmp(key, "face_lost_ms"))
+		INT(tracker.lost_ms, 0, 3600000);
+	else if (!strcmp(key, "unknown_ms"))
+		INT(tracker.unknown_ms, 0, 86400000);
+	else if (!strcmp(key, "refresh_ms"))
+		INT(tracker.refresh_ms, 100, 3600000);
+	else {
+		*why = "unknown key";
+		return -1;
+	}
+	return 0;
+#undef COPY
+#undef INT
+}
+
+/* INI-like: `key = value` lines; '#' or ';' start a comment line; a
+ * [section] header is accepted and ignored (all keys are unique). */
+static int config_load(struct config *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	int n = 0, bad = 0;
+
+	if (!f) {
+		fw_log(FW_LOG_ERROR, "%s: cannot read the configuration: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char *k = line, *v, *e;
+		const char *why = NULL;
+
+		n++;
+		while (*k == ' ' || *k == '\t')
+			k++;
+		e = k + strlen(k);
+		while (e > k && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = 0;
+		if (!*k || *k == '#' || *k == ';' || *k == '[')
+			continue;
+		v = strchr(k, '=');
+		if (!v) {
+			fw_log(FW_LOG_ERROR, "%s:%d: expected `key = value`", path, n);
+			bad = 1;
+			continue;
+		}
+		e = v;
+		*v++ = 0;
+		while (e > k && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = 0;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (config_set(c, k, v, &why)) {
+			fw_log(FW_LOG_ERROR, "%s:%d: %s: %s", path, n, k, why);
+			bad = 1;
+		}
+	}
+	fclose(f);
+	return bad ? FW_EINVAL : 0;
+}
+
+/* ---- results from the inference thread to the main thread --------------- */
+
+enum msg_kind {
+	MSG_TRACK,      /* a tracker event */
+	MSG_PRESENCE,   /* a presence change */
+	MSG_FRAME,      /* per-frame results (sent to subscribers of "frame") */
+	MSG_ENDED,      /* the replay ended */
+};
+
+struct msg_face {
+	uint32_t track;
+	float box[4];               /* x1 y1 x2 y2 */
+	float score;
+	char identity[NAME_LEN];    /* "" = unknown or undecided */
+	float similarity;
+};
+
+struct msg {
+	enum msg_kind kind;
+	int64_t t_ms;
+	/* MSG_TRACK */
+	struct fw_track_event ev;
+	char identity[NAME_LEN];     /* the event's identity, "" = unknown / undecided */
+	char previous[NAME_LEN];
+	/* MSG_PRESENCE */
+	int present;
+	int anyone;
+	/* MSG_FRAME */
+	int n_faces;
+	struct msg_face faces[MAX_FRAME_FACES];
+	float latency_ms;
+};
+
+/* ---- state shared between threads --------------------------------------- */
+
+struct daemon {
+	struct config cfg;
+	const char *config_path;
+	char models_dir[PATH_MAX];
+
+	struct fw_source *source;
+	struct fw_ring *ring;
+	struct fw_capture *capture;
+	struct fw_events *events;
+	struct fw_events_queue *queue;
+	pthread_t infer_thread;
+	int infer_started;
+
+	atomic_int stop;
+	atomic_int reload_gallery;   /* main -> inference: load the gallery again */
+	atomic_int ended;            /* inference: the replay ended */
+	atomic_int idle;             /* inference: nobody present, no track */
+
+	/* statistics: written by inference, read by main */
+	pthread_mutex_t stats_lock;
+	uint64_t frames, decode_errors;
+	float latency[LATENCY_WINDOW];
+	unsigned n_latency;
+	int gallery_identities;
+	int gallery_templates;
+	char isa[32];
+
+	/* main thread only */
+	struct fw_store *store;      /* generation polling and `list` */
+	int64_t store_gen;
+	char present[MAX_NAMES][NAME_LEN];
+	int n_present;
+	int anyone_present;
+	uint64_t last_frames;
+	struct timespec last_status_wall;
+	struct rusage last_usage;
+};
+
+/* Tracker and presence time: CLOCK_BOOTTIME, which keeps counting through
+ * suspend, so a laptop that slept for an hour reports its owner away rather
+ * than resuming as if no time had passed. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the inference thread ----------------------------------------------- */
+
+/* Identity names get a stable number for the daemon's life, so a gallery
+ * reload (which renumbers the gallery) never mixes people up in the tracker
+ * and presence state. */
+struct names {
+	char name[MAX_NAMES][NAME_LEN];
+	int n;
+};
+
+static int name_id(struct names *t, const char *name)
+{
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->name[i], name))
+			return i;
+	if (t->n == MAX_NAMES)
+		return FW_IDENTITY_UNKNOWN;
+	snprintf(t->name[t->n], NAME_LEN, "%s", name);
+	return t->n++;
+}
+
+static const char *name_of(const struct names *t, int32_t id)
+{
+	return id >= 0 && id < t->n ? t->name[id] : "";
+}
+
+struct infer {
+	struct daemon *d;
+	struct fw_detector *det;
+	struct fw_landmarks *lmk;
+	struct fw_embedder *emb;
+	struct fw_jpeg *jpeg;
+	struct fw_tracker *tracker;
+	struct fw_presence *presence;
+	struct fw_store *store;
+	struct fw_gallery *gallery;
+	int *gallery_to_name;        /* gallery identity index -> stable name id */
+	char model_id[FW_STORE_MODEL_ID_MAX];
+	struct names names;
+	struct fw_image small, full; /* decode buffers, sized at start */
+	size_t small_cap, full_cap;
+	struct fw_detection dets[MAX_DETECTIONS];
+	struct fw_track_event tev[FW_TRACKER_MAX_EVENTS];
+	struct fw_presence_event *pev;
+	int max_pev;
+	struct msg m;
+};
+
+static void push(struct infer *in, struct msg *m)
+{
+	/* never blocks: a full queue drops and counts */
+	fw_events_queue_push(in->d->queue, m);
+}
+
+static void load_gallery(struct infer *in)
+{
+	struct fw_gallery *g = NULL;
+	struct fw_store_report rep;
+	int err;
+
+	if (!in->store)
+		return;
+	memset(&rep, 0, sizeof rep);
+	err = fw_store_load(in->store, in->model_id, in->d->cfg.threshold, &g, &rep);
+	if (err) {
+		fw_log(FW_LOG_ERROR, "%s: cannot load the gallery (%s); recognition is off until "
+		       "it loads (fix or move the file, then send SIGHUP)",
+		       fw_store_path(in->store), fw_strerror(err));
+		fw_store_report_free(&rep);
+		return;
+	}
+	fw_store_report_free(&rep);
+	int n = fw_gallery_n_identities(g);
+	int *map = malloc(sizeof *map * (size_t)(n > 0 ? n : 1));
+	if (!map) {
+		fw_gallery_free(g);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		map[i] = name_id(&in->names, fw_gallery_name(g, i));
+	fw_gallery_free(in->gallery);
+	free(in->gallery_to_name);
+	in->gallery = g;
+	in->gallery_to_name = map;
+	pthread_mutex_lock(&in->d->stats_lock);
+	in->d->gallery_identities = n;
+	in->d->gallery_templates = fw_gallery_n_templates(g);
+	pthread_mutex_unlock(&in->d->stats_lock);
+	fw_log(FW_LOG_INFO, "gallery: %d identities, %d templates", n, fw_gallery_n_templates(g));
+}
+
+static void emit_presence(struct infer *in, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct msg *m = &in->m;
+		memset(m, 0, sizeof *m);
+		m->kind = MSG_PRESENCE;
+		m->t_ms = in->pev[i].at_ms;
+		m->present = in->pev[i].state == FW_PRESENCE_PRESENT;
+		m->anyone = in->pev[i].identity == FW_PRESENCE_ANYONE;
+		if (!m->anyone)
+			snprintf(m->identity, NAME_LEN, "%s", name_of(&in->names, in->pev[i].identity));
+		push(in, m);
+	}
+}
+
+/* Embed every track the tracker asks for, on the full-resolution frame. */
+static void recognise(struct infer *in, const struct fw_frame *f, int denom,
+		      const struct fw_track *tracks, int nt)
+{
+	int decoded = 0;
+
+	for (int i = 0; i < nt; i++) {
+		struct fw_landmarks_result lm;
+		struct fw_gallery_match match;
+		float emb[FW_EMBED_DIM];
+
+		if (tracks[i].det_index < 0 || !fw_tracker_needs_embedding(in->tracker, tracks[i].id))
+			continue;
+		if (!decoded) {
+			if (denom == 1)
+				in->full = in->small;
+			else if (fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
+				return;
+			decoded = 1;
+		}
+		if (fw_landmarks_run(in->lmk, &in->full, &tracks[i].det, &lm) ||
+		    fw_embedder_run(in->emb, &in->full, (const float(*)[2])lm.pt, emb, NULL))
+			continue;
+		if (!in->gallery || fw_gallery_n_identities(in->gallery) == 0 ||
+		    fw_gallery_match(in->gallery, emb, &match) || match.identity < 0) {
+			fw_tracker_observe(in->tracker, tracks[i].id, FW_IDENTITY_UNKNOWN, 0);
+			continue;
+		}
+		fw_tracker_observe(in->tracker, tracks[i].id, in->gallery_to_name[match.identity],
+				   match.similarity);
+	}
+}
+
+static void frame_message(struct infer *in, const struct fw_track *tracks, int nt, float latency)
+{
+	struct msg *m = &in->m;
+
+	memset(m, 0, sizeof *m);
+	m->kind = MSG_FRAME;
+	m->t_ms = now_ms();
+	m->latency_ms = latency;
+	for (int i = 0; i < nt && m->n_faces < MAX_FRAME_FACES; i++) {
+		struct msg_face *mf = &m->faces[m->n_faces];
+		if (tracks[i].det_index < 0)
+			continue;
+		mf->track = tracks[i].id;
+		memcpy(mf->box, tracks[i].box, sizeof mf->box);
+		mf->score = tracks[i].det.score;
+		if (tracks[i].identity >= 0) {
+			snprintf(mf->identity, NAME_LEN, "%s", name_of(&in->names, tracks[i].identity));
+			mf->similarity = tracks[i].similarity;
+		}
+		m->n_faces++;
+	}
+	push(in, m);
+}
+
+static void track_messages(struct infer *in)
+{
+	int n = fw_tracker_events(in->tracker, in->tev, FW_TRACKER_MAX_EVENTS);
+
+	for (int i = 0; i < n; i++) {
+		struct msg *m = &in->m;
+		memset(m, 0, sizeof *m);
+		m->kind = MSG_TRACK;
+		m->t_ms = in->tev[i].t_ms;
+		m->ev = in->tev[i];
+		snprintf(m->identity, NAME_LEN, "%s", name_of(&in->names, in->tev[i].identity));
+		snprintf(m->previous, NAME_LEN, "%s", name_of(&in->names, in->tev[i].previous));
+		push(in, m);
+	}
+}
+
+static void record_latency(struct daemon *d, float ms)
+{
+	pthread_mutex_lock(&d->stats_lock);
+	d->latency[d->n_latency++ % LATENCY_WINDOW] = ms;
+	d->frames++;
+	pthread_mutex_unlock(&d->stats_lock);
+}
+
+static int infer_open(struct infer *in, struct daemon *d)
+{
+	const struct config *c = &d->cfg;
+	char path[PATH_MAX + 64];
+	int err;
+
+	memset(in, 0, sizeof *in);
+	in->d = d;
+	snprintf(path, sizeof path, "%s/%s", d->models_dir,
+		 c->detector == FW_DETECTOR_FULL ? "blazeface_full.fwm" : "blazeface_short.fwm");
+	struct fw_model_options mo = { .tier = c->tier, .precision = c->precision };
+
+	if ((err = fw_detector_open_with(&in->det, path, c->detector, &mo)))
+		return err;
+	snprintf(path, sizeof path, "%s/onet.fwm", d->models_dir);
+	if ((err = fw_landmarks_open_with(&in->lmk, path, &mo)))
+		return err;
+	snprintf(path, sizeof path, "%s/mobilefacenet.fwm", d->models_dir);
+	if ((err = fw_embedder_open_with(&in->emb, path, &mo)))
+		return err;
+	if ((err = fw_store_model_id(path, in->model_id, sizeof in->model_id)))
+		return err;
+	if ((err = fw_jpeg_create(&in->jpeg)))
+		return err;
+	if ((err = fw_tracker_create(&in->tracker, &c->tracker)))
+		return err;
+	if ((err = fw_presence_create(&in->presence, &c->presence, MAX_NAMES)))
+		return err;
+	in->max_pev = fw_presence_max_events(in->presence);
+	in->pev = calloc((size_t)in->max_pev, sizeof *in->pev);
+	if (!in->pev)
+		return FW_ENOMEM;
+	snprintf(d->isa, sizeof d->isa, "%s", fw_model_kernels_name(fw_embedder_model(in->emb)));
+	return 0;
+}
+
+static void infer_close(struct infer *in)
+{
+	fw_detector_close(in->det);
+	fw_landmarks_close(in->lmk);
+	fw_embedder_close(in->emb);
+	fw_jpeg_destroy(in->jpeg);
+	fw_tracker_destroy(in->tracker);
+	fw_presence_destroy(in->presence);
+	fw_store_close(in->store);
+	fw_gallery_free(in->gallery);
+	free(in->gallery_to_name);
+	free(in->pev);
+	free(in->small.data);
+	if (in->full.data != in->small.data)
+		free(in->full.data);
+}
+
+/* Decode buffers for frames up to w x h, allocated once (or again only if
+ * the camera comes back with a larger size). */
+static int ensure_buffers(struct infer *in, int w, int h)
+{
+	size_t need = (size_t)w * h * 3;
+
+	if (need > in->full_cap) {
+		free(in->full.data);
+		in->full.data = malloc(need);
+		in->full_cap = in->full.data ? need : 0;
+	}
+	if (need > in->small_cap) {
+		free(in->small.data);
+		in->small.data = malloc(need);
+		in->small_cap = in->small.data ? need : 0;
+	}
+	return in->small.data && in->full.data ? 0 : FW_ENOMEM;
+}
+
+static void *infer_main(void *arg)
+{
+	struct infer *in = arg;
+	struct daemon *d = in->d;
+
+	pthread_setname_np(pthread_self(), "fw-infer");
+	while (!atomic_load(&d->stop)) {
+		struct fw_frame *f = NULL;
+		const struct fw_track *tracks;
+		int64_t t = now_ms();
+		int err, n, nt, denom;
+
+		if (atomic_exchange(&d->reload_gallery, 0))
+			load_gallery(in);
+		err = fw_ring_take(d->ring, 200, &f);
+		if (err == -EPIPE && !atomic_exchange(&d->ended, 1)) {
+			struct msg *m = &in->m;
+			memset(m, 0, sizeof *m);
+			m->kind = MSG_ENDED;
+			m->t_ms = t;
+			push(in, m);
+		}
+		if (err) {
+			/* no frame (camera reconnecting, replay ended): time still
+			 * passes for the tracker and presence */
+			if (err == -EPIPE)
+				usleep(100 * 1000);
+			fw_tracker_update(in->tracker, t, NULL, 0, 0, 0);
+			track_messages(in);
+			nt = fw_tracker_tracks(in->tracker, &tracks);
+			emit_presence(in, fw_presence_update(in->presence, t, tracks, nt, in->pev, in->max_pev));
+			emit_presence(in, fw_presence_tick(in->presence, t, in->pev, in->max_pev));
+			atomic_store(&d->idle, nt == 0);
+			continue;
+		}
+		if (ensure_buffers(in, f->width, f->height)) {
+			fw_ring_release(d->ring, f);
+			continue;
+		}
+		/* the detector needs about 320 px across for the auto tiles (a
+		 * 0.43 tile of 640 is 275 px -> 128), 160 for a single pass */
+		denom = fw_jpeg_pick_scale(f->width, f->height,
+					   d->cfg.detector == FW_DETECTOR_SHORT ? 160 : 320,
+					   d->cfg.detector == FW_DETECTOR_SHORT ? 120 : 240);
+		if (fw_frame_to_rgb(in->jpeg, f, denom, &in->small, in->small_cap)) {
+			pthread_mutex_lock(&d->stats_lock);
+			d->decode_errors++;
+			pthread_mutex_unlock(&d->stats_lock);
+			fw_ring_release(d->ring, f);
+			continue;
+		}
+		f->t_ns[FW_STAGE_DECODED] = now_ns();
+		n = fw_detector_run(in->det, &in->small, in->dets, MAX_DETECTIONS);
+		if (n < 0)
+			n = 0;
+		for (int i = 0; i < n; i++) {
+			/* detector pixels -> frame pixels */
+			float sx = (float)f->width / in->small.width, sy = (float)f->height / in->small.height;
+			in->dets[i].x1 *= sx, in->dets[i].x2 *= sx;
+			in->dets[i].y1 *= sy, in->dets[i].y2 *= sy;
+			for (int k = 0; k < FW_DET_KEYPOINTS; k++)
+				in->dets[i].kp[k][0] *= sx, in->dets[i].kp[k][1] *= sy;
+		}
+		t = now_ms();
+		fw_tracker_update(in->tracker, t, in->dets, n, f->width, f->height);
+		nt = fw_tracker_tracks(in->tracker, &tracks);
+		recognise(in, f, denom, tracks, nt);
+		f->t_ns[FW_STAGE_INFERRED] = now_ns();
+		track_messages(in);
+		nt = fw_tracker_tracks(in->tracker, &tracks);
+		emit_presence(in, fw_presence_update(in->presence, t, tracks, nt, in->pev, in->max_pev));
+		atomic_store(&d->idle, nt == 0);
+		{
+			int64_t t0 = f->t_ns[FW_STAGE_CAPTURED];
+			float latency = t0 ? (float)(now_ns() - t0) / 1e6f : 0;
+			record_latency(d, latency);
+			frame_message(in, tracks, nt, latency);
+		}
+		fw_ring_release(d->ring, f);
+	}
+	return NULL;
+}
+
+/* ---- the main thread ------------------------------------------------------ */
+
+static json_t *box_json(const float b[4])
+{
+	return json_pack("[ffff]", roundf(b[0] * 10) / 10, roundf(b[1] * 10) / 10,
+			 roundf((b[2] - b[0]) * 10) / 10, roundf((b[3] - b[1]) * 10) / 10);
+}
+
+static json_t *name_json(const char *name)
+{
+	return *name ? json_string(name) : json_null();
+}
+
+static void set_present(struct daemon *d, const char *name, int present)
+{
+	for (int i = 0; i < d->n_present; i++)
+		if (!strcmp(d->present[i], name)) {
+			if (!present)
+				memmove(d->present[i], d->present[i + 1],
+					sizeof d->present[0] * (size_t)(d->n_present-- - i - 1));
+			return;
+		}
+	if (present && d->n_present < MAX_NAMES)
+		snprintf(d->present[d->n_present++], NAME_LEN, "%s", name);
+}
+
+static void print_event(struct daemon *d, json_t *ev)
+{
+	if (d->cfg.print_events) {
+		char *s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(6));
+		if (s) {
+			puts(s);
+			fflush(stdout);
+			free(s);
+		}
+	}
+}
+
+static void publish(struct daemon *d, json_t *ev)
+{
+	if (!ev)
+		return;
+	print_event(d, ev);
+	fw_events_publish_new(d->events, ev);
+}
+
+static void handle_msg(struct daemon *d, const struct msg *m)
+{
+	json_t *ev = NULL;
+
+	switch (m->kind) {
+	case MSG_TRACK:
+		switch (m->ev.kind) {
+		case FW_TRACK_APPEARED:
+			ev = json_pack("{ss sI so sf}", "event", "face_appeared", "track",
+				       (json_int_t)m->ev.track, "box", box_json(m->ev.box), "score",
+				       roundf(m->ev.score * 1e4f) / 1e4f);
+			break;
+		case FW_TRACK_IDENTIFIED:
+			ev = json_pack("{ss sI so sf}", "event", "face_identified", "track",
+				       (json_int_t)m->ev.track, "identity", name_json(m->identity),
+				       "similarity", roundf(m->ev.similarity * 1e4f) / 1e4f);
+			break;
+		case FW_TRACK_LEFT:
+			ev = json_pack("{ss sI so sI}", "event", "face_left", "track",
+				       (json_int_t)m->ev.track, "identity", name_json(m->identity),
+				       "duration_ms", (json_int_t)m->ev.duration_ms);
+			break;
+		case FW_TRACK_UNKNOWN_PERSISTENT:
+			ev = json_pack("{ss sI sI}", "event", "unknown_face", "track",
+				       (json_int_t)m->ev.track, "seen_ms", (json_int_t)m->ev.duration_ms);
+			break;
+		default:
+			break;
+		}
+		break;
+	case MSG_PRESENCE:
+		if (m->anyone)
+			d->anyone_present = m->present;
+		else
+			set_present(d, m->identity, m->present);
+		ev = json_pack("{ss so ss}", "event", "presence", "identity",
+			       m->anyone ? json_string("anyone") : json_string(m->identity), "state",
+			       m->present ? "present" : "away");
+		break;
+	case MSG_FRAME: {
+		json_t *faces = json_array();
+		for (int i = 0; i < m->n_faces; i++)
+			json_array_append_new(faces, json_pack("{sI so sf so}", "track",
+				(json_int_t)m->faces[i].track, "box", box_json(m->faces[i].box), "score",
+				roundf(m->faces[i].score * 1e4f) / 1e4f, "identity",
+				name_json(m->faces[i].identity)));
+		ev = json_pack("{ss so sf}", "event", "frame", "faces", faces, "latency_ms",
+			       roundf(m->latency_ms * 100) / 100);
+		/* per-frame results go to subscribers only, never to stdout */
+		if (ev)
+			fw_events_publish_new(d->events, ev);
+		return;
+	}
+	case MSG_ENDED:
+		fw_log(FW_LOG_INFO, "%s: the replay ended; presence times out as configured",
+		       fw_source_name(d->source));
+		return;
+	}
+	publish(d, ev);
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+static json_t *status_json(struct daemon *d)
+{
+	struct fw_source_stats ss;
+	struct fw_ring_stats rs;
+	struct fw_events_queue_stats qs;
+	struct rusage ru;
+	struct timespec wall;
+	float lat[LATENCY_WINDOW], p50 = 0, p99 = 0;
+	unsigned n;
+	uint64_t frames, decode_errors;
+	double dt, cpu, fps;
+	int ids, templates;
+
+	fw_source_get_stats(d->source, &ss);
+	fw_ring_get_stats(d->ring, &rs);
+	fw_events_queue_get_stats(d->queue, &qs);
+	pthread_mutex_lock(&d->stats_lock);
+	n = d->n_latency < LATENCY_WINDOW ? d->n_latency : LATENCY_WINDOW;
+	memcpy(lat, d->latency, sizeof lat[0] * n);
+	frames = d->frames;
+	decode_errors = d->decode_errors;
+	ids = d->gallery_identities;
+	templates = d->gallery_templates;
+	pthread_mutex_unlock(&d->stats_lock);
+	if (n) {
+		qsort(lat, n, sizeof lat[0], cmp_float);
+		p50 = lat[n / 2];
+		p99 = lat[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+	}
+	clock_gettime(CLOCK_MONOTONIC, &wall);
+	getrusage(RUSAGE_SELF, &ru);
+	dt = (wall.tv_sec - d->last_status_wall.tv_sec) + (wall.tv_nsec - d->last_status_wall.tv_nsec) / 1e9;
+	cpu = (ru.ru_utime.tv_sec - d->last_usage.ru_utime.tv_sec + ru.ru_stime.tv_sec -
+	       d->last_usage.ru_stime.tv_sec) +
+	      (ru.ru_utime.tv_usec - d->last_usage.ru_utime.tv_usec + ru.ru_stime.tv_usec -
+	       d->last_usage.ru_stime.tv_usec) / 1e6;
+	fps = dt > 0 ? (frames - d->last_frames) / dt : 0;
+	d->last_frames = frames;
+	d->last_status_wall = wall;
+	d->last_usage = ru;
+	return json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
+		"fps", round(fps * 10) / 10, "frames", (json_int_t)frames,
+		"drops", (json_int_t)(ss.dropped + rs.dropped), "corrupt",
+		(json_int_t)(ss.corrupt + ss.truncated + decode_errors), "reopens", (json_int_t)ss.reopens,
+		"queue_drops", (json_int_t)qs.dropped,
+		"cpu", dt > 0 ? round(cpu / dt * 1000) / 10 : 0.0,
+		"latency_p50_ms", round(p50 * 100) / 100, "latency_p99_ms", round(p99 * 100) / 100,
+		"camera", fw_source_state_name(ss.state), "kernels", d->isa,
+		"gallery_identities", ids, "gallery_templates", templates);
+}
+
+static json_t *hello(void *ctx)
+{
+	struct daemon *d = ctx;
+	json_t *present = json_array();
+
+	for (int i = 0; i < d->n_present; i++)
+		json_array_append_new(present, json_string(d->present[i]));
+	return json_pack("{ss s{ss ss ss} si so sb}", "camera", fw_source_name(d->source),
+			 "models", "detector",
+			 d->cfg.detector == FW_DETECTOR_AUTO ? "blazeface_short+tiles"
+			 : d->cfg.detector == FW_DETECTOR_FULL ? "blazeface_full" : "blazeface_short",
+			 "landmarks", "onet", "embedder", "mobilefacenet", "gallery",
+			 d->gallery_identities, "present", present, "anyone_present", d->anyone_present);
+}
+
+static int req_status(void *ctx, const struct fw_events_peer *peer, json_t *req, json_t *reply)
+{
+	struct daemon *d = ctx;
+	json_t *st = status_json(d);
+
+	(void)peer, (void)req;
+	json_object_del(st, "event");
+	json_object_update(reply, st);
+	json_decref(st);
+	return 0;
+}
+
+static int req_list(void *ctx, const struct fw_events_peer *peer, json_t *req, json_t *reply)
+{
+	struct daemon *d = ctx;
+	struct fw_store_identity *list = NULL;
+	json_t *arr;
+	int n = 0, err;
+
+	(void)peer, (void)req;
+	if (!d->store) {
+		json_object_set_new(reply, "error", json_string("no gallery is open"));
+		return FW_EINVAL;
+	}
+	err = fw_store_list(d->store, NULL, &list, &n);
+	if (err)
+		return err;
+	arr = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{ss si}", "name", list[i].name, "templates",
+						     list[i].templates));
+	fw_store_list_free(list);
+	json_object_set_new(reply, "identities", arr);
+	return 0;
+}
+
+static void poll_gallery(struct daemon *d)
+{
+	int64_t gen;
+
+	if (d->store && fw_store_generation(d->store, &gen) == 0 && gen != d->store_gen) {
+		d->store_gen = gen;
+		atomic_store(&d->reload_gallery, 1);
+	}
+}
+
+static int open_source(struct daemon *d)
+{
+	struct fw_source_options so = { .width = d->cfg.width, .height = d->cfg.height,
+					.fps = d->cfg.fps, .loop = d->cfg.loop };
+	struct fw_v4l2_options vo;
+	int err;
+
+	memset(&vo, 0, sizeof vo);
+	if (!strncmp(d->cfg.camera, "replay:", 7)) {
+		so.uri = d->cfg.camera + 7;
+	} else {
+		so.kind = FW_SOURCE_V4L2;
+		so.uri = d->cfg.camera[0] ? d->cfg.camera : NULL;
+		/* no camera yet (or busy): keep waiting for it, hotplug style */
+		vo.wait = 1;
+		so.v4l2 = &vo;
+	}
+	err = fw_source_open(&d->source, &so);
+	if (err)
+		return err;
+	err = fw_ring_create(&d->ring, 4, fw_source_frame_bytes(d->source));
+	if (err)
+		return err;
+	return fw_capture_start(&d->capture, d->source, d->ring);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: facewatchd [OPTIONS]\n"
+	      "\n"
+	      "  --config FILE        key = value settings (docs/facewatchd.conf lists every key)\n"
+	      "  --camera DEV         /dev/videoN, a /dev/v4l/by-id name, or an index;\n"
+	      "                       replay:FILE.mjpeg or replay:FOLDER to run on a recording\n"
+	      "  --loop               replay: start again at the end\n"
+	      "  --socket PATH        event socket (default $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR\n"
+	      "                       or /run/facewatch, + /facewatch.sock)\n"
+	      "  --gallery PATH       gallery database (default: the state directory's)\n"
+	      "  --models DIR         model files\n"
+	      "  --detector auto|short|full\n"
+	      "  --threshold COS      cosine similarity for \"same person\" (default 0.55)\n"
+	      "  --fps N              camera rate, or replay pace (0: as fast as possible)\n"
+	      "  --precision int8|float   int8 where the model file is calibrated (default)\n"
+	      "  --kernels ref|fast\n"
+	      "  --print-events       also print every event to stdout as JSON lines\n"
+	      "  --exit-when-idle     replay: exit once it ended and every face has left\n"
+	      "  -h, --help, --version\n",
+	      f);
+}
+
+static int parse_args(struct daemon *d, int argc, char **argv)
+{
+	enum { O_CONFIG = 256, O_CAMERA, O_LOOP, O_SOCKET, O_GALLERY, O_MODELS, O_DETECTOR,
+	       O_THRESHOLD, O_FPS, O_KERNELS, O_PRINT, O_IDLE, O_VERSION, O_PRECISION };
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "camera", required_argument, NULL, O_CAMERA },
+		{ "loop", no_argument, NULL, O_LOOP },
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "gallery", required_argument, NULL, O_GALLERY },
+		{ "models", required_argument, NULL, O_MODELS },
+		{ "detector", required_argument, NULL, O_DETECTOR },
+		{ "threshold", required_argument, NULL, O_THRESHOLD },
+		{ "fps", required_argument, NULL, O_FPS },
+		{ "kernels", required_argument, NULL, O_KERNELS },
+		{ "precision", required_argument, NULL, O_PRECISION },
+		{ "print-events", no_argument, NULL, O_PRINT },
+		{ "exit-when-idle", no_argument, NULL, O_IDLE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ 0 },
+	};
+	const char *why;
+	int c;
+
+	/* the config file first, whatever its place: options override it */
+	for (int i = 1; i < argc - 1; i++)
+		if (!strcmp(argv[i], "--config"))
+			d->config_path = argv[i + 1];
+	if (d->config_path && config_load(&d->cfg, d->config_path))
+		return 2;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		const char *key = NULL;
+		switch (c) {
+		case O_CONFIG: continue;
+		case O_CAMERA: key = "camera"; break;
+		case O_LOOP: d->cfg.loop = 1; continue;
+		case O_SOCKET: key = "socket"; break;
+		case O_GALLERY: key = "gallery"; break;
+		case O_MODELS: key = "models"; break;
+		case O_DETECTOR: key = "detector"; break;
+		case O_THRESHOLD: key = "threshold"; break;
+		case O_FPS: key = "fps"; break;
+		case O_PRECISION: key = "precision"; break;
+		case O_KERNELS:
+			if (!strcmp(optarg, "ref"))
+				d->cfg.tier = FW_KERNELS_REF;
+			else if (!strcmp(optarg, "fast"))
+				d->cfg.tier = FW_KERNELS_FAST;
+			else {
+				fprintf(stderr, "facewatchd: --kernels takes ref or fast\n");
+				return 2;
+			}
+			continue;
+		case O_PRINT: d->cfg.print_events = 1; continue;
+		case O_IDLE: d->cfg.exit_when_idle = 1; continue;
+		case 'h': usage(stdout); exit(0);
+		case O_VERSION: puts("facewatchd " FW_VERSION); exit(0);
+		default: usage(stderr); return 2;
+		}
+		if (config_set(&d->cfg, key, optarg, &why)) {
+			fprintf(stderr, "facewatchd: --%s %s: %s\n", key, optarg, why);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "facewatchd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+static int run(struct daemon *d)
+{
+	struct fw_events_options eo = { .path = d->cfg.socket_path, .listen_fd = -1, .hello = hello,
+					 .ctx = d };
+	struct infer *in = NULL;
+	struct epoll_event ev;
+	sigset_t sigs;
+	int ep = -1, sfd = -1, tfd = -1, err, status_ticks = 0;
+
+	snprintf(d->models_dir, sizeof d->models_dir, "%s",
+		 fw_photo_models_dir(d->cfg.models[0] ? d->cfg.models : NULL));
+	if (d->cfg.trusted_group[0]) {
+		struct group *g = getgrnam(d->cfg.trusted_group);
+		if (!g) {
+			fw_log(FW_LOG_ERROR, "trusted_group '%s' does not exist", d->cfg.trusted_group);
+			return 1;
+		}
+		eo.trusted_gid = g->gr_gid;
+	}
+	/* signals are taken through a signalfd, in the main loop */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	in = malloc(sizeof *in);
+	if (!in)
+		return 1;
+	if ((err = infer_open(in, d)))
+		goto fail;
+	{
+		char gpath[PATH_MAX];
+		const char *gp = d->cfg.gallery;
+		if (!gp[0] && fw_store_default_path(gpath, sizeof gpath) == 0)
+			gp = gpath;
+		/* two connections: the inference thread loads, the main thread
+		 * polls for changes and answers `list` */
+		if (fw_store_open(&in->store, gp, FW_STORE_CREATE) == 0 &&
+		    fw_store_open(&d->store, gp, 0) == 0) {
+			fw_store_generation(d->store, &d->store_gen);
+			load_gallery(in);
+		} else {
+			fw_log(FW_LOG_WARN, "%s: no gallery; faces are detected but not recognised", gp);
+		}
+	}
+	if ((err = fw_events_queue_create(&d->queue, 256, sizeof(struct msg))))
+		goto fail;
+	if ((err = fw_events_create(&d->events, &eo)))
+		goto fail;
+	fw_events_add_request(d->events, "status", 0, req_status, d);
+	fw_events_add_request(d->events, "list", 0, req_list, d);
+	if ((err = open_source(d)))
+		goto fail;
+	if ((err = -pthread_create(&d->infer_thread, NULL, infer_main, in)))
+		goto fail;
+	d->infer_started = 1;
+	fw_log(FW_LOG_INFO, "watching %s; events on %s (%s kernels)", fw_source_name(d->source),
+	       d->cfg.socket_path, d->isa);
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (ep < 0 || sfd < 0 || tfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	timerfd_settime(tfd, 0, &(struct itimerspec){ { 1, 0 }, { 1, 0 } }, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &d->last_status_wall);
+	getrusage(RUSAGE_SELF, &d->last_usage);
+	ev.events = EPOLLIN;
+	ev.data.fd = fw_events_fd(d->events);
+	epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	ev.data.fd = fw_events_queue_fd(d->queue);
+	epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	ev.data.fd = sfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = tfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+
+	while (!atomic_load(&d->stop)) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, -1);
+
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == fw_events_fd(d->events)) {
+				fw_events_dispatch(d->events, 0);
+			} else if (fd == fw_events_queue_fd(d->queue)) {
+				struct msg m;
+				while (fw_events_queue_pop(d->queue, &m) > 0)
+					handle_msg(d, &m);
+			} else if (fd == sfd) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof si) == sizeof si) {
+					if (si.ssi_signo == SIGHUP) {
+						fw_log(FW_LOG_INFO, "SIGHUP: reloading the gallery");
+						atomic_store(&d->reload_gallery, 1);
+					} else {
+						atomic_store(&d->stop, 1);
+					}
+				}
+			} else if (fd == tfd) {
+				uint64_t ticks;
+				if (read(tfd, &ticks, sizeof ticks) < 0)
+					continue;
+				poll_gallery(d);
+				if (d->cfg.status_interval_s && ++status_ticks >= d->cfg.status_interval_s) {
+					status_ticks = 0;
+					publish(d, status_json(d));
+				}
+				if (d->cfg.exit_when_idle && atomic_load(&d->ended) &&
+				    atomic_load(&d->idle) && !d->anyone_present && d->n_present == 0)
+					atomic_store(&d->stop, 1);
+			}
+		}
+	}
+	err = 0;
+fail:
+	atomic_store(&d->stop, 1);
+	if (d->infer_started)
+		pthread_join(d->infer_thread, NULL);
+	if (d->queue) {
+		/* what the inference thread said last still goes out */
+		struct msg m;
+		while (fw_events_queue_pop(d->queue, &m) > 0)
+			handle_msg(d, &m);
+	}
+	if (d->capture)
+		fw_capture_stop(d->capture);
+	if (d->source)
+		fw_source_close(d->source);
+	if (d->ring)
+		fw_ring_destroy(d->ring);
+	fw_events_destroy(d->events);
+	fw_events_queue_destroy(d->queue);
+	fw_store_close(d->store);
+	if (in) {
+		infer_close(in);
+		free(in);
+	}
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	if (err)
+		fw_log(FW_LOG_ERROR, "stopping: %s", fw_strerror(err));
+	return err ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d; /* large (name tables): not on the stack */
+	int rc;
+
+	fw_kernels_single_thread();
+	config_defaults(&d.cfg);
+	pthread_mutex_init(&d.stats_lock, NULL);
+	rc = parse_args(&d, argc, argv);
+	if (rc)
+		return rc;
+	return run(&d);
+}
