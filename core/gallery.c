@@ -23,9 +23,8 @@ struct fw_gallery {
 	struct rows pos, neg;
 	char **name;
 	int *count;      /* positive templates per identity */
-	float *best;     /* scratch per identity: pos(), neg(), best template */
+	float *best;     /* scratch per identity: pos() and neg() */
 	float *negbest;
-	int *best_t;
 	int n_id, cap_id;
 };
 
@@ -65,7 +64,6 @@ void fw_gallery_free(struct fw_gallery *g)
 	free(g->count);
 	free(g->best);
 	free(g->negbest);
-	free(g->best_t);
 	free(g);
 }
 
@@ -81,11 +79,29 @@ static int grow(void *pp, size_t elem, size_t cap)
 	return 0;
 }
 
+/* The matrix on 64-byte boundaries: with 192-d rows (768 bytes) every row
+ * then starts a cache line, and a query reads 12 lines per row instead of
+ * 13 (sgemv is bound by memory traffic). realloc() cannot keep that. */
+static int grow_aligned(float **p, size_t old_bytes, size_t bytes)
+{
+	float *n = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+
+	if (!n)
+		return FW_ENOMEM;
+	if (*p)
+		memcpy(n, *p, old_bytes);
+	free(*p);
+	*p = n;
+	return 0;
+}
+
 static int rows_reserve(struct rows *r, int dim, int cap)
 {
+	size_t row = sizeof(float) * (size_t)dim;
+
 	if (cap <= r->cap)
 		return 0;
-	if (grow(&r->v, sizeof(float) * (size_t)dim, (size_t)cap) ||
+	if (grow_aligned(&r->v, row * (size_t)r->n, row * (size_t)cap) ||
 	    grow(&r->id, sizeof(int), (size_t)cap) || grow(&r->tag, sizeof(int64_t), (size_t)cap) ||
 	    grow(&r->scores, sizeof(float), (size_t)cap))
 		return FW_ENOMEM;
@@ -98,8 +114,7 @@ static int ids_reserve(struct fw_gallery *g, int cap)
 	if (cap <= g->cap_id)
 		return 0;
 	if (grow(&g->name, sizeof(char *), (size_t)cap) || grow(&g->count, sizeof(int), (size_t)cap) ||
-	    grow(&g->best, sizeof(float), (size_t)cap) || grow(&g->negbest, sizeof(float), (size_t)cap) ||
-	    grow(&g->best_t, sizeof(int), (size_t)cap))
+	    grow(&g->best, sizeof(float), (size_t)cap) || grow(&g->negbest, sizeof(float), (size_t)cap))
 		return FW_ENOMEM;
 	g->cap_id = cap;
 	return 0;
@@ -227,28 +242,32 @@ int fw_gallery_match(struct fw_gallery *g, const float *query, struct fw_gallery
 	m->similarity = m->runner_up_similarity = -INFINITY;
 	m->vetoed_similarity = m->vetoed_negative = -INFINITY;
 	m->accepted = 0;
+	for (int i = 0; i < g->dim; i++)
+		if (!isfinite(query[i]))
+			return FW_EINVAL;
 	for (int i = 0; i < g->n_id; i++) {
 		g->best[i] = -INFINITY;
 		g->negbest[i] = -INFINITY;
-		g->best_t[i] = -1;
 	}
 	score_rows(&g->pos, g->dim, query);
 	score_rows(&g->neg, g->dim, query);
+	/* best per identity: the max only, written as a ternary so that it is
+	 * one maxss and no branch (whether a template beats its identity's
+	 * best so far is a coin toss the predictor loses; tracking the argmax
+	 * here too doubled the loop). The winner's template is found after. */
 	for (int t = 0; t < g->pos.n; t++) {
 		int id = g->pos.id[t];
-		if (g->pos.scores[t] > g->best[id]) {
-			g->best[id] = g->pos.scores[t];
-			g->best_t[id] = t;
-		}
+		float s = g->pos.scores[t], b = g->best[id];
+		g->best[id] = s > b ? s : b;
 	}
 	for (int t = 0; t < g->neg.n; t++) {
 		int id = g->neg.id[t];
-		if (g->neg.scores[t] > g->negbest[id])
-			g->negbest[id] = g->neg.scores[t];
+		float s = g->neg.scores[t], b = g->negbest[id];
+		g->negbest[id] = s > b ? s : b;
 	}
 	for (int id = 0; id < g->n_id; id++) {
 		float s = g->best[id];
-		if (g->best_t[id] < 0)
+		if (!g->count[id])
 			continue; /* no template: never an answer */
 		if (top < 0 || s > g->best[top])
 			top = id;
@@ -270,7 +289,9 @@ int fw_gallery_match(struct fw_gallery *g, const float *query, struct fw_gallery
 		m->vetoed_negative = g->negbest[top];
 	}
 	if (m->identity >= 0) {
-		m->template_index = g->best_t[m->identity];
+		for (int t = 0; t < g->pos.n && m->template_index < 0; t++)
+			if (g->pos.id[t] == m->identity && g->pos.scores[t] == m->similarity)
+				m->template_index = t;
 		m->accepted = m->similarity >= g->threshold;
 	}
 	return 0;

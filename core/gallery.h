@@ -102,7 +102,8 @@ struct fw_gallery_match {
 	float vetoed_similarity, vetoed_negative; /* its pos() and neg() */
 };
 
-/* Score `query` (dim floats, L2-normalised) against every template. */
+/* Score `query` (dim floats, L2-normalised) against every template.
+ * FW_EINVAL (m: nobody) for a query with a NaN or infinity. */
 int fw_gallery_match(struct fw_gallery *g, const float *query, struct fw_gallery_match *m);
 
 /* ---- doctor: what the enrolled templates say about themselves ---- */

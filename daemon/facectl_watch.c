@@ -52,7 +52,8 @@
 #define READ_CHUNK 65536           /* bytes asked of read() at a time */
 #define ANSWER_TIMEOUT_MS 5000     /* status: hello and the answer, together */
 #define WATCH_QUEUE_MAX 10000      /* events waiting for --exec before reading stops */
-#define ENV_JSON_MAX 100000        /* FACEWATCH_JSON under the kernel's 128 KiB per string */
+#define ENV_MAX 100000             /* longest FACEWATCH_* value: the kernel takes at
+				    * most 128 KiB per string, 2 MiB in all */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 8000
 #define BACKOFF_SOCKET_MS 20       /* after the socket appears: the daemon binds, then
@@ -595,7 +596,7 @@ static void env_member(const char *var, const json_t *v)
 	char buf[64];
 
 	if (json_is_string(v))
-		setenv(var, json_string_value(v), 1);
+		setenv(var, json_string_length(v) <= ENV_MAX ? json_string_value(v) : "", 1);
 	else if (json_is_integer(v)) {
 		snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		setenv(var, buf, 1);
@@ -623,7 +624,7 @@ static void set_event_env(const json_t *ev, const char *line, size_t len)
 	env_member("FACEWATCH_TRACK", json_object_get(ev, "track"));
 	env_member("FACEWATCH_SIMILARITY", json_object_get(ev, "similarity"));
 	env_member("FACEWATCH_DURATION_MS", dur ? dur : json_object_get(ev, "seen_ms"));
-	setenv("FACEWATCH_JSON", len <= ENV_JSON_MAX ? line : "", 1);
+	setenv("FACEWATCH_JSON", len <= ENV_MAX ? line : "", 1);
 }
 
 /* ---- facectl watch: the loop ---------------------------------------------- */
@@ -952,18 +953,27 @@ static int watch_connect(struct watch *w)
 	return 0;
 }
 
-/* The daemon closed the connection (or it broke): say so, then wait for
- * it (--reconnect) or end once the waiting commands have run. */
+/* The daemon closed the connection (or it broke, or sent what cannot be
+ * read: why is 0 or -errno): say so, then wait for it (--reconnect) or end
+ * once the waiting commands have run. */
 static void lost(struct watch *w, ssize_t why)
 {
+	char reason[128];
+
 	int was_full = w->queued >= WATCH_QUEUE_MAX;
 
 	disconnect(w);
 	w->connected_before = 1;
 	if (w->stopping || w->done)
 		return;
-	fprintf(stderr, "%s: facewatchd on %s went away (%s)%s%s\n", w->who, w->o.socket,
-		why == 0 ? "connection closed" : strerror((int)-why),
+	if (why == 0)
+		snprintf(reason, sizeof reason, "connection closed");
+	else if (why == -EMSGSIZE)
+		snprintf(reason, sizeof reason, "it sent a line longer than %u MiB; "
+			 "watch closed the connection", LINE_MAX_BYTES >> 20);
+	else
+		snprintf(reason, sizeof reason, "%s", strerror((int)-why));
+	fprintf(stderr, "%s: facewatchd on %s went away (%s)%s%s\n", w->who, w->o.socket, reason,
 		was_full ? "; --exec commands were too slow for the events, so watch had "
 			   "stopped reading and the daemon dropped it" : "",
 		w->o.reconnect ? "; waiting for it to come back" : "");
@@ -989,12 +999,6 @@ static void read_socket(struct watch *w)
 
 		if (r == -EAGAIN)
 			return;
-		if (r == -EMSGSIZE) {
-			fprintf(stderr, "%s: facewatchd sent a line longer than %u MiB; "
-				"closing the connection\n", w->who, LINE_MAX_BYTES >> 20);
-			lost(w, -EMSGSIZE);
-			return;
-		}
 		if (r < 0 && r != -ECONNRESET) {
 			lost(w, r);
 			return;

@@ -49,9 +49,10 @@
  *   2. every second or so (a timer on the main loop): fw_store_generation();
  *      when it differs from the loaded one, fw_store_load() a new gallery
  *      on the main thread and hand it to the inference thread (swap at a
- *      frame boundary; free the old one there). Loading takes ~2 ms for
- *      1 000 templates, ~25 ms for 10 000 (bench/bench_gallery.c) and never
- *      blocks facectl (WAL readers do not block writers).
+ *      frame boundary; free the old one there). Loading takes ~1 ms for
+ *      1 000 templates, ~20 ms for 10 000, ~0.2 s for 100 000
+ *      (bench/bench_gallery.c) and never blocks facectl (WAL readers do
+ *      not block writers).
  *   3. per face: fw_gallery_match() (core/gallery.h).
  *
  * Ownership: fw_store_open() allocates; fw_store_close() frees.
