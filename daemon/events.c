@@ -39,6 +39,7 @@ static const struct {
 	{ "face_appeared", false },
 	{ "face_identified", false },
 	{ "face_left", false },
+	{ "unknown_face", false },
 	{ "presence", false },
 	{ "frame", true },
 	{ "status", false },
