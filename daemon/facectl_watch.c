@@ -651,7 +651,6 @@ struct watch {
 
 	int fd;              /* the connection, -1 while there is none */
 	struct lines in;
-	int got_hello;       /* on this connection */
 	int connected_before;/* a connection has ended: say so when the next one works */
 	int waiting_said;    /* "waiting for facewatchd" written for this outage */
 	int backoff_ms;
@@ -686,7 +685,8 @@ static void watch_usage(FILE *f)
 	      "                    $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR or /run/facewatch,\n"
 	      "                    + /facewatch.sock)\n"
 	      "  --events LIST     only these events, comma-separated: face_appeared,\n"
-	      "                    face_identified, face_left, presence, status, frame\n"
+	      "                    face_identified, face_left, unknown_face, presence,\n"
+	      "                    status, frame\n"
 	      "                    (frame is never sent unless named), and hello (the\n"
 	      "                    daemon's state, once per connection: useful with\n"
 	      "                    --reconnect). Default: every event but frame and hello.\n"
@@ -705,7 +705,8 @@ static void watch_usage(FILE *f)
 	      "                      FACEWATCH_STATE        present or away (presence)\n"
 	      "                      FACEWATCH_TRACK        the face's track number\n"
 	      "                      FACEWATCH_SIMILARITY   cosine similarity (face_identified)\n"
-	      "                      FACEWATCH_DURATION_MS  how long the track lasted (face_left)\n"
+	      "                      FACEWATCH_DURATION_MS  how long the track lasted (face_left),\n"
+	      "                                             or went unrecognised (unknown_face)\n"
 	      "                      FACEWATCH_JSON         the whole event (empty over 100 kB)\n"
 	      "                    A variable the event has no member for is set but empty.\n"
 	      "  --reconnect       when the daemon is not there or goes away, wait for it\n"
@@ -714,7 +715,7 @@ static void watch_usage(FILE *f)
 	      "\n"
 	      "Example: lock the screen when alice leaves\n"
 	      "  facectl watch --events presence --exec \\\n"
-	      "    '[ \"$FACEWATCH_IDENTITY $FACEWATCH_STATE\" = \"alice away\" ] && loginctl lock-session'\n"
+	      "    'case \"$FACEWATCH_IDENTITY $FACEWATCH_STATE\" in \"alice away\") loginctl lock-session;; esac'\n"
 	      "\n"
 	      "SIGINT or SIGTERM ends watch (status 0) once the running command, if any,\n"
 	      "has ended; a second one sends that command SIGTERM. Exit status 1: no daemon,\n"
@@ -780,7 +781,6 @@ static void disconnect(struct watch *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
-	w->got_hello = 0;
 	lines_free(&w->in);
 }
 
@@ -911,7 +911,6 @@ static void handle_line(struct watch *w, const char *line, size_t len)
 			w->rc = 1;
 			w->done = 1;
 		} else {
-			w->got_hello = 1;
 			w->backoff_ms = BACKOFF_MIN_MS;
 			if (w->connected_before || w->waiting_said) {
 				present_text(m, present, sizeof present);
@@ -937,7 +936,6 @@ static int watch_connect(struct watch *w)
 	if (fd < 0)
 		return fd;
 	w->fd = fd;
-	w->got_hello = 0;
 	/* sent at once, before the hello is read: the fewer events under the
 	 * default subscription, the better (wanted() drops those anyway) */
 	if (w->o.events) {

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -815,7 +815,9 @@ static int cmp_float(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static json_t *status_json(struct daemon *d)
+/* fps and cpu are over the window since the last periodic status; a
+ * request (`advance` 0) reads the window without restarting it. */
+static json_t *status_json(struct daemon *d, int advance)
 {
 	struct fw_source_stats ss;
 	struct fw_ring_stats rs;
@@ -852,9 +854,11 @@ static json_t *status_json(struct daemon *d)
 	      (ru.ru_utime.tv_usec - d->last_usage.ru_utime.tv_usec + ru.ru_stime.tv_usec -
 	       d->last_usage.ru_stime.tv_usec) / 1e6;
 	fps = dt > 0 ? (frames - d->last_frames) / dt : 0;
-	d->last_frames = frames;
-	d->last_status_wall = wall;
-	d->last_usage = ru;
+	if (advance) {
+		d->last_frames = frames;
+		d->last_status_wall = wall;
+		d->last_usage = ru;
+	}
 	return json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
 		"fps", round(fps * 10) / 10, "frames", (json_int_t)frames,
 		"drops", (json_int_t)(ss.dropped + rs.dropped), "corrupt",
@@ -884,7 +888,7 @@ static json_t *hello(void *ctx)
 static int req_status(void *ctx, const struct fw_events_peer *peer, json_t *req, json_t *reply)
 {
 	struct daemon *d = ctx;
-	json_t *st = status_json(d);
+	json_t *st = status_json(d, 0);
 
 	(void)peer, (void)req;
 	json_object_del(st, "event");
@@ -1051,13 +1055,48 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	return 0;
 }
 
+/* Signals reach the main loop through a self-pipe. Not a signalfd: that
+ * needs the signals blocked in every thread, but OpenBLAS starts its worker
+ * threads before main() runs, with signals unblocked, and a SIGTERM the
+ * kernel hands to one of them would kill the daemon without a clean stop.
+ * A handler runs in whichever thread gets the signal and only writes a
+ * byte (async-signal-safe). */
+static int signal_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (write(signal_pipe[1], &b, 1) < 0) {
+		/* pipe full: a stop or reload is already pending */
+	}
+	errno = saved;
+}
+
+static int catch_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
 static int run(struct daemon *d)
 {
 	struct fw_events_options eo = { .path = d->cfg.socket_path, .listen_fd = -1, .hello = hello,
 					 .ctx = d };
 	struct infer *in = NULL;
 	struct epoll_event ev;
-	sigset_t sigs;
 	int ep = -1, sfd = -1, tfd = -1, err, status_ticks = 0;
 
 	snprintf(d->models_dir, sizeof d->models_dir, "%s",
@@ -1070,13 +1109,11 @@ static int run(struct daemon *d)
 		}
 		eo.trusted_gid = g->gr_gid;
 	}
-	/* signals are taken through a signalfd, in the main loop */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if ((err = catch_signals())) {
+		fw_log(FW_LOG_ERROR, "cannot set up signal handling: %s", fw_strerror(err));
+		return 1;
+	}
+	sfd = signal_pipe[0];
 
 	in = malloc(sizeof *in);
 	if (!in)
@@ -1113,7 +1150,6 @@ static int run(struct daemon *d)
 	       d->cfg.socket_path, d->isa);
 
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (ep < 0 || sfd < 0 || tfd < 0) {
 		err = -errno;
@@ -1149,9 +1185,9 @@ static int run(struct daemon *d)
 				while (fw_events_queue_pop(d->queue, &m) > 0)
 					handle_msg(d, &m);
 			} else if (fd == sfd) {
-				struct signalfd_siginfo si;
-				while (read(sfd, &si, sizeof si) == sizeof si) {
-					if (si.ssi_signo == SIGHUP) {
+				unsigned char sig;
+				while (read(sfd, &sig, 1) == 1) {
+					if (sig == SIGHUP) {
 						fw_log(FW_LOG_INFO, "SIGHUP: reloading the gallery");
 						atomic_store(&d->reload_gallery, 1);
 					} else {
@@ -1165,7 +1201,7 @@ static int run(struct daemon *d)
 				poll_gallery(d);
 				if (d->cfg.status_interval_s && ++status_ticks >= d->cfg.status_interval_s) {
 					status_ticks = 0;
-					publish(d, status_json(d));
+					publish(d, status_json(d, 1));
 				}
 				if (d->cfg.exit_when_idle && atomic_load(&d->ended) &&
 				    atomic_load(&d->idle) && !d->anyone_present && d->n_present == 0)
@@ -1199,8 +1235,7 @@ fail:
 	}
 	if (ep >= 0)
 		close(ep);
-	if (sfd >= 0)
-		close(sfd);
+	/* the pipe stays open: a late signal still finds somewhere to write */
 	if (tfd >= 0)
 		close(tfd);
 	if (err)

@@ -28,12 +28,14 @@ CONF
 
 if [ -n "${FAKECAM_SO:-}" ]; then
   # the camera plays the clip once, then stalls (no more frames)
-  LD_PRELOAD=$FAKECAM_SO FAKECAM_DEV=/dev/video0 FAKECAM_MJPEG=$CLIP FAKECAM_FPS=30 \
+  # no OPENBLAS_NUM_THREADS: OpenBLAS then starts its worker threads before
+  # main(), and a SIGTERM must still stop the daemon cleanly (below)
+  env -u OPENBLAS_NUM_THREADS LD_PRELOAD=$FAKECAM_SO FAKECAM_DEV=/dev/video0 FAKECAM_MJPEG=$CLIP FAKECAM_FPS=30 \
   FAKECAM_FRAMES=300 \
     "$FACEWATCHD" --config "$T/facewatchd.conf" --camera /dev/video0 \
       --socket "$T/fw.sock" --gallery "$T/gallery.db" 2>"$T/daemon.log" &
 else
-  "$FACEWATCHD" --config "$T/facewatchd.conf" --camera "replay:$CLIP" --fps 30 \
+  env -u OPENBLAS_NUM_THREADS "$FACEWATCHD" --config "$T/facewatchd.conf" --camera "replay:$CLIP" --fps 30 \
     --socket "$T/fw.sock" --gallery "$T/gallery.db" 2>"$T/daemon.log" &
 fi
 pid=$!
@@ -79,7 +81,17 @@ assert events[left]["duration_ms"] > 1000
 print("ok: hello, face_appeared, face_identified lin-manuel-miranda (%.3f), face_left after %d ms, presence present/away"
       % (events[ident]["similarity"], events[left]["duration_ms"]))
 PY
+# SIGHUP reloads and keeps running; SIGTERM stops cleanly: exit 0, socket removed
+kill -HUP "$pid"
+sleep 0.5
+kill -0 "$pid" || { echo "FAIL: SIGHUP killed the daemon"; cat "$T/daemon.log"; exit 1; }
 kill -TERM "$pid"
-wait "$pid"
+rc=0
+wait "$pid" || rc=$?
 pid=
+if [ "$rc" != 0 ] || [ -e "$T/fw.sock" ]; then
+  echo "FAIL: after SIGTERM: exit status $rc, socket left: $([ -e "$T/fw.sock" ] && echo yes || echo no)"
+  cat "$T/daemon.log"
+  exit 1
+fi
 echo "1 passed, 0 failed"
