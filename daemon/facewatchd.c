@@ -449,7 +449,9 @@ static void emit_presence(struct infer *in, int n)
 static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		      const struct fw_track *tracks, int nt)
 {
-	int decoded = 0;
+	/* the full-resolution frame: the detector's own image when it was
+	 * decoded at full size, else decoded (once) into in->full */
+	const struct fw_image *img = NULL;
 
 	for (int i = 0; i < nt; i++) {
 		struct fw_landmarks_result lm;
@@ -458,15 +460,16 @@ static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 
 		if (tracks[i].det_index < 0 || !fw_tracker_needs_embedding(in->tracker, tracks[i].id))
 			continue;
-		if (!decoded) {
+		if (!img) {
 			if (denom == 1)
-				in->full = in->small;
+				img = &in->small;
 			else if (fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
 				return;
-			decoded = 1;
+			else
+				img = &in->full;
 		}
-		if (fw_landmarks_run(in->lmk, &in->full, &tracks[i].det, &lm) ||
-		    fw_embedder_run(in->emb, &in->full, (const float(*)[2])lm.pt, emb, NULL))
+		if (fw_landmarks_run(in->lmk, img, &tracks[i].det, &lm) ||
+		    fw_embedder_run(in->emb, img, (const float(*)[2])lm.pt, emb, NULL))
 			continue;
 		if (!in->gallery || fw_gallery_n_identities(in->gallery) == 0 ||
 		    fw_gallery_match(in->gallery, emb, &match) || match.identity < 0) {
@@ -575,8 +578,7 @@ static void infer_close(struct infer *in)
 	free(in->gallery_to_name);
 	free(in->pev);
 	free(in->small.data);
-	if (in->full.data != in->small.data)
-		free(in->full.data);
+	free(in->full.data);
 }
 
 /* Decode buffers for frames up to w x h, allocated once (or again only if
