@@ -18,7 +18,6 @@
  * least HALF / 2 bins span [0, max|x|], 8x finer than the 255 steps of u8. */
 #define HALF 4096
 #define NBINS (2 * HALF)
-#define MAX_FILE ((size_t)1 << 30)
 
 /* Clip fractions tried by MSE and KL: 1, 0.97, 0.97^2, ... down to 1/50. */
 #define CLIP_STEP 0.97
@@ -59,48 +58,6 @@ struct fw_calib {
 };
 
 /* ---- the file ---- */
-
-static int read_whole(const char *path, unsigned char **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	long n;
-	int err;
-
-	*out = NULL;
-	if (!f) {
-		err = -errno;
-		fw_log(FW_LOG_ERROR, "%s: cannot open model: %s", path, strerror(-err));
-		return err;
-	}
-	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-		err = -errno;
-		fw_log(FW_LOG_ERROR, "%s: cannot read model: %s", path, strerror(-err));
-		fclose(f);
-		return err;
-	}
-	if ((size_t)n > MAX_FILE) {
-		fclose(f);
-		fw_log(FW_LOG_ERROR, "%s: %ld bytes is too large for a model file", path, n);
-		return FW_EFORMAT;
-	}
-	buf = malloc(n ? (size_t)n : 1);
-	if (!buf) {
-		fclose(f);
-		return FW_ENOMEM;
-	}
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		err = ferror(f) ? -EIO : FW_ETRUNC;
-		fw_log(FW_LOG_ERROR, "%s: read failed", path);
-		free(buf);
-		fclose(f);
-		return err;
-	}
-	fclose(f);
-	*out = buf;
-	*len = (size_t)n;
-	return 0;
-}
 
 /* Header, CRC and table bounds: enough to patch the tensor records safely.
  * (The loader checks the rest before it runs anything.) */
@@ -386,7 +343,7 @@ int fw_calib_create(struct fw_calib **out, const char *model_path)
 	int err;
 
 	*out = NULL;
-	if ((err = read_whole(model_path, &buf, &len)))
+	if ((err = fw_model_read_file(model_path, &buf, &len)))
 		return err;
 	err = fw_calib_create_mem(out, buf, len, model_path);
 	free(buf);
@@ -880,7 +837,7 @@ int fw_calib_write(const char *in_path, const char *out_path, const struct fw_ca
 		fw_log(FW_LOG_ERROR, "calibration of %s: nothing chosen yet (fw_calib_choose)", c->name);
 		return FW_EINVAL;
 	}
-	if ((err = read_whole(in_path, &buf, &len)))
+	if ((err = fw_model_read_file(in_path, &buf, &len)))
 		return err;
 	if ((err = check_file(buf, len, in_path, &h)))
 		goto out;

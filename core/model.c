@@ -906,7 +906,7 @@ int fw_model_load_mem(const void *buf, size_t len, const char *what,
 	return 0;
 }
 
-int fw_model_load(const char *path, const struct fw_model_options *opt, struct fw_model **out)
+int fw_model_read_file(const char *path, unsigned char **out, size_t *len)
 {
 	FILE *f;
 	unsigned char *buf = NULL;
@@ -914,6 +914,7 @@ int fw_model_load(const char *path, const struct fw_model_options *opt, struct f
 	int err;
 
 	*out = NULL;
+	*len = 0;
 	f = fopen(path, "rb");
 	if (!f) {
 		err = -errno;
@@ -944,7 +945,22 @@ int fw_model_load(const char *path, const struct fw_model_options *opt, struct f
 		return err;
 	}
 	fclose(f);
-	err = fw_model_load_mem(buf, (size_t)n, path, opt, out);
+	*out = buf;
+	*len = (size_t)n;
+	return 0;
+}
+
+int fw_model_load(const char *path, const struct fw_model_options *opt, struct fw_model **out)
+{
+	unsigned char *buf;
+	size_t len;
+	int err;
+
+	*out = NULL;
+	err = fw_model_read_file(path, &buf, &len);
+	if (err)
+		return err;
+	err = fw_model_load_mem(buf, len, path, opt, out);
 	free(buf);
 	return err;
 }

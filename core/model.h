@@ -45,6 +45,10 @@ struct fw_model_options {
  * returns 0 or FW_E* / -errno. */
 int fw_model_load(const char *path, const struct fw_model_options *opt, struct fw_model **out);
 
+/* Read a whole model file into a new buffer (caller frees), with the same
+ * messages as fw_model_load; no check of its contents. 0 or FW_E* / -errno. */
+int fw_model_read_file(const char *path, unsigned char **buf, size_t *len);
+
 /* Load from memory (copied); `what` names the source in messages. */
 int fw_model_load_mem(const void *buf, size_t len, const char *what,
 		      const struct fw_model_options *opt, struct fw_model **out);
