@@ -86,6 +86,7 @@ struct fw_events {
 	size_t nhandlers;
 	char *scratch;              /* serialised message + '\n' */
 	size_t scratch_cap;
+	size_t last_len;         /* bytes of the last published line in scratch; 0: none */
 	bool fd_warned;             /* "out of fds" logged; cleared when an accept works */
 	struct fw_events_stats st;
 };
@@ -166,6 +167,7 @@ static const char *peer_desc(const struct client *c, enum fw_log_level level, ch
  * "0.10000000000000001". */
 static int serialize(struct fw_events *srv, const json_t *o, size_t *len)
 {
+	srv->last_len = 0; /* scratch is about to hold another line */
 	const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(6);
 	size_t n = json_dumpb(o, srv->scratch, srv->scratch_cap, flags);
 
@@ -1174,6 +1176,7 @@ int fw_events_publish(struct fw_events *srv, const json_t *event)
 	if (rc < 0)
 		return rc;
 	srv->st.seq++;
+	srv->last_len = len;
 
 	srv->depth++;
 	for (struct client *c = srv->clients, *next; c; c = next) {
@@ -1183,6 +1186,12 @@ int fw_events_publish(struct fw_events *srv, const json_t *event)
 	}
 	leave(srv);
 	return 0;
+}
+
+const char *fw_events_last_line(const struct fw_events *srv, size_t *len)
+{
+	*len = srv->last_len;
+	return srv->last_len ? srv->scratch : NULL;
 }
 
 int fw_events_publish_new(struct fw_events *srv, json_t *event)

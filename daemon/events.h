@@ -171,6 +171,11 @@ int fw_events_publish(struct fw_events *srv, const json_t *event);
  * NULL gives FW_ENOMEM). */
 int fw_events_publish_new(struct fw_events *srv, json_t *event);
 
+/* The line (ending in '\n') the last fw_events_publish() sent, exactly as
+ * clients received it (with seq and ts); NULL when another line was built
+ * since (a reply, a hello). Valid until the next call into the server. */
+const char *fw_events_last_line(const struct fw_events *srv, size_t *len);
+
 /* Answer a request a handler deferred (FW_EVENTS_LATER), in the same format
  * as an immediate answer. client is peer->id; id the request's "id" (or
  * NULL); rc and reply as a handler's. A client that has gone is not an

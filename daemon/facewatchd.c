@@ -730,24 +730,20 @@ static void set_present(struct daemon *d, const char *name, int present)
 		snprintf(d->present[d->n_present++], NAME_LEN, "%s", name);
 }
 
-static void print_event(struct daemon *d, json_t *ev)
-{
-	if (d->cfg.print_events) {
-		char *s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(6));
-		if (s) {
-			puts(s);
-			fflush(stdout);
-			free(s);
-		}
-	}
-}
-
+/* Publish, and with --print-events write the same line to stdout. */
 static void publish(struct daemon *d, json_t *ev)
 {
+	const char *line;
+	size_t len;
+
 	if (!ev)
 		return;
-	print_event(d, ev);
-	fw_events_publish_new(d->events, ev);
+	if (fw_events_publish(d->events, ev) == 0 && d->cfg.print_events &&
+	    (line = fw_events_last_line(d->events, &len))) {
+		fwrite(line, 1, len, stdout);
+		fflush(stdout);
+	}
+	json_decref(ev);
 }
 
 static void handle_msg(struct daemon *d, const struct msg *m)
