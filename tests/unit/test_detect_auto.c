@@ -18,62 +18,7 @@
 #include "core/fw.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FW_NO_INTERPOSE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FW_NO_INTERPOSE 1
-#endif
-#endif
-
-static volatile int counting;
-static volatile long allocations;
-
-#ifndef FW_NO_INTERPOSE
-/* Count every allocation while `counting` (this program's allocator
- * preempts libc's for every library, OpenBLAS included). */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-void *malloc(size_t n)
-{
-	allocations += counting;
-	return __libc_malloc(n);
-}
-
-void *calloc(size_t a, size_t b)
-{
-	allocations += counting;
-	return __libc_calloc(a, b);
-}
-
-void *realloc(void *p, size_t n)
-{
-	allocations += counting;
-	return __libc_realloc(p, n);
-}
-
-void *aligned_alloc(size_t al, size_t n)
-{
-	allocations += counting;
-	return __libc_memalign(al, n);
-}
-
-int posix_memalign(void **p, size_t al, size_t n)
-{
-	allocations += counting;
-	*p = __libc_memalign(al, n);
-	return *p ? 0 : 12;
-}
-
-void free(void *p)
-{
-	__libc_free(p);
-}
-#endif
+#include "alloc_count.h"
 
 static struct fw_detector *open_kind(enum fw_detector_kind kind)
 {
@@ -213,12 +158,12 @@ static void test_auto_does_not_allocate(void **state)
 		img.data[i] = (uint8_t)tu_randi(0, 255);
 	fw_detector_set_threshold(d, 0.05f); /* many candidates to merge */
 	assert_true(fw_detector_run(d, &img, out, 16) >= 0);
-	allocations = 0;
-	counting = 1;
+	tu_allocations = 0;
+	tu_counting = 1;
 	for (int r = 0; r < 20; r++)
 		fw_detector_run(d, &img, out, 16);
-	counting = 0;
-	assert_int_equal(allocations, 0);
+	tu_counting = 0;
+	assert_int_equal(tu_allocations, 0);
 	fw_detector_close(d);
 	fw_image_free(&img);
 }

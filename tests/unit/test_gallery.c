@@ -19,110 +19,7 @@
 #include "core/gallery.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FW_NO_INTERPOSE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FW_NO_INTERPOSE 1
-#endif
-#endif
-
-/* ---- the allocator, interposed: counts, live blocks, injected failures ---- */
-
-static volatile int counting;
-static volatile long allocations, live;
-static volatile long fail_at = -1; /* the fail_at-th allocation from now fails */
-
-#ifndef FW_NO_INTERPOSE
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-static int refuse(void)
-{
-	if (!counting)
-		return 0;
-	allocations++;
-	if (fail_at >= 0 && fail_at-- == 0)
-		return 1;
-	return 0;
-}
-
-void *malloc(size_t n)
-{
-	void *p;
-	if (refuse())
-		return NULL;
-	p = __libc_malloc(n);
-	if (p && counting)
-		live++;
-	return p;
-}
-
-void *calloc(size_t a, size_t b)
-{
-	void *p;
-	if (refuse())
-		return NULL;
-	p = __libc_calloc(a, b);
-	if (p && counting)
-		live++;
-	return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-	void *p;
-	if (refuse())
-		return NULL;
-	p = __libc_realloc(old, n);
-	if (p && !old && counting)
-		live++;
-	return p;
-}
-
-void *aligned_alloc(size_t al, size_t n)
-{
-	void *p;
-	if (refuse())
-		return NULL;
-	p = __libc_memalign(al, n);
-	if (p && counting)
-		live++;
-	return p;
-}
-
-int posix_memalign(void **pp, size_t al, size_t n)
-{
-	if (refuse())
-		return 12;
-	*pp = __libc_memalign(al, n);
-	if (*pp && counting)
-		live++;
-	return *pp ? 0 : 12;
-}
-
-void *memalign(size_t al, size_t n);
-void *memalign(size_t al, size_t n)
-{
-	void *p;
-	if (refuse())
-		return NULL;
-	p = __libc_memalign(al, n);
-	if (p && counting)
-		live++;
-	return p;
-}
-
-void free(void *p)
-{
-	if (p && counting)
-		live--;
-	__libc_free(p);
-}
-#endif
+#include "alloc_count.h"
 
 /* ---- helpers ---- */
 
@@ -580,12 +477,12 @@ static void test_match_does_not_allocate(void **state)
 	assert_non_null(g);
 	random_unit(q, 64);
 	fw_gallery_match(g, q, &m); /* OpenBLAS may set itself up once */
-	allocations = 0;
-	counting = 1;
+	tu_allocations = 0;
+	tu_counting = 1;
 	for (int r = 0; r < 100; r++)
 		fw_gallery_match(g, q, &m);
-	counting = 0;
-	assert_int_equal(allocations, 0);
+	tu_counting = 0;
+	assert_int_equal(tu_allocations, 0);
 	fw_gallery_free(g);
 }
 
@@ -606,32 +503,32 @@ static void test_allocation_failures(void **state)
 	fw_gallery_doctor_free(&d);
 	fw_gallery_free(g);
 	for (n = 0;; n++) {
-		live = 0;
-		fail_at = n;
-		counting = 1;
+		tu_live = 0;
+		tu_fail_at = n;
+		tu_counting = 1;
 		g = build(&err);
-		counting = 0;
-		fail_at = -1;
+		tu_counting = 0;
+		tu_fail_at = -1;
 		if (g) {
 			fw_gallery_free(g);
 			break;
 		}
 		assert_int_equal(err, FW_ENOMEM);
-		assert_int_equal(live, 0);
+		assert_int_equal(tu_live, 0);
 	}
 	print_message("build: %d allocation points\n", n);
 	assert_true(n > 5);
 	g = build(&err);
 	for (n = 0;; n++) {
-		live = 0;
-		fail_at = n;
-		counting = 1;
+		tu_live = 0;
+		tu_fail_at = n;
+		tu_counting = 1;
 		err = fw_gallery_doctor(g, 1e-3, &d);
 		if (!err)
 			fw_gallery_doctor_free(&d);
-		counting = 0;
-		fail_at = -1;
-		assert_int_equal(live, 0);
+		tu_counting = 0;
+		tu_fail_at = -1;
+		assert_int_equal(tu_live, 0);
 		if (!err)
 			break;
 		assert_int_equal(err, FW_ENOMEM);

@@ -15,73 +15,7 @@
 #include "core/model.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FW_NO_INTERPOSE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FW_NO_INTERPOSE 1
-#endif
-#endif
-
-static volatile int counting;
-static volatile long allocations;
-
-#ifndef FW_NO_INTERPOSE
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-void *malloc(size_t n)
-{
-	if (counting)
-		allocations++;
-	return __libc_malloc(n);
-}
-
-void *calloc(size_t a, size_t b)
-{
-	if (counting)
-		allocations++;
-	return __libc_calloc(a, b);
-}
-
-void *realloc(void *p, size_t n)
-{
-	if (counting)
-		allocations++;
-	return __libc_realloc(p, n);
-}
-
-void *aligned_alloc(size_t al, size_t n)
-{
-	if (counting)
-		allocations++;
-	return __libc_memalign(al, n);
-}
-
-int posix_memalign(void **p, size_t al, size_t n)
-{
-	if (counting)
-		allocations++;
-	*p = __libc_memalign(al, n);
-	return *p ? 0 : 12;
-}
-
-void *memalign(size_t al, size_t n);
-void *memalign(size_t al, size_t n)
-{
-	if (counting)
-		allocations++;
-	return __libc_memalign(al, n);
-}
-
-void free(void *p)
-{
-	__libc_free(p);
-}
-#endif
+#include "alloc_count.h"
 
 /* `runs` runs after the first: 100 for the tier the daemon uses; the
  * reference tier (slow, double accumulation) needs fewer to prove the same. */
@@ -97,13 +31,13 @@ static void run_model(const char *file, enum fw_kernel_tier tier, int runs)
 	for (size_t i = 0; i < (size_t)s.h * s.w * s.c; i++)
 		x[i] = tu_randf(-1, 1);
 	assert_int_equal(fw_model_run(m), 0); /* first run: OpenBLAS sets up its buffers */
-	allocations = 0;
-	counting = 1;
+	tu_allocations = 0;
+	tu_counting = 1;
 	for (int r = 0; r < runs; r++)
 		fw_model_run(m);
-	counting = 0;
-	print_message("%s tier %d: %ld allocations in %d runs\n", file, tier, allocations, runs);
-	assert_int_equal(allocations, 0);
+	tu_counting = 0;
+	print_message("%s tier %d: %ld allocations in %d runs\n", file, tier, tu_allocations, runs);
+	assert_int_equal(tu_allocations, 0);
 	fw_model_free(m);
 }
 
@@ -137,12 +71,12 @@ static void test_detector_does_not_allocate(void **state)
 	assert_int_equal(fw_detector_open(&d, tu_models("blazeface_short.fwm"), FW_DETECTOR_SHORT,
 					  FW_KERNELS_FAST), 0);
 	assert_true(fw_detector_run(d, &img, out, 16) >= 0);
-	allocations = 0;
-	counting = 1;
+	tu_allocations = 0;
+	tu_counting = 1;
 	for (int r = 0; r < 100; r++)
 		fw_detector_run(d, &img, out, 16);
-	counting = 0;
-	assert_int_equal(allocations, 0);
+	tu_counting = 0;
+	assert_int_equal(tu_allocations, 0);
 	fw_detector_close(d);
 	fw_image_free(&img);
 }

@@ -29,51 +29,9 @@
 #define PRESENT FW_PRESENCE_PRESENT
 #define AWAY FW_PRESENCE_AWAY
 
-/* ---- the allocator, counted (see test_steady_state_does_not_allocate) ---- */
+/* ---- the allocator, counted (support/alloc_count.h; see test_steady_state_does_not_allocate) ---- */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FW_NO_INTERPOSE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FW_NO_INTERPOSE 1
-#endif
-#endif
-
-static volatile int counting;
-static volatile long allocations;
-
-#ifndef FW_NO_INTERPOSE
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-
-void *malloc(size_t n)
-{
-	if (counting)
-		allocations++;
-	return __libc_malloc(n);
-}
-
-void *calloc(size_t a, size_t b)
-{
-	if (counting)
-		allocations++;
-	return __libc_calloc(a, b);
-}
-
-void *realloc(void *p, size_t n)
-{
-	if (counting)
-		allocations++;
-	return __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-	__libc_free(p);
-}
-#endif
+#include "alloc_count.h"
 
 /* ---- tracks as the tracker would hand them over ---- */
 
@@ -550,8 +508,8 @@ static void test_steady_state_does_not_allocate(void **state)
 	skip();
 #endif
 	r = run_new(NULL);
-	allocations = 0;
-	counting = 1;
+	tu_allocations = 0;
+	tu_counting = 1;
 	for (int64_t t = 0; t < 600000; t += 100) {
 		struct fw_track tr[2];
 		int n = 0;
@@ -565,8 +523,8 @@ static void test_steady_state_does_not_allocate(void **state)
 			events += fw_presence_tick(r->p, t + 50, r->room,
 						   fw_presence_max_events(r->p));
 	}
-	counting = 0;
-	assert_int_equal(allocations, 0);
+	tu_counting = 0;
+	assert_int_equal(tu_allocations, 0);
 	assert_true(events > 20);
 	run_free(r);
 }

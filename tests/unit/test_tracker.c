@@ -27,51 +27,9 @@
 #define ALICE 0
 #define BOB 1
 
-/* ---- the allocator, counted (see test_steady_state_does_not_allocate) ---- */
+/* ---- the allocator, counted (support/alloc_count.h; see test_steady_state_does_not_allocate) ---- */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FW_NO_INTERPOSE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FW_NO_INTERPOSE 1
-#endif
-#endif
-
-static volatile int counting;
-static volatile long allocations;
-
-#ifndef FW_NO_INTERPOSE
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-
-void *malloc(size_t n)
-{
-	if (counting)
-		allocations++;
-	return __libc_malloc(n);
-}
-
-void *calloc(size_t a, size_t b)
-{
-	if (counting)
-		allocations++;
-	return __libc_calloc(a, b);
-}
-
-void *realloc(void *p, size_t n)
-{
-	if (counting)
-		allocations++;
-	return __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-	__libc_free(p);
-}
-#endif
+#include "alloc_count.h"
 
 /* ---- synthetic faces ---- */
 
@@ -867,8 +825,8 @@ static void test_steady_state_does_not_allocate(void **state)
 	skip();
 #endif
 	assert_int_equal(fw_tracker_create(&t, NULL), 0);
-	allocations = 0;
-	counting = 1;
+	tu_allocations = 0;
+	tu_counting = 1;
 	for (int i = 0; i < 1000; i++) {
 		struct fw_detection d[3];
 		const struct fw_track *tr;
@@ -885,8 +843,8 @@ static void test_steady_state_does_not_allocate(void **state)
 				fw_tracker_observe(t, tr[k].id, (int32_t)(tr[k].id % 3), 0.8f);
 		events += fw_tracker_events(t, ev, FW_TRACKER_MAX_EVENTS);
 	}
-	counting = 0;
-	assert_int_equal(allocations, 0);
+	tu_counting = 0;
+	assert_int_equal(tu_allocations, 0);
 	assert_true(events > 10);
 	fw_tracker_destroy(t);
 }
