@@ -381,13 +381,13 @@ int main(int argc, char **argv)
 		puts("facectl " FW_VERSION);
 		return 0;
 	}
+	/* one thread of OpenBLAS: facewatch's budget is one core, and small
+	 * GEMMs lose more to thread hand-off than they gain */
+	fw_kernels_single_thread();
 	if (!strcmp(cmd, "eval")) return fw_cmd_eval(argc, argv);
 	if (!strcmp(cmd, "cameras")) { int fw_cmd_cameras(int, char **); return fw_cmd_cameras(argc, argv); }
 	if (!strcmp(cmd, "status")) return fw_cmd_status(argc, argv);
 	if (!strcmp(cmd, "watch")) return fw_cmd_watch(argc, argv);
-	/* one thread of OpenBLAS: facewatch's budget is one core, and small
-	 * GEMMs lose more to thread hand-off than they gain */
-	fw_kernels_single_thread();
 	if (!strcmp(cmd, "calibrate")) return fw_cmd_calibrate(argc, argv);
 	if (fw_gallery_command(cmd)) return fw_cmd_gallery(argc, argv);
 	optind = 2;
@@ -398,13 +398,7 @@ int main(int argc, char **argv)
 			o.models_dir = optarg;
 			break;
 		case OPT_DETECTOR:
-			if (!strcmp(optarg, "short"))
-				o.detector = FW_DETECTOR_SHORT;
-			else if (!strcmp(optarg, "full"))
-				o.detector = FW_DETECTOR_FULL;
-			else if (!strcmp(optarg, "auto"))
-				o.detector = FW_DETECTOR_AUTO;
-			else {
+			if (fw_parse_detector(optarg, &o.detector)) {
 				fprintf(stderr, "facectl: --detector takes short, full or auto, not '%s'\n", optarg);
 				return 2;
 			}
@@ -429,11 +423,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_KERNELS:
-			if (!strcmp(optarg, "ref"))
-				o.tier = FW_KERNELS_REF;
-			else if (!strcmp(optarg, "fast"))
-				o.tier = FW_KERNELS_FAST;
-			else {
+			if (fw_parse_kernels(optarg, &o.tier)) {
 				fprintf(stderr, "facectl: --kernels takes ref or fast, not '%s'\n", optarg);
 				return 2;
 			}

@@ -277,11 +277,7 @@ int fw_cmd_calibrate(int argc, char **argv)
 			}
 			break;
 		case OPT_KERNELS:
-			if (!strcmp(optarg, "ref"))
-				tier = FW_KERNELS_REF;
-			else if (!strcmp(optarg, "fast"))
-				tier = FW_KERNELS_FAST;
-			else {
+			if (fw_parse_kernels(optarg, &tier)) {
 				fprintf(stderr, "facectl calibrate: --kernels takes ref or fast, not '%s'\n", optarg);
 				return 2;
 			}

@@ -1094,7 +1094,6 @@ int fw_cmd_eval(int argc, char **argv)
 		eval_usage(stderr);
 		return 2;
 	}
-	setenv("OPENBLAS_NUM_THREADS", "1", 0);
 	optind = 3;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -1102,11 +1101,7 @@ int fw_cmd_eval(int argc, char **argv)
 			o.models_dir = optarg;
 			break;
 		case OPT_KERNELS:
-			if (!strcmp(optarg, "ref"))
-				o.tier = FW_KERNELS_REF;
-			else if (!strcmp(optarg, "fast"))
-				o.tier = FW_KERNELS_FAST;
-			else {
+			if (fw_parse_kernels(optarg, &o.tier)) {
 				fprintf(stderr, "facectl eval: --kernels takes ref or fast, not '%s'\n", optarg);
 				return 2;
 			}
@@ -1118,13 +1113,7 @@ int fw_cmd_eval(int argc, char **argv)
 			o.attributes = optarg;
 			break;
 		case OPT_DETECTOR:
-			if (!strcmp(optarg, "short"))
-				o.detector = FW_DETECTOR_SHORT;
-			else if (!strcmp(optarg, "full"))
-				o.detector = FW_DETECTOR_FULL;
-			else if (!strcmp(optarg, "auto"))
-				o.detector = FW_DETECTOR_AUTO;
-			else {
+			if (fw_parse_detector(optarg, &o.detector)) {
 				fprintf(stderr, "facectl eval: --detector takes short, full or auto, not '%s'\n", optarg);
 				return 2;
 			}

@@ -887,11 +887,7 @@ int fw_cmd_gallery(int argc, char **argv)
 			o.models_dir = optarg;
 			break;
 		case OPT_KERNELS:
-			if (!strcmp(optarg, "ref"))
-				o.tier = FW_KERNELS_REF;
-			else if (!strcmp(optarg, "fast"))
-				o.tier = FW_KERNELS_FAST;
-			else {
+			if (fw_parse_kernels(optarg, &o.tier)) {
 				fprintf(stderr, "facectl: --kernels takes ref or fast, not '%s'\n", optarg);
 				return 2;
 			}

@@ -109,19 +109,6 @@ static int parse_int(const char *v, long lo, long hi, long *out)
 	return 0;
 }
 
-static int parse_detector(const char *v, enum fw_detector_kind *k)
-{
-	if (!strcmp(v, "short"))
-		*k = FW_DETECTOR_SHORT;
-	else if (!strcmp(v, "full"))
-		*k = FW_DETECTOR_FULL;
-	else if (!strcmp(v, "auto"))
-		*k = FW_DETECTOR_AUTO;
-	else
-		return -1;
-	return 0;
-}
-
 /* One key = value. Returns 0, or -1 with *why set. */
 static int config_set(struct config *c, const char *key, const char *v, const char **why)
 {
@@ -147,7 +134,7 @@ static int config_set(struct config *c, const char *key, const char *v, const ch
 	else if (!strcmp(key, "models"))
 		COPY(models);
 	else if (!strcmp(key, "detector")) {
-		if (parse_detector(v, &c->detector)) {
+		if (fw_parse_detector(v, &c->detector)) {
 			*why = "expects short, full or auto";
 			return -1;
 		}
@@ -1026,11 +1013,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case O_PRECISION: key = "precision"; break;
 		case O_MAXFPS: key = "max_fps"; break;
 		case O_KERNELS:
-			if (!strcmp(optarg, "ref"))
-				d->cfg.tier = FW_KERNELS_REF;
-			else if (!strcmp(optarg, "fast"))
-				d->cfg.tier = FW_KERNELS_FAST;
-			else {
+			if (fw_parse_kernels(optarg, &d->cfg.tier)) {
 				fprintf(stderr, "facewatchd: --kernels takes ref or fast\n");
 				return 2;
 			}

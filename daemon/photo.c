@@ -166,3 +166,27 @@ int fw_photo_embed(struct fw_photo *p, const char *path, struct fw_photo_face *r
 {
 	return fw_photo_embed_aligned(p, path, r, NULL);
 }
+
+int fw_parse_detector(const char *v, enum fw_detector_kind *k)
+{
+	if (!strcmp(v, "short"))
+		*k = FW_DETECTOR_SHORT;
+	else if (!strcmp(v, "full"))
+		*k = FW_DETECTOR_FULL;
+	else if (!strcmp(v, "auto"))
+		*k = FW_DETECTOR_AUTO;
+	else
+		return -1;
+	return 0;
+}
+
+int fw_parse_kernels(const char *v, enum fw_kernel_tier *t)
+{
+	if (!strcmp(v, "ref"))
+		*t = FW_KERNELS_REF;
+	else if (!strcmp(v, "fast"))
+		*t = FW_KERNELS_FAST;
+	else
+		return -1;
+	return 0;
+}

@@ -39,6 +39,11 @@ struct fw_photo;
 /* Where the model files are: `override` if set, else $FACEWATCH_MODELS,
  * else the installed ones next to the binary (../share/facewatch/models),
  * else the source tree the binary was built from. Static storage. */
+/* Option words shared by facectl and facewatchd: 0, or -1 when `v` is none
+ * of them (the caller names the option in its message). */
+int fw_parse_detector(const char *v, enum fw_detector_kind *k); /* short | full | auto */
+int fw_parse_kernels(const char *v, enum fw_kernel_tier *t);    /* ref | fast */
+
 const char *fw_photo_models_dir(const char *override);
 
 int fw_photo_open(struct fw_photo **out, const char *models_dir, enum fw_kernel_tier tier);
