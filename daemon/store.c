@@ -242,7 +242,7 @@ static int not_ours(struct fw_store *s, const char *why)
  * one transaction. RETRY (not logged) when the file was busy. */
 static int migrate(struct fw_store *s)
 {
-	int64_t app, ver, tables;
+	int64_t app = 0, ver = 0, tables = 0;
 	int rc, err;
 	char sql[96];
 
@@ -884,7 +884,7 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 {
 	struct id_map map = { 0 };
 	sqlite3_stmt *st = NULL;
-	int64_t count;
+	int64_t count = 0;
 	int rc, err = 0, bad = 0, cap = 0;
 
 	if ((err = fw_store_generation(s, &r->generation)))
