@@ -46,6 +46,7 @@
 #include "core/landmarks.h"
 #include "core/presence.h"
 #include "core/tracker.h"
+#include "daemon/config.h"
 #include "daemon/events.h"
 #include "daemon/paths.h"
 #include "daemon/photo.h"
@@ -56,184 +57,6 @@
 #define MAX_NAMES 4096       /* distinct identity names seen in a daemon's life */
 #define NAME_LEN FW_GALLERY_NAME_MAX
 #define LATENCY_WINDOW 512
-
-/* ---- configuration ---------------------------------------------------- */
-
-struct config {
-	char camera[PATH_MAX];     /* "" = the first camera; "replay:PATH" = a file or folder */
-	int loop;                  /* replay: start again at the end */
-	char socket_path[PATH_MAX];
-	char gallery[PATH_MAX];    /* "" = the store's default */
-	char models[PATH_MAX];     /* "" = the installed models */
-	enum fw_detector_kind detector;
-	enum fw_kernel_tier tier;
-	enum fw_precision precision; /* int8 where the model is calibrated */
-	float threshold;           /* cosine for "same person" */
-	int width, height, fps;
-	int max_fps;               /* frames analysed per second at most; 0 = every frame */
-	int status_interval_s;
-	char trusted_group[64];
-	int print_events;          /* also write every event to stdout, one JSON line each */
-	int exit_when_idle;        /* replay: exit once it ended and everyone has left */
-	struct fw_presence_config presence;
-	struct fw_tracker_config tracker;
-};
-
-static void config_defaults(struct config *c)
-{
-	memset(c, 0, sizeof *c);
-	c->detector = FW_DETECTOR_AUTO;
-	c->tier = FW_KERNELS_FAST;
-	c->precision = FW_PRECISION_INT8;
-	c->threshold = FW_EMBED_SAME_THRESHOLD;
-	c->width = 640;
-	c->height = 480;
-	c->fps = 30;
-	c->max_fps = 10;
-	c->status_interval_s = 10;
-	fw_paths_socket(c->socket_path, sizeof c->socket_path); /* shared with facectl */
-	fw_presence_config_default(&c->presence);
-	fw_tracker_config_default(&c->tracker);
-}
-
-static int parse_int(const char *v, long lo, long hi, long *out)
-{
-	char *end;
-	long x;
-
-	errno = 0;
-	x = strtol(v, &end, 10);
-	if (errno || end == v || *end || x < lo || x > hi)
-		return -1;
-	*out = x;
-	return 0;
-}
-
-/* One key = value. Returns 0, or -1 with *why set. */
-static int config_set(struct config *c, const char *key, const char *v, const char **why)
-{
-	long x;
-
-#define COPY(field) snprintf(c->field, sizeof c->field, "%s", v)
-#define INT(field, lo, hi)                                                         \
-	do {                                                                       \
-		if (parse_int(v, lo, hi, &x)) {                                    \
-			*why = "expects a whole number in range (see docs/facewatchd.conf)"; \
-			return -1;                                                 \
-		}                                                                  \
-		c->field = x;                                                      \
-	} while (0)
-	if (!strcmp(key, "camera"))
-		COPY(camera);
-	else if (!strcmp(key, "loop"))
-		INT(loop, 0, 1);
-	else if (!strcmp(key, "socket"))
-		COPY(socket_path);
-	else if (!strcmp(key, "gallery"))
-		COPY(gallery);
-	else if (!strcmp(key, "models"))
-		COPY(models);
-	else if (!strcmp(key, "detector")) {
-		if (fw_parse_detector(v, &c->detector)) {
-			*why = "expects short, full or auto";
-			return -1;
-		}
-	} else if (!strcmp(key, "precision")) {
-		if (!strcmp(v, "int8"))
-			c->precision = FW_PRECISION_INT8;
-		else if (!strcmp(v, "float"))
-			c->precision = FW_PRECISION_FLOAT;
-		else {
-			*why = "expects int8 or float";
-			return -1;
-		}
-	} else if (!strcmp(key, "threshold")) {
-		char *end;
-		float t = strtof(v, &end);
-		if (*end || !(t > -1 && t < 1)) {
-			*why = "expects a cosine similarity between -1 and 1";
-			return -1;
-		}
-		c->threshold = t;
-	} else if (!strcmp(key, "width"))
-		INT(width, 16, 8192);
-	else if (!strcmp(key, "height"))
-		INT(height, 16, 8192);
-	else if (!strcmp(key, "fps"))
-		INT(fps, 0, 240);
-	else if (!strcmp(key, "max_fps"))
-		INT(max_fps, 0, 240);
-	else if (!strcmp(key, "status_interval"))
-		INT(status_interval_s, 0, 86400);
-	else if (!strcmp(key, "trusted_group"))
-		COPY(trusted_group);
-	else if (!strcmp(key, "arrive_ms"))
-		INT(presence.arrive_ms, 0, 3600000);
-	else if (!strcmp(key, "lost_ms"))
-		INT(presence.lost_ms, 0, 3600000);
-	else if (!strcmp(key, "leave_ms"))
-		INT(presence.leave_ms, 0, 86400000);
-	else if (!strcmp(key, "anyone_leave_ms"))
-		INT(presence.anyone_leave_ms, 0, 86400000);
-	else if (!strcmp(key, "face_lost_ms"))
-		INT(tracker.lost_ms, 0, 3600000);
-	else if (!strcmp(key, "unknown_ms"))
-		INT(tracker.unknown_ms, 0, 86400000);
-	else if (!strcmp(key, "refresh_ms"))
-		INT(tracker.refresh_ms, 100, 3600000);
-	else {
-		*why = "unknown key";
-		return -1;
-	}
-	return 0;
-#undef COPY
-#undef INT
-}
-
-/* INI-like: `key = value` lines; '#' or ';' start a comment line; a
- * [section] header is accepted and ignored (all keys are unique). */
-static int config_load(struct config *c, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	int n = 0, bad = 0;
-
-	if (!f) {
-		fw_log(FW_LOG_ERROR, "%s: cannot read the configuration: %s", path, strerror(errno));
-		return -errno;
-	}
-	while (fgets(line, sizeof line, f)) {
-		char *k = line, *v, *e;
-		const char *why = NULL;
-
-		n++;
-		while (*k == ' ' || *k == '\t')
-			k++;
-		e = k + strlen(k);
-		while (e > k && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			*--e = 0;
-		if (!*k || *k == '#' || *k == ';' || *k == '[')
-			continue;
-		v = strchr(k, '=');
-		if (!v) {
-			fw_log(FW_LOG_ERROR, "%s:%d: expected `key = value`", path, n);
-			bad = 1;
-			continue;
-		}
-		e = v;
-		*v++ = 0;
-		while (e > k && (e[-1] == ' ' || e[-1] == '\t'))
-			*--e = 0;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (config_set(c, k, v, &why)) {
-			fw_log(FW_LOG_ERROR, "%s:%d: %s: %s", path, n, k, why);
-			bad = 1;
-		}
-	}
-	fclose(f);
-	return bad ? FW_EINVAL : 0;
-}
 
 /* ---- results from the inference thread to the main thread --------------- */
 
@@ -271,7 +94,7 @@ struct msg {
 /* ---- state shared between threads --------------------------------------- */
 
 struct daemon {
-	struct config cfg;
+	struct fw_config cfg;
 	const char *config_path;
 	char models_dir[PATH_MAX];
 
@@ -518,7 +341,7 @@ static void record_latency(struct daemon *d, float ms)
 
 static int infer_open(struct infer *in, struct daemon *d)
 {
-	const struct config *c = &d->cfg;
+	const struct fw_config *c = &d->cfg;
 	char path[PATH_MAX + 64];
 	int err;
 
@@ -996,7 +819,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "--config"))
 			d->config_path = argv[i + 1];
-	if (d->config_path && config_load(&d->cfg, d->config_path))
+	if (d->config_path && fw_config_load(&d->cfg, d->config_path))
 		return 2;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		const char *key = NULL;
@@ -1024,7 +847,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case O_VERSION: puts("facewatchd " FW_VERSION); exit(0);
 		default: usage(stderr); return 2;
 		}
-		if (config_set(&d->cfg, key, optarg, &why)) {
+		if (fw_config_set(&d->cfg, key, optarg, &why)) {
 			fprintf(stderr, "facewatchd: --%s %s: %s\n", key, optarg, why);
 			return 2;
 		}
@@ -1230,7 +1053,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	fw_kernels_single_thread();
-	config_defaults(&d.cfg);
+	fw_config_defaults(&d.cfg);
 	pthread_mutex_init(&d.stats_lock, NULL);
 	rc = parse_args(&d, argc, argv);
 	if (rc)

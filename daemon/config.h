@@ -1,0 +1,52 @@
+/* facewatchd's settings: defaults, one `key = value` at a time (from the
+ * command line or a file), and the configuration file format.
+ *
+ * docs/facewatchd.conf lists every key with its default. Options given on the
+ * command line override the file. Nothing here allocates; a struct fw_config
+ * is plain data and may be copied.
+ */
+#ifndef FW_DAEMON_CONFIG_H
+#define FW_DAEMON_CONFIG_H
+
+#include <limits.h>
+
+#include "core/detector.h"
+#include "core/kernels/kernels.h"
+#include "core/model.h"
+#include "core/presence.h"
+#include "core/tracker.h"
+
+struct fw_config {
+	char camera[PATH_MAX];     /* "" = the first camera; "replay:PATH" = a file or folder */
+	int loop;                  /* replay: start again at the end */
+	char socket_path[PATH_MAX];
+	char gallery[PATH_MAX];    /* "" = the store's default */
+	char models[PATH_MAX];     /* "" = the installed models */
+	enum fw_detector_kind detector;
+	enum fw_kernel_tier tier;
+	enum fw_precision precision; /* int8 where the model is calibrated */
+	float threshold;           /* cosine for "same person" */
+	int width, height, fps;
+	int max_fps;               /* frames analysed per second at most; 0 = every frame */
+	int status_interval_s;
+	char trusted_group[64];
+	int print_events;          /* also write every event to stdout, one JSON line each */
+	int exit_when_idle;        /* replay: exit once it ended and everyone has left */
+	struct fw_presence_config presence;
+	struct fw_tracker_config tracker;
+};
+
+/* Every setting at its default. */
+void fw_config_defaults(struct fw_config *c);
+
+/* Sets one key from its text value. Returns 0, or -1 with *why pointing at
+ * a static phrase saying what the key expects ("unknown key" for a key that
+ * does not exist); *c is unchanged then. */
+int fw_config_set(struct fw_config *c, const char *key, const char *v, const char **why);
+
+/* Reads `key = value` lines from PATH into *c. Every bad line is logged with
+ * the file name and line number; returns 0, FW_EINVAL when a line was bad
+ * (the good ones are still applied), or -errno when the file cannot be read. */
+int fw_config_load(struct fw_config *c, const char *path);
+
+#endif
