@@ -24,6 +24,7 @@ void fw_config_defaults(struct fw_config *c)
 	fw_paths_socket(c->socket_path, sizeof c->socket_path); /* shared with facectl */
 	fw_presence_config_default(&c->presence);
 	fw_tracker_config_default(&c->tracker);
+	fw_scan_config_default(&c->scan);
 }
 
 static int parse_int(const char *v, long lo, long hi, long *out)
@@ -111,6 +112,21 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 		INT(tracker.unknown_ms, 0, 86400000);
 	else if (!strcmp(key, "refresh_ms"))
 		INT(tracker.refresh_ms, 100, 3600000);
+	else if (!strcmp(key, "scan_full_ms"))
+		INT(scan.full_ms, 0, 60000);
+	else if (!strcmp(key, "scan_still_ms"))
+		INT(scan.still_ms, 0, 60000);
+	else if (!strcmp(key, "scan_regions"))
+		INT(scan.regions, 0, 1);
+	else if (!strcmp(key, "scan_still_diff")) {
+		char *end;
+		float t = strtof(v, &end);
+		if (*end || !(t >= 0 && t <= 255)) {
+			*why = "expects grey levels between 0 and 255";
+			return -1;
+		}
+		c->scan.still_diff = t;
+	}
 	else {
 		*why = "unknown key";
 		return -1;

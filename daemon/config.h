@@ -14,6 +14,7 @@
 #include "core/kernels/kernels.h"
 #include "core/model.h"
 #include "core/presence.h"
+#include "core/scan.h"
 #include "core/tracker.h"
 
 struct fw_config {
@@ -34,6 +35,7 @@ struct fw_config {
 	int exit_when_idle;        /* replay: exit once it ended and everyone has left */
 	struct fw_presence_config presence;
 	struct fw_tracker_config tracker;
+	struct fw_scan_config scan;
 };
 
 /* Every setting at its default. */

@@ -45,6 +45,7 @@
 #include "core/gallery.h"
 #include "core/landmarks.h"
 #include "core/presence.h"
+#include "core/scan.h"
 #include "core/tracker.h"
 #include "daemon/config.h"
 #include "daemon/events.h"
@@ -114,6 +115,8 @@ struct daemon {
 	/* statistics: written by inference, read by main */
 	pthread_mutex_t stats_lock;
 	uint64_t frames, decode_errors;
+	struct fw_scan_stats scan;   /* frames scanned whole, in regions, not at all */
+	uint64_t embeddings;         /* faces embedded (landmarks + embedder runs) */
 	float latency[LATENCY_WINDOW];
 	unsigned n_latency;
 	int gallery_identities;
@@ -193,7 +196,8 @@ struct infer {
 	struct fw_track_event tev[FW_TRACKER_MAX_EVENTS];
 	struct fw_presence_event *pev;
 	int max_pev;
-	unsigned analysed;           /* frames analysed, for the auto detector's tile cadence */
+	struct fw_scan scan;         /* what the detector looks at, frame by frame */
+	int n_dets;                  /* in->dets from the last detector run, frame pixels */
 	struct msg m;
 };
 
@@ -278,6 +282,9 @@ static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 			else
 				img = &in->full;
 		}
+		pthread_mutex_lock(&in->d->stats_lock);
+		in->d->embeddings++;
+		pthread_mutex_unlock(&in->d->stats_lock);
 		if (fw_landmarks_run(in->lmk, img, &tracks[i].det, &lm) ||
 		    fw_embedder_run(in->emb, img, (const float(*)[2])lm.pt, emb, NULL))
 			continue;
@@ -368,6 +375,7 @@ static int infer_open(struct infer *in, struct daemon *d)
 	if ((err = fw_presence_create(&in->presence, &c->presence, MAX_NAMES)))
 		return err;
 	in->max_pev = fw_presence_max_events(in->presence);
+	fw_scan_init(&in->scan, &c->scan);
 	in->pev = calloc((size_t)in->max_pev, sizeof *in->pev);
 	if (!in->pev)
 		return FW_ENOMEM;
@@ -408,6 +416,46 @@ static int ensure_buffers(struct infer *in, int w, int h)
 		in->small_cap = in->small.data ? need : 0;
 	}
 	return in->small.data && in->full.data ? 0 : FW_ENOMEM;
+}
+
+/* The detector on the decoded frame (in->small), as the scan plan says:
+ * the whole frame, regions around the tracked faces, or nothing when the
+ * scene stands still (core/scan.h). Detections end in in->dets, in frame
+ * pixels; returns how many. */
+static int detect(struct infer *in, const struct fw_frame *f, int64_t t)
+{
+	const struct fw_track *tracks;
+	struct fw_scan_plan plan;
+	float k = (float)in->small.width / (float)f->width;
+	int nt = fw_tracker_tracks(in->tracker, &tracks), n;
+
+	fw_scan_plan(&in->scan, t, &in->small, tracks, nt, k, &plan);
+	pthread_mutex_lock(&in->d->stats_lock);
+	in->d->scan = in->scan.stats;
+	pthread_mutex_unlock(&in->d->stats_lock);
+	if (plan.kind == FW_SCAN_STILL)
+		return in->n_dets; /* nothing moved: the last detections hold */
+	if (plan.kind == FW_SCAN_REGIONS) {
+		n = fw_detector_run_regions(in->det, &in->small, (const int(*)[4])plan.rects,
+					    plan.n, in->dets, MAX_DETECTIONS);
+	} else {
+		if (in->d->cfg.detector == FW_DETECTOR_AUTO)
+			fw_detector_set_tiling(in->det, plan.tiles ? FW_DETECTOR_TILE_FRAC : 0.0f,
+					       FW_DETECTOR_TILE_OVERLAP);
+		n = fw_detector_run(in->det, &in->small, in->dets, MAX_DETECTIONS);
+	}
+	if (n < 0)
+		n = 0;
+	for (int i = 0; i < n; i++) {
+		/* detector pixels -> frame pixels */
+		float sx = 1.0f / k, sy = (float)f->height / in->small.height;
+		in->dets[i].x1 *= sx, in->dets[i].x2 *= sx;
+		in->dets[i].y1 *= sy, in->dets[i].y2 *= sy;
+		for (int j = 0; j < FW_DET_KEYPOINTS; j++)
+			in->dets[i].kp[j][0] *= sx, in->dets[i].kp[j][1] *= sy;
+	}
+	in->n_dets = n;
+	return n;
 }
 
 static void *infer_main(void *arg)
@@ -477,23 +525,7 @@ static void *infer_main(void *arg)
 			continue;
 		}
 		f->t_ns[FW_STAGE_DECODED] = now_ns();
-		if (d->cfg.detector == FW_DETECTOR_AUTO)
-			/* the tiles (6 of the 7 model runs) on every other frame:
-			 * a face they find still gets 3 hits within the tracker's
-			 * 5-update confirmation window, for 43 % less work */
-			fw_detector_set_tiling(in->det, (in->analysed++ & 1) ? 0.0f : FW_DETECTOR_TILE_FRAC,
-					       FW_DETECTOR_TILE_OVERLAP);
-		n = fw_detector_run(in->det, &in->small, in->dets, MAX_DETECTIONS);
-		if (n < 0)
-			n = 0;
-		for (int i = 0; i < n; i++) {
-			/* detector pixels -> frame pixels */
-			float sx = (float)f->width / in->small.width, sy = (float)f->height / in->small.height;
-			in->dets[i].x1 *= sx, in->dets[i].x2 *= sx;
-			in->dets[i].y1 *= sy, in->dets[i].y2 *= sy;
-			for (int k = 0; k < FW_DET_KEYPOINTS; k++)
-				in->dets[i].kp[k][0] *= sx, in->dets[i].kp[k][1] *= sy;
-		}
+		n = detect(in, f, now_ms());
 		t = now_ms();
 		fw_tracker_update(in->tracker, t, in->dets, n, f->width, f->height);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
@@ -634,9 +666,11 @@ static json_t *status_json(struct daemon *d, int advance)
 	struct timespec wall;
 	float lat[LATENCY_WINDOW], p50 = 0, p99 = 0;
 	unsigned n;
-	uint64_t frames, decode_errors;
+	uint64_t frames, decode_errors, embeddings;
+	struct fw_scan_stats scan;
 	double dt, cpu, fps;
 	int ids, templates;
+	json_t *st;
 
 	fw_source_get_stats(d->source, &ss);
 	fw_ring_get_stats(d->ring, &rs);
@@ -648,6 +682,8 @@ static json_t *status_json(struct daemon *d, int advance)
 	decode_errors = d->decode_errors;
 	ids = d->gallery_identities;
 	templates = d->gallery_templates;
+	scan = d->scan;
+	embeddings = d->embeddings;
 	pthread_mutex_unlock(&d->stats_lock);
 	if (n) {
 		qsort(lat, n, sizeof lat[0], cmp_float);
@@ -667,7 +703,7 @@ static json_t *status_json(struct daemon *d, int advance)
 		d->last_status_wall = wall;
 		d->last_usage = ru;
 	}
-	return json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
+	st = json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
 		"fps", round(fps * 10) / 10, "frames", (json_int_t)frames,
 		"drops", (json_int_t)(ss.dropped + rs.dropped), "corrupt",
 		(json_int_t)(ss.corrupt + ss.truncated + decode_errors), "reopens", (json_int_t)ss.reopens,
@@ -676,6 +712,13 @@ static json_t *status_json(struct daemon *d, int advance)
 		"latency_p50_ms", round(p50 * 100) / 100, "latency_p99_ms", round(p99 * 100) / 100,
 		"camera", fw_source_state_name(ss.state), "kernels", d->isa,
 		"gallery_identities", ids, "gallery_templates", templates);
+	if (st)
+		json_object_set_new(st, "analysis",
+				    json_pack("{sI sI sI sI}", "full", (json_int_t)scan.full,
+					      "regions", (json_int_t)scan.regions, "still",
+					      (json_int_t)scan.still, "embeddings",
+					      (json_int_t)embeddings));
+	return st;
 }
 
 static json_t *hello(void *ctx)
