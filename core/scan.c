@@ -11,6 +11,7 @@ void fw_scan_config_default(struct fw_scan_config *cfg)
 	cfg->still_diff = 8.0f;
 	cfg->region_scale = 2.4f;
 	cfg->regions = 1;
+	cfg->still_fps = 5;
 }
 
 void fw_scan_init(struct fw_scan *s, const struct fw_scan_config *cfg)
@@ -19,30 +20,41 @@ void fw_scan_init(struct fw_scan *s, const struct fw_scan_config *cfg)
 	s->cfg = *cfg;
 }
 
-void fw_scan_thumbnail(const struct fw_image *img, uint8_t *thumb)
+/* Cell edges on the frame's 8x8 block grid: a JPEG decoded at 1/2, 1/4 or
+ * 1/8 keeps each block's mean (its DC coefficient), so a cell made of whole
+ * blocks has the same mean at every decode scale, and the thumbnail of a
+ * 1/8 look agrees with the one of the detector's 1/2 image. */
+static int cell_edge(int c, int cells, int frame_len, int img_len)
+{
+	int blocks = (frame_len + 7) / 8;
+	int frame_px = 8 * (int)((int64_t)c * blocks / cells);
+	int px = (int)((int64_t)frame_px * img_len / (frame_len > 0 ? frame_len : 1));
+
+	return px < img_len ? px : img_len;
+}
+
+void fw_scan_thumbnail(const struct fw_image *img, int frame_w, int frame_h, uint8_t *thumb)
 {
 	for (int ty = 0; ty < FW_SCAN_THUMB_H; ty++) {
-		int y0 = ty * img->height / FW_SCAN_THUMB_H;
-		int y1 = (ty + 1) * img->height / FW_SCAN_THUMB_H;
-		if (y1 <= y0)
-			y1 = y0 + 1;
+		int y0 = cell_edge(ty, FW_SCAN_THUMB_H, frame_h, img->height);
+		int y1 = cell_edge(ty + 1, FW_SCAN_THUMB_H, frame_h, img->height);
+		if (ty == FW_SCAN_THUMB_H - 1)
+			y1 = img->height;
 		for (int tx = 0; tx < FW_SCAN_THUMB_W; tx++) {
-			int x0 = tx * img->width / FW_SCAN_THUMB_W;
-			int x1 = (tx + 1) * img->width / FW_SCAN_THUMB_W;
+			int x0 = cell_edge(tx, FW_SCAN_THUMB_W, frame_w, img->width);
+			int x1 = cell_edge(tx + 1, FW_SCAN_THUMB_W, frame_w, img->width);
 			uint32_t sum = 0, n = 0;
-			if (x1 <= x0)
-				x1 = x0 + 1;
-			/* every other row and column: a box average of a 10x10 cell
-			 * needs no more to be steady against sensor noise */
-			for (int y = y0; y < y1 && y < img->height; y += 2) {
+			if (tx == FW_SCAN_THUMB_W - 1)
+				x1 = img->width;
+			for (int y = y0; y < y1; y++) {
 				const uint8_t *p = img->data + (size_t)y * (size_t)img->stride;
-				for (int x = x0; x < x1 && x < img->width; x += 2) {
+				for (int x = x0; x < x1; x++) {
 					/* luma, BT.601 weights in 1/256 */
-					sum += (77u * p[3 * x] + 150u * p[3 * x + 1] + 29u * p[3 * x + 2]) >> 8;
+					sum += 77u * p[3 * x] + 150u * p[3 * x + 1] + 29u * p[3 * x + 2];
 					n++;
 				}
 			}
-			thumb[ty * FW_SCAN_THUMB_W + tx] = (uint8_t)(n ? sum / n : 0);
+			thumb[ty * FW_SCAN_THUMB_W + tx] = (uint8_t)(n ? (sum / n) >> 8 : 0);
 		}
 	}
 }
@@ -85,56 +97,72 @@ static int region_around(const struct fw_scan_config *cfg, const float box[4], f
 	return 0;
 }
 
-void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *img,
-		  const struct fw_track *tracks, int nt, float img_per_frame_px,
-		  struct fw_scan_plan *plan)
+void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look, int frame_w,
+		  int frame_h, int nt, struct fw_scan_plan *plan)
 {
 	uint8_t thumb[FW_SCAN_THUMB_W * FW_SCAN_THUMB_H];
-	int same_size = s->have_ref && s->ref_w == img->width && s->ref_h == img->height;
+	int same_size = s->have_ref && s->ref_w == frame_w && s->ref_h == frame_h;
+	int still;
 
 	memset(plan, 0, sizeof *plan);
-	fw_scan_thumbnail(img, thumb);
+	/* the newcomer clock runs only while something moves: a newcomer
+	 * moves, and a still scene needs no more than its re-check */
+	if (s->was_still)
+		s->last_full_ms += now_ms - s->last_plan_ms;
+	s->last_plan_ms = now_ms;
+	s->was_still = 0;
+	fw_scan_thumbnail(look, frame_w, frame_h, thumb);
 	plan->diff = same_size ? thumb_diff(thumb, s->ref) : 255.0f;
+	still = same_size && s->cfg.still_ms > 0 && plan->diff < s->cfg.still_diff &&
+		now_ms - s->last_run_ms < s->cfg.still_ms;
 
 	if (!same_size || nt == 0 || nt > FW_SCAN_MAX_REGIONS || !s->cfg.regions ||
 	    now_ms - s->last_full_ms >= s->cfg.full_ms) {
-		/* a full scan also answers "still" when nothing moved, but
-		 * only the cheap rule is allowed to skip a scan an empty scene
-		 * needs: a still, empty scene stays empty */
-		if (same_size && s->cfg.still_ms > 0 && plan->diff < s->cfg.still_diff &&
-		    now_ms - s->last_run_ms < s->cfg.still_ms &&
-		    now_ms - s->last_full_ms < s->cfg.full_ms) {
+		/* a full scan is due, but a still scene keeps what the last
+		 * one found until it is due a re-check: a still, empty scene
+		 * stays empty, a still face stays */
+		if (still && now_ms - s->last_full_ms < s->cfg.full_ms) {
 			plan->kind = FW_SCAN_STILL;
 			s->stats.still++;
+			s->was_still = 1;
 			return;
 		}
 		plan->kind = FW_SCAN_FULL;
 		plan->tiles = nt > 0 || (s->fulls_untracked++ & 1) == 0;
 		s->last_full_ms = now_ms;
 		s->stats.full++;
-	} else if (s->cfg.still_ms > 0 && plan->diff < s->cfg.still_diff &&
-		   now_ms - s->last_run_ms < s->cfg.still_ms) {
+	} else if (still) {
 		plan->kind = FW_SCAN_STILL;
 		s->stats.still++;
+		s->was_still = 1;
 		return;
 	} else {
 		plan->kind = FW_SCAN_REGIONS;
-		for (int i = 0; i < nt; i++)
-			if (region_around(&s->cfg, tracks[i].box, img_per_frame_px, img->width,
-					  img->height, plan->rects[plan->n]) == 0)
-				plan->n++;
-		if (plan->n == 0) {
-			plan->kind = FW_SCAN_FULL;
-			plan->tiles = 1;
-			s->last_full_ms = now_ms;
-			s->stats.full++;
-		} else {
-			s->stats.regions++;
-		}
+		s->stats.regions++;
 	}
 	memcpy(s->ref, thumb, sizeof thumb);
 	s->have_ref = 1;
-	s->ref_w = img->width;
-	s->ref_h = img->height;
+	s->ref_w = frame_w;
+	s->ref_h = frame_h;
 	s->last_run_ms = now_ms;
+}
+
+void fw_scan_regions(struct fw_scan *s, const struct fw_image *img, const struct fw_track *tracks,
+		     int nt, float img_per_frame_px, struct fw_scan_plan *plan)
+{
+	if (plan->kind != FW_SCAN_REGIONS)
+		return;
+	plan->n = 0;
+	for (int i = 0; i < nt && plan->n < FW_SCAN_MAX_REGIONS; i++)
+		if (region_around(&s->cfg, tracks[i].box, img_per_frame_px, img->width, img->height,
+				  plan->rects[plan->n]) == 0)
+			plan->n++;
+	if (plan->n == 0) {
+		/* no usable box: look at everything instead */
+		plan->kind = FW_SCAN_FULL;
+		plan->tiles = 1;
+		s->last_full_ms = s->last_run_ms;
+		s->stats.regions--;
+		s->stats.full++;
+	}
 }

@@ -118,6 +118,8 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 		INT(scan.still_ms, 0, 60000);
 	else if (!strcmp(key, "scan_regions"))
 		INT(scan.regions, 0, 1);
+	else if (!strcmp(key, "scan_still_fps"))
+		INT(scan.still_fps, 0, 240);
 	else if (!strcmp(key, "scan_still_diff")) {
 		char *end;
 		float t = strtof(v, &end);

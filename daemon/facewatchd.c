@@ -197,6 +197,9 @@ struct infer {
 	struct fw_presence_event *pev;
 	int max_pev;
 	struct fw_scan scan;         /* what the detector looks at, frame by frame */
+	struct fw_image look;        /* the frame at 1/8, for "still?" after a still frame */
+	size_t look_cap;
+	int last_still;              /* the last plan was FW_SCAN_STILL */
 	int n_dets;                  /* in->dets from the last detector run, frame pixels */
 	struct msg m;
 };
@@ -397,6 +400,7 @@ static void infer_close(struct infer *in)
 	free(in->pev);
 	free(in->small.data);
 	free(in->full.data);
+	free(in->look.data);
 }
 
 /* Decode buffers for frames up to w x h, allocated once (or again only if
@@ -415,26 +419,65 @@ static int ensure_buffers(struct infer *in, int w, int h)
 		in->small.data = malloc(need);
 		in->small_cap = in->small.data ? need : 0;
 	}
-	return in->small.data && in->full.data ? 0 : FW_ENOMEM;
+	if (need / 64 + 3 * 64 > in->look_cap) {
+		/* 1/8 in each direction, rounded up */
+		free(in->look.data);
+		in->look.data = malloc(need / 64 + 3 * 64);
+		in->look_cap = in->look.data ? need / 64 + 3 * 64 : 0;
+	}
+	return in->small.data && in->full.data && in->look.data ? 0 : FW_ENOMEM;
 }
 
-/* The detector on the decoded frame (in->small), as the scan plan says:
- * the whole frame, regions around the tracked faces, or nothing when the
- * scene stands still (core/scan.h). Detections end in in->dets, in frame
- * pixels; returns how many. */
-static int detect(struct infer *in, const struct fw_frame *f, int64_t t)
+static void count_decode_error(struct daemon *d)
+{
+	pthread_mutex_lock(&d->stats_lock);
+	d->decode_errors++;
+	pthread_mutex_unlock(&d->stats_lock);
+}
+
+/* Decode the frame for the detector and run it as the scan plan says: the
+ * whole frame, regions around the tracked faces, or nothing when the scene
+ * stands still (core/scan.h). After a still frame the next one is likely
+ * still too, so an MJPEG frame is first looked at through a 1/8 DCT-scaled
+ * decode, about half the cost of the detector's, which is then skipped if
+ * nothing moved. Detections end in in->dets, in frame pixels. Returns how many, or
+ * -1 when the frame could not be decoded (counted). *fresh tells whether
+ * in->small now holds this frame. */
+static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t, int *fresh)
 {
 	const struct fw_track *tracks;
 	struct fw_scan_plan plan;
-	float k = (float)in->small.width / (float)f->width;
-	int nt = fw_tracker_tracks(in->tracker, &tracks), n;
+	int nt = fw_tracker_tracks(in->tracker, &tracks), n, planned = 0;
+	float k;
 
-	fw_scan_plan(&in->scan, t, &in->small, tracks, nt, k, &plan);
+	*fresh = 0;
+	plan.kind = FW_SCAN_FULL;
+	if (in->last_still && denom < 8 && f->format == FW_PIXFMT_MJPEG) {
+		if (fw_frame_to_rgb(in->jpeg, f, 8, &in->look, in->look_cap)) {
+			count_decode_error(in->d);
+			return -1;
+		}
+		fw_scan_plan(&in->scan, t, &in->look, f->width, f->height, nt, &plan);
+		planned = 1;
+	}
+	if (plan.kind != FW_SCAN_STILL) {
+		if (fw_frame_to_rgb(in->jpeg, f, denom, &in->small, in->small_cap)) {
+			count_decode_error(in->d);
+			return -1;
+		}
+		*fresh = 1;
+		f->t_ns[FW_STAGE_DECODED] = now_ns();
+		if (!planned)
+			fw_scan_plan(&in->scan, t, &in->small, f->width, f->height, nt, &plan);
+	}
+	in->last_still = plan.kind == FW_SCAN_STILL;
 	pthread_mutex_lock(&in->d->stats_lock);
 	in->d->scan = in->scan.stats;
 	pthread_mutex_unlock(&in->d->stats_lock);
 	if (plan.kind == FW_SCAN_STILL)
 		return in->n_dets; /* nothing moved: the last detections hold */
+	k = (float)in->small.width / (float)f->width;
+	fw_scan_regions(&in->scan, &in->small, tracks, nt, k, &plan);
 	if (plan.kind == FW_SCAN_REGIONS) {
 		n = fw_detector_run_regions(in->det, &in->small, (const int(*)[4])plan.rects,
 					    plan.n, in->dets, MAX_DETECTIONS);
@@ -470,7 +513,7 @@ static void *infer_main(void *arg)
 		struct fw_frame *f = NULL;
 		const struct fw_track *tracks;
 		int64_t t = now_ms();
-		int err, n, nt, denom;
+		int err, n, nt, denom, fresh;
 
 		/* At most max_fps analysed frames per second: presence and
 		 * recognition do not need the camera's full rate, and the ring
@@ -482,7 +525,12 @@ static void *infer_main(void *arg)
 				struct timespec ts = { wait / 1000000000, wait % 1000000000 };
 				nanosleep(&ts, NULL);
 			}
-			next_ns = now_ns() + 1000000000 / d->cfg.max_fps;
+			/* a still scene is looked at less often (scan_still_fps) */
+			int rate = in->last_still && d->cfg.scan.still_fps > 0 &&
+					   d->cfg.scan.still_fps < d->cfg.max_fps
+				   ? d->cfg.scan.still_fps
+				   : d->cfg.max_fps;
+			next_ns = now_ns() + 1000000000 / rate;
 		}
 
 		if (atomic_exchange(&d->reload_gallery, 0))
@@ -517,19 +565,16 @@ static void *infer_main(void *arg)
 		denom = fw_jpeg_pick_scale(f->width, f->height,
 					   d->cfg.detector == FW_DETECTOR_SHORT ? 160 : 320,
 					   d->cfg.detector == FW_DETECTOR_SHORT ? 120 : 240);
-		if (fw_frame_to_rgb(in->jpeg, f, denom, &in->small, in->small_cap)) {
-			pthread_mutex_lock(&d->stats_lock);
-			d->decode_errors++;
-			pthread_mutex_unlock(&d->stats_lock);
+		n = detect(in, f, denom, now_ms(), &fresh);
+		if (n < 0) {
 			fw_ring_release(d->ring, f);
 			continue;
 		}
-		f->t_ns[FW_STAGE_DECODED] = now_ns();
-		n = detect(in, f, now_ms());
 		t = now_ms();
 		fw_tracker_update(in->tracker, t, in->dets, n, f->width, f->height);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
-		recognise(in, f, denom, tracks, nt);
+		/* denom 0: in->small is not this frame, decode what is needed */
+		recognise(in, f, fresh ? denom : 0, tracks, nt);
 		f->t_ns[FW_STAGE_INFERRED] = now_ns();
 		track_messages(in);
 		nt = fw_tracker_tracks(in->tracker, &tracks);

@@ -44,6 +44,15 @@ static struct fw_track track_at(float x1, float y1, float x2, float y2)
 static struct fw_scan s;
 static struct fw_scan_config cfg;
 
+/* One frame through both steps, as the daemon does: the frame is the
+ * image scaled up by 1/k (the detector sees a k-scaled decode). */
+static void plan(int64_t t, const struct fw_image *im, const struct fw_track *tracks, int nt,
+		 float k, struct fw_scan_plan *p)
+{
+	fw_scan_plan(&s, t, im, (int)(im->width / k), (int)(im->height / k), nt, p);
+	fw_scan_regions(&s, im, tracks, nt, k, p);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -61,18 +70,18 @@ static void test_empty_still_scene(void **state)
 	struct fw_scan_plan p;
 
 	(void)state;
-	fw_scan_plan(&s, 0, &img, NULL, 0, 1.0f, &p);
+	plan(0, &img, NULL, 0, 1.0f, &p);
 	assert_int_equal(p.kind, FW_SCAN_FULL);
 	assert_true(p.tiles);
 	for (int64_t t = 100; t < 1000; t += 100) {
-		fw_scan_plan(&s, t, &img, NULL, 0, 1.0f, &p);
+		plan(t, &img, NULL, 0, 1.0f, &p);
 		assert_int_equal(p.kind, FW_SCAN_STILL);
 		assert_true(p.diff < 0.01f);
 	}
-	fw_scan_plan(&s, 1000, &img, NULL, 0, 1.0f, &p);
+	plan(1000, &img, NULL, 0, 1.0f, &p);
 	assert_int_equal(p.kind, FW_SCAN_FULL);
 	assert_false(p.tiles);
-	fw_scan_plan(&s, 1100, &img, NULL, 0, 1.0f, &p);
+	plan(1100, &img, NULL, 0, 1.0f, &p);
 	assert_int_equal(p.kind, FW_SCAN_STILL);
 	assert_int_equal(s.stats.full, 2);
 	assert_int_equal(s.stats.still, 10);
@@ -85,10 +94,10 @@ static void test_motion_without_tracks(void **state)
 	struct fw_scan_plan p;
 
 	(void)state;
-	fw_scan_plan(&s, 0, &img, NULL, 0, 1.0f, &p);
+	plan(0, &img, NULL, 0, 1.0f, &p);
 	for (int i = 1; i <= 5; i++) {
 		draw(100 + 12 * i, 80, 40);
-		fw_scan_plan(&s, 100 * i, &img, NULL, 0, 1.0f, &p);
+		plan(100 * i, &img, NULL, 0, 1.0f, &p);
 		assert_int_equal(p.kind, FW_SCAN_FULL);
 		assert_true(p.diff >= cfg.still_diff);
 	}
@@ -106,11 +115,11 @@ static void test_tracked_face_regions(void **state)
 	struct fw_track t = track_at(200, 160, 280, 240); /* 80 px -> 40 px */
 
 	(void)state;
-	fw_scan_plan(&s, 0, &img, &t, 1, 0.5f, &p);
+	plan(0, &img, &t, 1, 0.5f, &p);
 	assert_int_equal(p.kind, FW_SCAN_FULL); /* no reference yet */
 	for (int i = 1; i <= 9; i++) {
 		draw(100 + 5 * i, 80, 40);
-		fw_scan_plan(&s, 100 * i, &img, &t, 1, 0.5f, &p);
+		plan(100 * i, &img, &t, 1, 0.5f, &p);
 		assert_int_equal(p.kind, FW_SCAN_REGIONS);
 		assert_int_equal(p.n, 1);
 		/* 2.4 x 40 = 96 px, centred on (120, 100) */
@@ -120,7 +129,7 @@ static void test_tracked_face_regions(void **state)
 		assert_int_equal(p.rects[0][1], 52);
 	}
 	draw(200, 80, 40);
-	fw_scan_plan(&s, 1000, &img, &t, 1, 0.5f, &p);
+	plan(1000, &img, &t, 1, 0.5f, &p);
 	assert_int_equal(p.kind, FW_SCAN_FULL); /* a newcomer is due its chance */
 	assert_true(p.tiles);
 	assert_int_equal(s.stats.regions, 9);
@@ -134,9 +143,9 @@ static void test_region_inside_image(void **state)
 	struct fw_track t[2] = { track_at(0, 200, 40, 240), track_at(-50, -50, 400, 400) };
 
 	(void)state;
-	fw_scan_plan(&s, 0, &img, t, 1, 1.0f, &p);
+	plan(0, &img, t, 1, 1.0f, &p);
 	draw(10, 10, 30);
-	fw_scan_plan(&s, 100, &img, t, 2, 1.0f, &p);
+	plan(100, &img, t, 2, 1.0f, &p);
 	assert_int_equal(p.kind, FW_SCAN_REGIONS);
 	assert_int_equal(p.n, 2);
 	for (int i = 0; i < 2; i++) {
@@ -161,18 +170,27 @@ static void test_still_face_size_change_and_off(void **state)
 	struct fw_image half = { 160, 120, 3 * 160, &other[0][0][0] };
 
 	(void)state;
-	fw_scan_plan(&s, 0, &img, &t, 1, 1.0f, &p);
-	fw_scan_plan(&s, 100, &img, &t, 1, 1.0f, &p);
+	plan(0, &img, &t, 1, 1.0f, &p);
+	for (int64_t ms = 100; ms < 1000; ms += 100) {
+		plan(ms, &img, &t, 1, 1.0f, &p);
+		assert_int_equal(p.kind, FW_SCAN_STILL);
+	}
+	/* the re-check of a still face is a region around it, not the whole
+	 * frame: the newcomer clock stood still with the scene */
+	plan(1000, &img, &t, 1, 1.0f, &p);
+	assert_int_equal(p.kind, FW_SCAN_REGIONS);
+	plan(1100, &img, &t, 1, 1.0f, &p);
 	assert_int_equal(p.kind, FW_SCAN_STILL);
+	assert_int_equal(s.stats.full, 1);
 	memset(other, 80, sizeof other);
-	fw_scan_plan(&s, 200, &half, &t, 1, 1.0f, &p);
+	plan(200, &half, &t, 1, 1.0f, &p);
 	assert_int_equal(p.kind, FW_SCAN_FULL);
 
 	cfg.regions = 0;
 	cfg.still_ms = 0;
 	fw_scan_init(&s, &cfg);
 	for (int i = 0; i < 5; i++) {
-		fw_scan_plan(&s, 100 * i, &img, &t, 1, 1.0f, &p);
+		plan(100 * i, &img, &t, 1, 1.0f, &p);
 		assert_int_equal(p.kind, FW_SCAN_FULL);
 	}
 }
@@ -184,15 +202,39 @@ static void test_noise_is_still(void **state)
 	struct fw_scan_plan p;
 
 	(void)state;
-	fw_scan_plan(&s, 0, &img, NULL, 0, 1.0f, &p);
+	plan(0, &img, NULL, 0, 1.0f, &p);
 	srand(7);
 	for (int y = 0; y < H; y++)
 		for (int x = 0; x < W; x++)
 			for (int c = 0; c < 3; c++)
 				pixels[y][x][c] = (uint8_t)(pixels[y][x][c] + rand() % 9 - 4);
-	fw_scan_plan(&s, 100, &img, NULL, 0, 1.0f, &p);
+	plan(100, &img, NULL, 0, 1.0f, &p);
 	assert_int_equal(p.kind, FW_SCAN_STILL);
 	assert_true(p.diff < cfg.still_diff);
+}
+
+/* After a still frame the daemon looks through a 1/8 decode: the same
+ * scene at 1/8 of the size is still (the thumbnail's cells are box means
+ * either way), and a face moving in it is not. */
+static void test_eighth_scale_look(void **state)
+{
+	struct fw_scan_plan p;
+	uint8_t tiny[H / 8][W / 8][3];
+	struct fw_image look = { W / 8, H / 8, 3 * (W / 8), &tiny[0][0][0] };
+
+	(void)state;
+	for (int y = 0; y < H; y++)
+		for (int x = 0; x < W; x++)
+			for (int c = 0; c < 3; c++)
+				pixels[y][x][c] = (uint8_t)(60 + (x * 7 + y * 3 + c * 40) % 120);
+	fw_scan_plan(&s, 0, &img, W, H, 0, &p);
+	fw_image_resize(&img, &look);
+	fw_scan_plan(&s, 100, &look, W, H, 0, &p);
+	assert_int_equal(p.kind, FW_SCAN_STILL);
+	draw(100, 80, 40);
+	fw_image_resize(&img, &look);
+	fw_scan_plan(&s, 200, &look, W, H, 0, &p);
+	assert_int_equal(p.kind, FW_SCAN_FULL);
 }
 
 int main(void)
@@ -204,6 +246,7 @@ int main(void)
 		cmocka_unit_test_setup(test_region_inside_image, setup),
 		cmocka_unit_test_setup(test_still_face_size_change_and_off, setup),
 		cmocka_unit_test_setup(test_noise_is_still, setup),
+		cmocka_unit_test_setup(test_eighth_scale_look, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
