@@ -70,11 +70,7 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 			return -1;
 		}
 	} else if (!strcmp(key, "precision")) {
-		if (!strcmp(v, "int8"))
-			c->precision = FW_PRECISION_INT8;
-		else if (!strcmp(v, "float"))
-			c->precision = FW_PRECISION_FLOAT;
-		else {
+		if (fw_parse_precision(v, &c->precision)) {
 			*why = "expects int8 or float";
 			return -1;
 		}
