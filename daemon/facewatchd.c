@@ -58,6 +58,7 @@
 #define MAX_NAMES 4096       /* distinct identity names seen in a daemon's life */
 #define NAME_LEN FW_GALLERY_NAME_MAX
 #define LATENCY_WINDOW 512
+#define FRESH_NS 4000000     /* a frame older than this when taken is stale (4 ms) */
 
 /* ---- results from the inference thread to the main thread --------------- */
 
@@ -555,6 +556,20 @@ static void *infer_main(void *arg)
 			emit_presence(in, fw_presence_tick(in->presence, t, in->pev, in->max_pev));
 			atomic_store(&d->idle, nt == 0);
 			continue;
+		}
+		if (d->cfg.max_fps > 0 && f->t_ns[FW_STAGE_CAPTURED] &&
+		    now_ns() - f->t_ns[FW_STAGE_CAPTURED] > FRESH_NS) {
+			/* The newest frame waited in the ring while this thread
+			 * paused for max_fps: wait (without CPU) for the next one,
+			 * so that events report what the camera sees now, not up to
+			 * a camera interval ago. */
+			struct fw_frame *g;
+			int period_ms = d->cfg.fps > 0 ? 1000 / d->cfg.fps : 34;
+
+			if (fw_ring_take(d->ring, period_ms + 5, &g) == 0) {
+				fw_ring_release(d->ring, f);
+				f = g;
+			}
 		}
 		if (ensure_buffers(in, f->width, f->height)) {
 			fw_ring_release(d->ring, f);
