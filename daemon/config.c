@@ -257,8 +257,8 @@ int fw_config_compare(const struct fw_config *running, const struct fw_config *n
 			fw_log(FW_LOG_INFO, "reload: %s %s -> %s", k->key, was, now);
 			mask |= FW_CONFIG_LIVE;
 		} else {
-			fw_log(FW_LOG_WARN, "reload: %s %s -> %s needs a restart to take effect "
-			       "(still %s)", k->key, was, now, was);
+			fw_log(FW_LOG_WARN, "reload: %s %s -> %s needs a restart to take effect",
+			       k->key, was, now);
 			mask |= FW_CONFIG_RESTART;
 		}
 	}
