@@ -12,7 +12,10 @@
 #      structured fields EVENT=, IDENTITY=, CAMERA=;
 #   4. injects an inference stall (FACEWATCH_TEST_STALL_AFTER_FRAMES, a
 #      test-only fault hook) and waits for systemd's watchdog to kill and
-#      restart the service (NRestarts >= 1).
+#      restart the service (NRestarts >= 1);
+#   5. starts facewatch@video0.socket: a client on its own socket
+#      (/run/facewatch/video0/) starts facewatch@video0.service, which
+#      keeps its gallery in its own state directory.
 # Then it powers the container off and the test reads what it wrote.
 set -euo pipefail
 : "${FW_BUILD_DIR:?}" "${FW_SHARED_DIR:?}"
@@ -88,6 +91,22 @@ say "nrestarts=$(prop NRestarts) after=$(( $(now) - t ))s"
 say "watchdog_log=$(journalctl -u facewatch.service -q -o cat | grep -c 'Watchdog timeout')"
 say "stall_log=$(journalctl -u facewatch.service -q -o cat | grep -c 'inference thread stalls now')"
 journalctl -u facewatch.service -q -o short-monotonic >/out/journal.txt 2>&1
+# the per-camera template: its own socket and state directory
+systemctl unset-environment FACEWATCH_TEST_STALL_AFTER_FRAMES
+systemctl start facewatch@video0.socket
+python3 - <<'PY' >>/out/result 2>&1
+import json, socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/facewatch/video0/facewatch.sock")
+s.settimeout(30)
+print("instance_hello=%s" % json.loads(s.makefile().readline()).get("event"))
+PY
+t=$(now)
+while [ "$(systemctl show facewatch@video0.service -p ActiveState --value)" != active ] &&
+      [ $(( $(now) - t )) -lt 20 ]; do sleep 0.2; done
+say "instance=$(systemctl show facewatch@video0.service -p ActiveState --value) gallery=$(ls /var/lib/facewatch/video0/gallery.db 2>&1)"
+journalctl -u facewatch@video0.service -q -o short-monotonic >/out/journal-video0.txt 2>&1
+systemctl stop facewatch@video0.service facewatch@video0.socket
 say "done=yes"
 CHECK
 
@@ -103,6 +122,9 @@ timeout 150 systemd-nspawn -D / --volatile=yes --register=no --keep-unit -q --ma
   --bind-ro="$U/facewatch.service:/etc/systemd/system/facewatch.service" \
   --bind-ro="$U/facewatch.socket:/etc/systemd/system/facewatch.socket" \
   --bind-ro="$T/dropin:/etc/systemd/system/facewatch.service.d" \
+  --bind-ro="$U/facewatch@.service:/etc/systemd/system/facewatch@.service" \
+  --bind-ro="$U/facewatch@.socket:/etc/systemd/system/facewatch@.socket" \
+  --bind-ro="$T/dropin:/etc/systemd/system/facewatch@.service.d" \
   --bind-ro="$T/stage/opt/facewatch/lib/sysusers.d/facewatch.conf:/etc/sysusers.d/facewatch.conf" \
   --bind-ro="$T/stage/opt/facewatch/lib/tmpfiles.d/facewatch.conf:/etc/tmpfiles.d/facewatch.conf" \
   --bind-ro="$T/facewatch-check.service:/etc/systemd/system/facewatch-check.service" \
@@ -135,6 +157,8 @@ want 'nrestarts_before=0'
 want 'nrestarts=[1-9]'
 want 'watchdog_log=[1-9]'
 want 'stall_log=[1-9]'
+want 'instance_hello=hello'
+want 'instance=active gallery=/var/lib/facewatch/video0/gallery.db'
 if [ $fail != 0 ]; then
   echo "--- journal of facewatch.service"; tail -40 "$T/out/journal.txt" 2>/dev/null || true
   exit 1
