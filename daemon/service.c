@@ -54,6 +54,19 @@ static int stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/* $FACEWATCH_LOG=journal|stderr decides; else the journal when stderr is
+ * the journal's stream or we run as a unit ($INVOCATION_ID). */
+static int log_to_journal(void)
+{
+	const char *force = getenv("FACEWATCH_LOG");
+
+	if (force && !strcmp(force, "stderr"))
+		return 0;
+	if (force && !strcmp(force, "journal"))
+		return 1;
+	return stderr_is_journal() || getenv("INVOCATION_ID") != NULL;
+}
+
 static int syslog_priority(enum fw_log_level level)
 {
 	switch (level) {
@@ -111,7 +124,7 @@ int fw_service_open(struct fw_service **out, const char *camera)
 		}
 		s->watchdog_usec = usec;
 	}
-	s->journal = stderr_is_journal() || getenv("INVOCATION_ID") != NULL;
+	s->journal = log_to_journal();
 	if (s->journal)
 		fw_log_set_sink(journal_sink, s);
 	*out = s;

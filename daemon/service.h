@@ -29,7 +29,8 @@ struct fw_service;
 
 /* camera: the name logs carry in CAMERA= ("" or NULL: "default").
  * Reads $WATCHDOG_USEC, decides where logs go (the journal when
- * $JOURNAL_STREAM names our stderr or $INVOCATION_ID is set), and reads
+ * $JOURNAL_STREAM names our stderr or $INVOCATION_ID is set;
+ * $FACEWATCH_LOG=stderr or =journal overrides that), and reads
  * the test-only fault hook $FACEWATCH_TEST_STALL_AFTER_FRAMES. 0 or
  * FW_ENOMEM / -errno (the watchdog timer). Free with fw_service_close(). */
 int fw_service_open(struct fw_service **out, const char *camera);
