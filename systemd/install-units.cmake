@@ -18,6 +18,10 @@ fw_full(sysusers_dir "${FW_SYSUSERS_DIR}")
 fw_full(tmpfiles_dir "${FW_TMPFILES_DIR}")
 set(FACEWATCHD "${bindir}/facewatchd")
 set(FW_CONFIG "${sysconfdir}/facewatch/facewatchd.conf")
+# one scratch folder per destination: two installs at once (parallel tests)
+# must not copy each other's units
+string(MD5 dest_key "$ENV{DESTDIR}|${CMAKE_INSTALL_PREFIX}")
+set(FW_GEN "${FW_GEN}/${dest_key}")
 file(READ "${FW_SRC}/hardening.inc" FW_HARDENING)
 string(STRIP "${FW_HARDENING}" FW_HARDENING)
 
