@@ -91,6 +91,9 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 			return -1;
 		}
 		c->threshold = t;
+		/* the tracker's votes decide who a face is in the daemon: the
+		 * same threshold, or the setting would change nothing there */
+		c->tracker.same_threshold = t;
 	} else if (!strcmp(key, "width"))
 		INT(width, 16, 8192);
 	else if (!strcmp(key, "height"))
@@ -262,6 +265,7 @@ int fw_config_compare(const struct fw_config *running, const struct fw_config *n
 			mask |= FW_CONFIG_RESTART;
 		}
 	}
+	rest.tracker.same_threshold = next->tracker.same_threshold; /* follows threshold */
 	/* a setting this table does not know (a key added since) */
 	if (memcmp(&rest, next, sizeof rest)) {
 		fw_log(FW_LOG_WARN, "reload: other settings changed; they need a restart to take effect");
@@ -276,4 +280,5 @@ void fw_config_apply_live(struct fw_config *running, const struct fw_config *nex
 		if (keys[i].live)
 			memcpy((char *)running + keys[i].off, (const char *)next + keys[i].off,
 			       keys[i].size);
+	running->tracker.same_threshold = next->tracker.same_threshold; /* follows threshold */
 }

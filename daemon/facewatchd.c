@@ -426,13 +426,19 @@ static void take_live_settings(struct infer *in)
 	struct daemon *d = in->d;
 	struct fw_tracker_config tc;
 	struct fw_presence_config pc;
+	float threshold;
 
 	pthread_mutex_lock(&d->stats_lock);
 	tc = d->cfg.tracker;
 	pc = d->cfg.presence;
 	in->max_fps = d->cfg.max_fps;
-	in->threshold = d->cfg.threshold; /* the gallery reload that follows applies it */
+	threshold = d->cfg.threshold;
 	pthread_mutex_unlock(&d->stats_lock);
+	if (threshold != in->threshold) {
+		/* the gallery carries the threshold: load it again with the new one */
+		in->threshold = threshold;
+		atomic_store(&d->reload_gallery, 1);
+	}
 	if (fw_tracker_set_config(in->tracker, &tc) || fw_presence_set_config(in->presence, &pc))
 		fw_log(FW_LOG_ERROR, "reload: the tracker or presence times were refused; "
 		       "the running ones stay");

@@ -7,11 +7,14 @@
 #    (the daemon keeps watching the same clip); an option given on the
 #    command line still overrides the file after a reload (threshold);
 # 3. a file with a bad line changes nothing (max_fps stays 2, not the 8 the
-#    same file asks for) and the log names file:line.
+#    same file asks for) and the log names file:line;
+# 4. threshold applies live: a face that matched nobody at 0.99 is named
+#    after a reload to 0.5.
 set -euo pipefail
-: "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
+: "${FACEWATCHD:?}" "${FACECTL:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
 export FACEWATCH_MODELS=$FW_MODELS_DIR
 CLIP=$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg
+PHOTO=$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/lin-manuel-miranda.png
 T=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$T"; }
@@ -99,4 +102,56 @@ wait "$pid" || rc=$?
 pid=
 [ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM"; cat "$T/daemon.log"; exit 1; }
 grep "reload:\|conf:3" "$T/daemon.log"
+
+# 4. threshold, live: lin-manuel-miranda is enrolled, but at 0.99 nobody
+#    matches; after a reload to 0.5 the same clip names him.
+"$FACECTL" enroll --gallery "$T/gallery.db" lin-manuel-miranda "$PHOTO" >/dev/null
+printf 'status_interval = 0\nthreshold = 0.99\ncamera = replay:%s\nloop = 1\nfps = 30\nrefresh_ms = 1000\n' \
+  "$CLIP" >"$C"
+"$FACEWATCHD" --config "$C" --socket "$T/fw2.sock" --gallery "$T/gallery.db" 2>"$T/daemon2.log" &
+pid=$!
+python3 - "$T" "$pid" <<'PY' || { echo "--- daemon log"; cat "$T/daemon2.log"; exit 1; }
+import json, os, signal, socket, sys, time
+T, pid = sys.argv[1], int(sys.argv[2])
+conf = os.path.join(T, "facewatchd.conf")
+deadline = time.time() + 20
+while True:
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(os.path.join(T, "fw2.sock")); break
+    except OSError:
+        if time.time() > deadline: sys.exit("no socket")
+        time.sleep(0.1)
+s.settimeout(30)
+f = s.makefile()
+s.sendall(b'{"request":"subscribe","events":["face_identified"]}\n')
+def identified(seconds):
+    names, end = [], time.time() + seconds
+    s.settimeout(seconds)
+    try:
+        for line in f:
+            e = json.loads(line)
+            if e.get("event") == "face_identified":
+                names.append(e.get("identity"))
+                if e.get("identity"): return names
+            if time.time() > end: break
+    except socket.timeout:
+        pass
+    return names
+before = identified(6)
+print("face_identified at threshold 0.99:", before)
+assert before and not any(before), "expected undecided/unknown faces only: %r" % before
+with open(conf, "w") as w:
+    w.write(open(conf).read().replace("threshold = 0.99", "threshold = 0.5"))
+os.kill(pid, signal.SIGHUP)
+after = identified(20)
+print("face_identified after reloading threshold = 0.5:", after)
+assert "lin-manuel-miranda" in after, "the new threshold did not apply"
+assert "reload: threshold 0.99 -> 0.5" in open(os.path.join(T, "daemon2.log")).read()
+print("ok: threshold applied live: lin-manuel-miranda identified after the reload")
+PY
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=
+[ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM"; cat "$T/daemon2.log"; exit 1; }
 echo "1 passed, 0 failed"

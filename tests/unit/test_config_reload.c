@@ -51,6 +51,8 @@ static void test_live_keys_apply(void **state)
 	assert_int_equal(fw_config_compare(&run, &next), FW_CONFIG_LIVE);
 	fw_config_apply_live(&run, &next);
 	assert_true(run.threshold > 0.619f && run.threshold < 0.621f);
+	/* the tracker's votes use it too, or it would decide nothing */
+	assert_true(run.tracker.same_threshold > 0.619f && run.tracker.same_threshold < 0.621f);
 	assert_int_equal(run.max_fps, 3);
 	assert_int_equal(run.presence.leave_ms, 2500);
 	assert_int_equal(run.tracker.lost_ms, 700);
