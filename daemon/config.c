@@ -1,6 +1,7 @@
 #include "daemon/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,13 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 		COPY(camera);
 	else if (!strcmp(key, "loop"))
 		INT(loop, 0, 1);
-	else if (!strcmp(key, "socket"))
-		COPY(socket_path);
+	else if (!strcmp(key, "socket")) {
+		/* `socket =` (the shipped file) means the default, not "" */
+		if (*v)
+			COPY(socket_path);
+		else
+			fw_paths_socket(c->socket_path, sizeof c->socket_path);
+	}
 	else if (!strcmp(key, "gallery"))
 		COPY(gallery);
 	else if (!strcmp(key, "models"))
@@ -82,6 +88,9 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 			return -1;
 		}
 		c->threshold = t;
+		/* the tracker's votes decide who a face is in the daemon: the
+		 * same threshold, or the setting would change nothing there */
+		c->tracker.same_threshold = t;
 	} else if (!strcmp(key, "width"))
 		INT(width, 16, 8192);
 	else if (!strcmp(key, "height"))
@@ -177,4 +186,118 @@ int fw_config_load(struct fw_config *c, const char *path)
 	}
 	fclose(f);
 	return bad ? FW_EINVAL : 0;
+}
+
+/* ---- reload: which keys changed, and which of them apply live ----------- */
+
+enum key_type { K_STR, K_INT, K_I64, K_FLOAT, K_DETECTOR, K_PRECISION };
+
+struct key_info {
+	const char *key;
+	size_t off, size;
+	enum key_type type;
+	int live;  /* the running daemon takes the new value (fw_config_apply_live) */
+};
+
+#define KEY(name, field, type, live) \
+	{ name, offsetof(struct fw_config, field), sizeof ((struct fw_config *)0)->field, type, live }
+static const struct key_info keys[] = {
+	KEY("camera", camera, K_STR, 0),
+	KEY("loop", loop, K_INT, 0),
+	KEY("socket", socket_path, K_STR, 0),
+	KEY("gallery", gallery, K_STR, 0),
+	KEY("models", models, K_STR, 0),
+	KEY("detector", detector, K_DETECTOR, 0),
+	KEY("precision", precision, K_PRECISION, 0),
+	KEY("width", width, K_INT, 0),
+	KEY("height", height, K_INT, 0),
+	KEY("fps", fps, K_INT, 0),
+	KEY("trusted_group", trusted_group, K_STR, 0),
+	KEY("threshold", threshold, K_FLOAT, 1),
+	KEY("max_fps", max_fps, K_INT, 1),
+	KEY("status_interval", status_interval_s, K_INT, 1),
+	KEY("arrive_ms", presence.arrive_ms, K_I64, 1),
+	KEY("lost_ms", presence.lost_ms, K_I64, 1),
+	KEY("leave_ms", presence.leave_ms, K_I64, 1),
+	KEY("anyone_leave_ms", presence.anyone_leave_ms, K_I64, 1),
+	KEY("face_lost_ms", tracker.lost_ms, K_I64, 1),
+	KEY("unknown_ms", tracker.unknown_ms, K_I64, 1),
+	KEY("refresh_ms", tracker.refresh_ms, K_I64, 1),
+	KEY("scan_full_ms", scan.full_ms, K_I64, 1),
+	KEY("scan_still_ms", scan.still_ms, K_I64, 1),
+	KEY("scan_still_diff", scan.still_diff, K_FLOAT, 1),
+	KEY("scan_regions", scan.regions, K_INT, 1),
+	KEY("scan_still_fps", scan.still_fps, K_INT, 1),
+};
+#undef KEY
+
+static void key_text(const struct key_info *k, const struct fw_config *c, char *buf, size_t len)
+{
+	const char *p = (const char *)c + k->off;
+
+	switch (k->type) {
+	case K_STR: snprintf(buf, len, "'%s'", p); break;
+	case K_INT: snprintf(buf, len, "%d", *(const int *)p); break;
+	case K_I64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)p); break;
+	case K_FLOAT: snprintf(buf, len, "%g", *(const float *)p); break;
+	case K_DETECTOR: {
+		enum fw_detector_kind d = *(const enum fw_detector_kind *)p;
+		snprintf(buf, len, "%s", d == FW_DETECTOR_AUTO ? "auto"
+			 : d == FW_DETECTOR_FULL ? "full" : "short");
+		break;
+	}
+	case K_PRECISION:
+		snprintf(buf, len, "%s",
+			 *(const enum fw_precision *)p == FW_PRECISION_FLOAT ? "float" : "int8");
+		break;
+	}
+}
+
+static int key_differs(const struct key_info *k, const struct fw_config *a, const struct fw_config *b)
+{
+	const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+
+	/* strings by value: bytes after the NUL may differ */
+	return k->type == K_STR ? strcmp(pa, pb) != 0 : memcmp(pa, pb, k->size) != 0;
+}
+
+int fw_config_compare(const struct fw_config *running, const struct fw_config *next)
+{
+	struct fw_config rest = *running;
+	int mask = 0;
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct key_info *k = &keys[i];
+		char was[PATH_MAX + 8], now[PATH_MAX + 8];
+
+		memcpy((char *)&rest + k->off, (const char *)next + k->off, k->size);
+		if (!key_differs(k, running, next))
+			continue;
+		key_text(k, running, was, sizeof was);
+		key_text(k, next, now, sizeof now);
+		if (k->live) {
+			fw_log(FW_LOG_INFO, "reload: %s %s -> %s", k->key, was, now);
+			mask |= FW_CONFIG_LIVE;
+		} else {
+			fw_log(FW_LOG_WARN, "reload: %s %s -> %s needs a restart to take effect",
+			       k->key, was, now);
+			mask |= FW_CONFIG_RESTART;
+		}
+	}
+	rest.tracker.same_threshold = next->tracker.same_threshold; /* follows threshold */
+	/* a setting this table does not know (a key added since) */
+	if (memcmp(&rest, next, sizeof rest)) {
+		fw_log(FW_LOG_WARN, "reload: other settings changed; they need a restart to take effect");
+		mask |= FW_CONFIG_RESTART;
+	}
+	return mask;
+}
+
+void fw_config_apply_live(struct fw_config *running, const struct fw_config *next)
+{
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (keys[i].live)
+			memcpy((char *)running + keys[i].off, (const char *)next + keys[i].off,
+			       keys[i].size);
+	running->tracker.same_threshold = next->tracker.same_threshold; /* follows threshold */
 }

@@ -51,4 +51,18 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
  * (the good ones are still applied), or -errno when the file cannot be read. */
 int fw_config_load(struct fw_config *c, const char *path);
 
+/* A reload (SIGHUP): `next` is what the file and the command line say now.
+ * Logs each key whose value differs from `running`, old -> new: at INFO the
+ * ones the running daemon takes (threshold, max_fps, status_interval, the
+ * presence and tracker times), at WARN, saying a restart is needed, the
+ * others (camera, socket, models, detector, ...). Returns FW_CONFIG_LIVE
+ * and/or FW_CONFIG_RESTART for what it found, 0 when nothing changed. */
+#define FW_CONFIG_LIVE 1
+#define FW_CONFIG_RESTART 2
+int fw_config_compare(const struct fw_config *running, const struct fw_config *next);
+
+/* Copies the keys that apply live from next into running; the rest of
+ * running stays as it started. */
+void fw_config_apply_live(struct fw_config *running, const struct fw_config *next);
+
 #endif

@@ -51,6 +51,7 @@
 #include "daemon/events.h"
 #include "daemon/paths.h"
 #include "daemon/photo.h"
+#include "daemon/service.h"
 #include "daemon/store.h"
 
 #define MAX_DETECTIONS 32
@@ -96,8 +97,11 @@ struct msg {
 /* ---- state shared between threads --------------------------------------- */
 
 struct daemon {
-	struct fw_config cfg;
+	struct fw_config cfg;        /* live keys change on reload, under stats_lock */
 	const char *config_path;
+	int argc;                    /* the command line, read again on reload */
+	char **argv;
+	struct fw_service *svc;      /* systemd: notify, watchdog, journal */
 	char models_dir[PATH_MAX];
 
 	struct fw_source *source;
@@ -110,6 +114,7 @@ struct daemon {
 
 	atomic_int stop;
 	atomic_int reload_gallery;   /* main -> inference: load the gallery again */
+	atomic_int reload_config;    /* main -> inference: take cfg's live keys */
 	atomic_int ended;            /* inference: the replay ended */
 	atomic_int idle;             /* inference: nobody present, no track */
 
@@ -130,6 +135,7 @@ struct daemon {
 	char present[MAX_NAMES][NAME_LEN];
 	int n_present;
 	int anyone_present;
+	int last_faces;              /* in the last analysed frame, for STATUS= */
 	uint64_t last_frames;
 	struct timespec last_status_wall;
 	struct rusage last_usage;
@@ -202,6 +208,8 @@ struct infer {
 	size_t look_cap;
 	int last_still;              /* the last plan was FW_SCAN_STILL */
 	int n_dets;                  /* in->dets from the last detector run, frame pixels */
+	int max_fps;                 /* cfg's live keys, this thread's copy */
+	float threshold;
 	struct msg m;
 };
 
@@ -220,7 +228,7 @@ static void load_gallery(struct infer *in)
 	if (!in->store)
 		return;
 	memset(&rep, 0, sizeof rep);
-	err = fw_store_load(in->store, in->model_id, in->d->cfg.threshold, &g, &rep);
+	err = fw_store_load(in->store, in->model_id, in->threshold, &g, &rep);
 	if (err) {
 		fw_log(FW_LOG_ERROR, "%s: cannot load the gallery (%s); recognition is off until "
 		       "it loads (fix or move the file, then send SIGHUP)",
@@ -358,6 +366,8 @@ static int infer_open(struct infer *in, struct daemon *d)
 
 	memset(in, 0, sizeof *in);
 	in->d = d;
+	in->max_fps = c->max_fps;
+	in->threshold = c->threshold;
 	snprintf(path, sizeof path, "%s/%s", d->models_dir,
 		 c->detector == FW_DETECTOR_FULL ? "blazeface_full.fwm" : "blazeface_short.fwm");
 	struct fw_model_options mo = { .tier = c->tier, .precision = c->precision };
@@ -502,10 +512,36 @@ static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t, in
 	return n;
 }
 
+/* A reload changed the live settings (main thread, reload()). */
+static void take_live_settings(struct infer *in)
+{
+	struct daemon *d = in->d;
+	struct fw_tracker_config tc;
+	struct fw_presence_config pc;
+	float threshold;
+
+	pthread_mutex_lock(&d->stats_lock);
+	tc = d->cfg.tracker;
+	pc = d->cfg.presence;
+	in->scan.cfg = d->cfg.scan; /* the plan's state (references, clocks) stays */
+	in->max_fps = d->cfg.max_fps;
+	threshold = d->cfg.threshold;
+	pthread_mutex_unlock(&d->stats_lock);
+	if (threshold != in->threshold) {
+		/* the gallery carries the threshold: load it again with the new one */
+		in->threshold = threshold;
+		atomic_store(&d->reload_gallery, 1);
+	}
+	if (fw_tracker_set_config(in->tracker, &tc) || fw_presence_set_config(in->presence, &pc))
+		fw_log(FW_LOG_ERROR, "reload: the tracker or presence times were refused; "
+		       "the running ones stay");
+}
+
 static void *infer_main(void *arg)
 {
 	struct infer *in = arg;
 	struct daemon *d = in->d;
+	uint64_t frames = 0;
 
 	int64_t next_ns = 0;
 
@@ -520,20 +556,29 @@ static void *infer_main(void *arg)
 		 * recognition do not need the camera's full rate, and the ring
 		 * hands over the newest frame after the pause (the frames in
 		 * between are counted as dropped), so latency stays one frame. */
-		if (d->cfg.max_fps > 0) {
+		if (in->max_fps > 0) {
 			int64_t wait = next_ns - now_ns();
 			if (wait > 0) {
 				struct timespec ts = { wait / 1000000000, wait % 1000000000 };
 				nanosleep(&ts, NULL);
 			}
 			/* a still scene is looked at less often (scan_still_fps) */
-			int rate = in->last_still && d->cfg.scan.still_fps > 0 &&
-					   d->cfg.scan.still_fps < d->cfg.max_fps
-				   ? d->cfg.scan.still_fps
-				   : d->cfg.max_fps;
+			int rate = in->last_still && in->scan.cfg.still_fps > 0 &&
+					   in->scan.cfg.still_fps < in->max_fps
+				   ? in->scan.cfg.still_fps
+				   : in->max_fps;
 			next_ns = now_ns() + 1000000000 / rate;
 		}
 
+		/* the watchdog's proof of life (daemon/service.h) */
+		fw_service_heartbeat(d->svc);
+		if (fw_service_test_stall(d->svc, frames)) {
+			while (!atomic_load(&d->stop))
+				usleep(100 * 1000);
+			break;
+		}
+		if (atomic_exchange(&d->reload_config, 0))
+			take_live_settings(in);
 		if (atomic_exchange(&d->reload_gallery, 0))
 			load_gallery(in);
 		err = fw_ring_take(d->ring, 200, &f);
@@ -557,7 +602,7 @@ static void *infer_main(void *arg)
 			atomic_store(&d->idle, nt == 0);
 			continue;
 		}
-		if (d->cfg.max_fps > 0 && f->t_ns[FW_STAGE_CAPTURED] &&
+		if (in->max_fps > 0 && f->t_ns[FW_STAGE_CAPTURED] &&
 		    now_ns() - f->t_ns[FW_STAGE_CAPTURED] > FRESH_NS) {
 			/* The newest frame waited in the ring while this thread
 			 * paused for max_fps: wait (without CPU) for the next one,
@@ -599,6 +644,7 @@ static void *infer_main(void *arg)
 			int64_t t0 = f->t_ns[FW_STAGE_CAPTURED];
 			float latency = t0 ? (float)(now_ns() - t0) / 1e6f : 0;
 			record_latency(d, latency);
+			frames++;
 			frame_message(in, tracks, nt, latency);
 		}
 		fw_ring_release(d->ring, f);
@@ -640,12 +686,39 @@ static void publish(struct daemon *d, json_t *ev)
 
 	if (!ev)
 		return;
+	fw_service_log_event(d->svc, ev);
 	if (fw_events_publish(d->events, ev) == 0 && d->cfg.print_events &&
 	    (line = fw_events_last_line(d->events, &len))) {
 		fwrite(line, 1, len, stdout);
 		fflush(stdout);
 	}
 	json_decref(ev);
+}
+
+/* READY=1 once the models and gallery are loaded (before the threads
+ * start) and the camera streams (a frame was analysed), or is being waited
+ * for: the daemon is then serving and will take the camera when it comes. */
+static void service_ready(struct daemon *d, int analysed)
+{
+	struct fw_source_stats ss;
+
+	if (fw_service_is_ready(d->svc))
+		return;
+	fw_source_get_stats(d->source, &ss);
+	if (!analysed && (ss.state == FW_SOURCE_STARTING || ss.state == FW_SOURCE_OK))
+		return; /* frames are coming: READY with the first analysed one */
+	fw_service_ready(d->svc, analysed ? "watching" : "waiting for the camera");
+	fw_log(FW_LOG_DEBUG, "ready (camera %s)", fw_source_state_name(ss.state));
+}
+
+/* STATUS= for systemctl status: a status event's numbers, one line. */
+static void service_status(struct daemon *d, const json_t *st)
+{
+	fw_service_status(d->svc, "camera %s, %.1f fps, %d face%s, %d identities",
+			  json_string_value(json_object_get(st, "camera")),
+			  json_number_value(json_object_get(st, "fps")), d->last_faces,
+			  d->last_faces == 1 ? "" : "s",
+			  (int)json_integer_value(json_object_get(st, "gallery_identities")));
 }
 
 static void handle_msg(struct daemon *d, const struct msg *m)
@@ -688,7 +761,10 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 			       m->present ? "present" : "away");
 		break;
 	case MSG_FRAME: {
-		json_t *faces = json_array();
+		json_t *faces;
+		d->last_faces = m->n_faces;
+		service_ready(d, 1);
+		faces = json_array();
 		for (int i = 0; i < m->n_faces; i++)
 			json_array_append_new(faces, json_pack("{sI so sf so}", "track",
 				(json_int_t)m->faces[i].track, "box", box_json(m->faces[i].box), "score",
@@ -892,7 +968,9 @@ static void usage(FILE *f)
 	      f);
 }
 
-static int parse_args(struct daemon *d, int argc, char **argv)
+/* The settings: cfg (at its defaults) <- the --config file <- the options.
+ * At start-up and again on every reload. */
+static int parse_args(struct daemon *d, struct fw_config *cfg, int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CAMERA, O_LOOP, O_SOCKET, O_GALLERY, O_MODELS, O_DETECTOR,
 	       O_THRESHOLD, O_FPS, O_KERNELS, O_PRINT, O_IDLE, O_VERSION, O_PRECISION, O_MAXFPS };
@@ -918,18 +996,19 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	const char *why;
 	int c;
 
+	optind = 0; /* a reload reads the command line again */
 	/* the config file first, whatever its place: options override it */
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "--config"))
 			d->config_path = argv[i + 1];
-	if (d->config_path && fw_config_load(&d->cfg, d->config_path))
+	if (d->config_path && fw_config_load(cfg, d->config_path))
 		return 2;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		const char *key = NULL;
 		switch (c) {
 		case O_CONFIG: continue;
 		case O_CAMERA: key = "camera"; break;
-		case O_LOOP: d->cfg.loop = 1; continue;
+		case O_LOOP: cfg->loop = 1; continue;
 		case O_SOCKET: key = "socket"; break;
 		case O_GALLERY: key = "gallery"; break;
 		case O_MODELS: key = "models"; break;
@@ -939,18 +1018,18 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case O_PRECISION: key = "precision"; break;
 		case O_MAXFPS: key = "max_fps"; break;
 		case O_KERNELS:
-			if (fw_parse_kernels(optarg, &d->cfg.tier)) {
+			if (fw_parse_kernels(optarg, &cfg->tier)) {
 				fprintf(stderr, "facewatchd: --kernels takes ref or fast\n");
 				return 2;
 			}
 			continue;
-		case O_PRINT: d->cfg.print_events = 1; continue;
-		case O_IDLE: d->cfg.exit_when_idle = 1; continue;
+		case O_PRINT: cfg->print_events = 1; continue;
+		case O_IDLE: cfg->exit_when_idle = 1; continue;
 		case 'h': usage(stdout); exit(0);
 		case O_VERSION: puts("facewatchd " FW_VERSION); exit(0);
 		default: usage(stderr); return 2;
 		}
-		if (fw_config_set(&d->cfg, key, optarg, &why)) {
+		if (fw_config_set(cfg, key, optarg, &why)) {
 			fprintf(stderr, "facewatchd: --%s %s: %s\n", key, optarg, why);
 			return 2;
 		}
@@ -998,13 +1077,40 @@ static int catch_signals(void)
 	return 0;
 }
 
+/* SIGHUP: the configuration file (and the command line over it) again,
+ * then the gallery. Live keys apply now; the others are logged as needing
+ * a restart; a file with a bad line changes nothing. */
+static void reload(struct daemon *d)
+{
+	struct fw_config next;
+
+	fw_service_reloading(d->svc);
+	if (!d->config_path) {
+		fw_log(FW_LOG_INFO, "SIGHUP: reloading the gallery (no --config file to read again)");
+	} else {
+		fw_log(FW_LOG_INFO, "SIGHUP: reloading %s and the gallery", d->config_path);
+		fw_config_defaults(&next);
+		if (parse_args(d, &next, d->argc, d->argv)) {
+			fw_log(FW_LOG_ERROR, "%s: not applied, the running settings stay (fix the "
+			       "line above, then send SIGHUP again)", d->config_path);
+		} else if (fw_config_compare(&d->cfg, &next) & FW_CONFIG_LIVE) {
+			pthread_mutex_lock(&d->stats_lock);
+			fw_config_apply_live(&d->cfg, &next);
+			pthread_mutex_unlock(&d->stats_lock);
+			atomic_store(&d->reload_config, 1);
+		}
+	}
+	atomic_store(&d->reload_gallery, 1);
+	fw_service_ready(d->svc, "watching");
+}
+
 static int run(struct daemon *d)
 {
 	struct fw_events_options eo = { .path = d->cfg.socket_path, .listen_fd = -1, .hello = hello,
 					 .ctx = d };
 	struct infer *in = NULL;
 	struct epoll_event ev;
-	int ep = -1, sfd = -1, tfd = -1, err, status_ticks = 0;
+	int ep = -1, sfd = -1, tfd = -1, err, status_ticks = 0, lfd;
 
 	snprintf(d->models_dir, sizeof d->models_dir, "%s",
 		 fw_photo_models_dir(d->cfg.models[0] ? d->cfg.models : NULL));
@@ -1015,6 +1121,19 @@ static int run(struct daemon *d)
 			return 1;
 		}
 		eo.trusted_gid = g->gr_gid;
+	}
+	if ((err = fw_service_open(&d->svc, d->cfg.camera))) {
+		fw_log(FW_LOG_ERROR, "cannot set up the systemd watchdog: %s", fw_strerror(err));
+		return 1;
+	}
+	/* socket activation: systemd's listening socket instead of our own */
+	if ((lfd = fw_service_listen_fd()) < -1) {
+		fw_service_close(d->svc);
+		return 1;
+	}
+	if (lfd >= 0) {
+		eo.path = NULL;
+		eo.listen_fd = lfd;
 	}
 	if ((err = catch_signals())) {
 		fw_log(FW_LOG_ERROR, "cannot set up signal handling: %s", fw_strerror(err));
@@ -1050,11 +1169,12 @@ static int run(struct daemon *d)
 	fw_events_add_request(d->events, "list", 0, req_list, d);
 	if ((err = open_source(d)))
 		goto fail;
+	fw_service_heartbeat(d->svc); /* the start-up above is not a stall */
 	if ((err = -pthread_create(&d->infer_thread, NULL, infer_main, in)))
 		goto fail;
 	d->infer_started = 1;
 	fw_log(FW_LOG_INFO, "watching %s; events on %s (%s kernels)", fw_source_name(d->source),
-	       d->cfg.socket_path, d->isa);
+	       lfd >= 0 ? "the socket systemd passed" : d->cfg.socket_path, d->isa);
 
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -1074,6 +1194,8 @@ static int run(struct daemon *d)
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 	ev.data.fd = tfd;
 	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+	if ((ev.data.fd = fw_service_watchdog_fd(d->svc)) >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
 
 	while (!atomic_load(&d->stop)) {
 		struct epoll_event evs[8];
@@ -1095,20 +1217,30 @@ static int run(struct daemon *d)
 				unsigned char sig;
 				while (read(sfd, &sig, 1) == 1) {
 					if (sig == SIGHUP) {
-						fw_log(FW_LOG_INFO, "SIGHUP: reloading the gallery");
-						atomic_store(&d->reload_gallery, 1);
+						reload(d);
 					} else {
+						fw_service_stopping(d->svc);
 						atomic_store(&d->stop, 1);
 					}
 				}
+			} else if (fd == fw_service_watchdog_fd(d->svc)) {
+				fw_service_watchdog_tick(d->svc);
 			} else if (fd == tfd) {
 				uint64_t ticks;
 				if (read(tfd, &ticks, sizeof ticks) < 0)
 					continue;
 				poll_gallery(d);
-				if (d->cfg.status_interval_s && ++status_ticks >= d->cfg.status_interval_s) {
+				service_ready(d, 0);
+				/* STATUS= follows the status events, or every 10 s without them */
+				if (++status_ticks >= (d->cfg.status_interval_s ? d->cfg.status_interval_s : 10)) {
+					json_t *st = status_json(d, 1);
 					status_ticks = 0;
-					publish(d, status_json(d, 1));
+					if (st)
+						service_status(d, st);
+					if (d->cfg.status_interval_s)
+						publish(d, st);
+					else
+						json_decref(st);
 				}
 				if (d->cfg.exit_when_idle && atomic_load(&d->ended) &&
 				    atomic_load(&d->idle) && !d->anyone_present && d->n_present == 0)
@@ -1147,6 +1279,7 @@ fail:
 		close(tfd);
 	if (err)
 		fw_log(FW_LOG_ERROR, "stopping: %s", fw_strerror(err));
+	fw_service_close(d->svc);
 	return err ? 1 : 0;
 }
 
@@ -1158,7 +1291,9 @@ int main(int argc, char **argv)
 	fw_kernels_single_thread();
 	fw_config_defaults(&d.cfg);
 	pthread_mutex_init(&d.stats_lock, NULL);
-	rc = parse_args(&d, argc, argv);
+	d.argc = argc;
+	d.argv = argv;
+	rc = parse_args(&d, &d.cfg, argc, argv);
 	if (rc)
 		return rc;
 	return run(&d);

@@ -13,6 +13,7 @@ PKGS=(
   clang libclang-rt-14-dev
   python3
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  libsystemd-dev systemd systemd-container   # systemd units: sd_notify, systemd-analyze, systemd-socket-activate, nspawn test
 )
 # npm may come from another source than Debian (e.g. nodesource's nodejs
 # bundles it, and then Debian's npm package conflicts): ask for the command.
