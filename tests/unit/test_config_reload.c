@@ -48,6 +48,9 @@ static void test_live_keys_apply(void **state)
 	set(&next, "leave_ms", "2500");
 	set(&next, "face_lost_ms", "700");
 	set(&next, "status_interval", "2");
+	set(&next, "scan_full_ms", "2000");
+	set(&next, "scan_still_diff", "12");
+	set(&next, "scan_still_fps", "2");
 	assert_int_equal(fw_config_compare(&run, &next), FW_CONFIG_LIVE);
 	fw_config_apply_live(&run, &next);
 	assert_true(run.threshold > 0.619f && run.threshold < 0.621f);
@@ -57,6 +60,9 @@ static void test_live_keys_apply(void **state)
 	assert_int_equal(run.presence.leave_ms, 2500);
 	assert_int_equal(run.tracker.lost_ms, 700);
 	assert_int_equal(run.status_interval_s, 2);
+	assert_int_equal(run.scan.full_ms, 2000);
+	assert_true(run.scan.still_diff > 11.9f && run.scan.still_diff < 12.1f);
+	assert_int_equal(run.scan.still_fps, 2);
 	assert_int_equal(fw_config_compare(&run, &next), 0);
 }
 
