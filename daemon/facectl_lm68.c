@@ -308,6 +308,7 @@ int fw_lm68_eval_pose(const struct fw_lm68_eval_options *o, int n_images, char *
 			fw_image_free(&img);
 			goto out;
 		}
+		printf("%s size %d %d\n", images[i], img.width, img.height);
 		for (int k = 0; k < n; k++) {
 			const float box[4] = { faces[k].x1, faces[k].y1, faces[k].x2, faces[k].y2 };
 			struct fw_pose ps;
