@@ -10,6 +10,7 @@
 
 #include <limits.h>
 
+#include "core/attention.h"
 #include "core/detector.h"
 #include "core/kernels/kernels.h"
 #include "core/model.h"
@@ -34,6 +35,9 @@ struct fw_config {
 	int exit_when_idle;        /* replay: exit once it ended and everyone has left */
 	struct fw_presence_config presence;
 	struct fw_tracker_config tracker;
+	int landmarks68;           /* 68 landmarks, head pose and attention on tracked faces */
+	float attention_rate_hz;   /* landmark runs per tracked face per second at most */
+	struct fw_attention_config attention;
 };
 
 /* Every setting at its default. */
