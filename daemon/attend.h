@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/attention.h"
 #include "core/image.h"
 #include "core/landmarks68.h"
@@ -51,7 +53,6 @@ int fw_attend_max_events(const struct fw_attend *a);
 /* The members a `frame` face gets: {"landmarks": [[x, y] x 68], "pose":
  * {"yaw", "pitch", "roll"}, "attention": "looking" | "away"}; NULL on
  * allocation failure. */
-#include <jansson.h>
 json_t *fw_attend_json(const float pts[FW_LM68_POINTS][2], const struct fw_pose *pose,
 		       int looking);
 

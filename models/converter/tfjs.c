@@ -351,22 +351,25 @@ static void same_pads(int in, int k, int s, int *before, int *after)
 	*after = total - total / 2;
 }
 
+/* A CONV2D/DWCONV2D with TF "same" padding, or "valid" (no padding) when
+ * valid is set. */
 static int b_window(struct builder *b, int type, int act, int x, int w, int bias, int k,
-		    int stride, int out_c, int *y, const char *yname)
+		    int stride, int valid, int out_c, int *y, const char *yname)
 {
 	const struct fw_cv_tensor *xt = &b->act[x];
 	int in_h = xt->dims[1], in_w = xt->dims[2], pt, pb, pl, pr, err;
 	int32_t p[FW_MF_MAX_PARAMS] = {0};
 	int in[3] = { x, w, bias };
 
-	same_pads(in_h, k, stride, &pt, &pb);
-	same_pads(in_w, k, stride, &pl, &pr);
+	pt = pb = pl = pr = 0;
+	if (!valid) {
+		same_pads(in_h, k, stride, &pt, &pb);
+		same_pads(in_w, k, stride, &pl, &pr);
+	}
 	p[FW_P_KH] = p[FW_P_KW] = k;
 	p[FW_P_SH] = p[FW_P_SW] = stride;
 	p[FW_P_DH] = p[FW_P_DW] = 1;
 	p[FW_P_PAD_T] = pt, p[FW_P_PAD_B] = pb, p[FW_P_PAD_L] = pl, p[FW_P_PAD_R] = pr;
-	if (k == 7 && stride == 7) /* the average pool: "valid", one window */
-		p[FW_P_PAD_T] = p[FW_P_PAD_B] = p[FW_P_PAD_L] = p[FW_P_PAD_R] = 0;
 	err = b_act(b, yname, (in_h + pt + pb - k) / stride + 1, (in_w + pl + pr - k) / stride + 1,
 		    out_c, y);
 	if (err)
@@ -418,7 +421,7 @@ static int b_conv(struct builder *b, const char *prefix, int x, int k, int strid
 	if ((err = b_bias(b, name, co, &bid)))
 		return err;
 	snprintf(yname, sizeof yname, "%s", prefix);
-	return b_window(b, FW_OP_CONV2D, act, x, wid, bid, k, stride, co, y, yname);
+	return b_window(b, FW_OP_CONV2D, act, x, wid, bid, k, stride, 0, co, y, yname);
 }
 
 /* tf.separableConv2d (3x3 depthwise, no bias; 1x1 pointwise) + bias: a
@@ -445,7 +448,7 @@ static int b_sepconv(struct builder *b, const char *prefix, int x, int stride, i
 	if ((err = b_const(b, name, zd, calloc((size_t)ci, sizeof(float)), &bid)))
 		return err;
 	snprintf(yname, sizeof yname, "%s/depthwise", prefix);
-	if ((err = b_window(b, FW_OP_DWCONV2D, FW_ACT_NONE, x, wid, bid, 3, stride, ci, &mid,
+	if ((err = b_window(b, FW_OP_DWCONV2D, FW_ACT_NONE, x, wid, bid, 3, stride, 0, ci, &mid,
 			    yname)))
 		return err;
 
@@ -463,7 +466,7 @@ static int b_sepconv(struct builder *b, const char *prefix, int x, int stride, i
 	if ((err = b_bias(b, name, co, &bid)))
 		return err;
 	snprintf(yname, sizeof yname, "%s", prefix);
-	return b_window(b, FW_OP_CONV2D, act, mid, wid, bid, 1, 1, co, y, yname);
+	return b_window(b, FW_OP_CONV2D, act, mid, wid, bid, 1, 1, 0, co, y, yname);
 }
 
 static int b_add(struct builder *b, int a, int c, int act, const char *name, int *y)
@@ -569,7 +572,8 @@ int fw_tfjs_lower_landmarks68(const struct fw_tfjs_weights *W, struct fw_cv_grap
 		ret = terr(err, errlen, FW_EUNSUPPORTED, "internal: pool input is not 7x7");
 		goto fail;
 	}
-	if ((ret = b_window(b, FW_OP_DWCONV2D, FW_ACT_NONE, x, wid, bid, 7, 7, 256, &pool,
+	/* avgPool's stride (2) is moot: one 7x7 window covers the 7x7 map; 7 kept */
+	if ((ret = b_window(b, FW_OP_DWCONV2D, FW_ACT_NONE, x, wid, bid, 7, 7, 1, 256, &pool,
 			    "avgpool")))
 		goto fail;
 	/* fc: x[1,256] @ W[256,136] + b -> FC weights [O=136, I=256] */
