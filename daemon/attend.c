@@ -175,3 +175,15 @@ json_t *fw_attend_json(const float pts[FW_LM68_POINTS][2], const struct fw_pose 
 		      roundf(pose->roll * 10) / 10, "attention", looking ? "looking" : "away");
 	return o;
 }
+
+json_t *fw_attend_event_json(const struct fw_attention_event *e, const char *identity)
+{
+	json_t *ev = json_pack("{ss so ss sf sf}", "event", "attention", "identity",
+			       identity[0] ? json_string(identity) : json_null(), "state",
+			       e->state == FW_ATTENTION_LOOKING ? "looking" : "away", "yaw",
+			       roundf(e->yaw * 10) / 10, "pitch", roundf(e->pitch * 10) / 10);
+
+	if (ev && e->track)
+		json_object_set_new(ev, "track", json_integer(e->track));
+	return ev;
+}

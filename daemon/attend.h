@@ -56,4 +56,7 @@ int fw_attend_max_events(const struct fw_attend *a);
 json_t *fw_attend_json(const float pts[FW_LM68_POINTS][2], const struct fw_pose *pose,
 		       int looking);
 
+/* The `attention` event (docs/protocol.md) for e; identity "" = null. */
+json_t *fw_attend_event_json(const struct fw_attention_event *e, const char *identity);
+
 #endif

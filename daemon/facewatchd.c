@@ -673,12 +673,7 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 		return;
 	}
 	case MSG_ATTENTION:
-		ev = json_pack("{ss so ss sf sf}", "event", "attention", "identity",
-			       name_json(m->identity), "state",
-			       m->aev.state == FW_ATTENTION_LOOKING ? "looking" : "away", "yaw",
-			       roundf(m->aev.yaw * 10) / 10, "pitch", roundf(m->aev.pitch * 10) / 10);
-		if (ev && m->aev.track)
-			json_object_set_new(ev, "track", json_integer(m->aev.track));
+		ev = fw_attend_event_json(&m->aev, m->identity);
 		break;
 	case MSG_ENDED:
 		fw_log(FW_LOG_INFO, "%s: the replay ended; presence times out as configured",
