@@ -301,7 +301,9 @@ int fw_pose_from_landmarks68(const float pts[FW_LM68_POINTS][2], int img_w, int 
 	{
 		/* the nose's direction: model +z, in camera axes (0,0,-1), rotated */
 		double nx = -R[0][2], ny = -R[1][2], nz = -R[2][2];
-		/* the head's left-to-right axis: model +x */
+		/* the head's left-to-right axis (model +x): its angle in the image
+		 * plane is the roll, so rotating the image rotates the roll by as
+		 * much, whatever the yaw */
 		double ex = R[0][0], ey = R[1][0];
 		const double deg = 180.0 / 3.14159265358979323846;
 

@@ -14,9 +14,12 @@
  * centre). Angles in degrees, in image terms:
  *   yaw   > 0: the nose points towards the image's right
  *   pitch > 0: the nose points up
- *   roll  > 0: the head is turned clockwise in the image (y down)
- * A face looking straight into the camera is near 0, 0, 0; a mirrored image
- * gives -yaw, pitch, -roll.
+ *   roll  > 0: the head's left-right axis (ear to ear) is turned clockwise
+ *              in the image plane (y down)
+ * yaw and pitch are the direction of the nose (the head's forward axis);
+ * roll is measured in the image plane, so rotating the image by a degrees
+ * adds a to the roll whatever the yaw. A face looking straight into the
+ * camera is near 0, 0, 0; a mirrored image gives -yaw, pitch, -roll.
  *
  * Ownership: fw_landmarks68_open() allocates; fw_landmarks68_close() frees.
  * Not thread-safe per object; no allocation per call.
