@@ -26,6 +26,8 @@ void fw_config_defaults(struct fw_config *c)
 	fw_presence_config_default(&c->presence);
 	fw_tracker_config_default(&c->tracker);
 	fw_scan_config_default(&c->scan);
+	c->attention_rate_hz = 5;
+	fw_attention_config_default(&c->attention);
 }
 
 static int parse_int(const char *v, long lo, long hi, long *out)
@@ -39,6 +41,56 @@ static int parse_int(const char *v, long lo, long hi, long *out)
 		return -1;
 	*out = x;
 	return 0;
+}
+
+/* landmarks68 = on|off and the attention_* keys. */
+static int set_attention(struct fw_config *c, const char *key, const char *v, const char **why)
+{
+	char *end;
+	float f = strtof(v, &end);
+	long x;
+
+	if (!strcmp(key, "landmarks68")) {
+		if (strcmp(v, "on") && strcmp(v, "off")) {
+			*why = "expects on or off";
+			return -1;
+		}
+		c->landmarks68 = !strcmp(v, "on");
+		return 0;
+	}
+	if (!strcmp(key, "attention_rate_hz") || !strcmp(key, "attention_yaw_deg") ||
+	    !strcmp(key, "attention_pitch_deg")) {
+		int rate = key[10] == 'r';
+
+		if (end == v || *end || !(f > 0) || f > (rate ? 60 : 90)) {
+			*why = rate ? "expects runs per second, above 0 and at most 60"
+				    : "expects degrees, above 0 and at most 90";
+			return -1;
+		}
+		if (rate)
+			c->attention_rate_hz = f;
+		else if (key[10] == 'y')
+			c->attention.yaw_deg = f;
+		else
+			c->attention.pitch_deg = f;
+		return 0;
+	}
+	if (!strcmp(key, "attention_away_ms") || !strcmp(key, "attention_back_ms") ||
+	    !strcmp(key, "attention_smooth_ms")) {
+		if (parse_int(v, 0, 3600000, &x)) {
+			*why = "expects a whole number of milliseconds, 0 to 3600000";
+			return -1;
+		}
+		if (key[10] == 'a')
+			c->attention.away_ms = x;
+		else if (key[10] == 'b')
+			c->attention.back_ms = x;
+		else
+			c->attention.smooth_ms = x;
+		return 0;
+	}
+	*why = "unknown key";
+	return -1;
 }
 
 /* One key = value. Returns 0, or -1 with *why set. */
@@ -134,6 +186,8 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 		}
 		c->scan.still_diff = t;
 	}
+	else if (!strncmp(key, "attention_", 10) || !strcmp(key, "landmarks68"))
+		return set_attention(c, key, v, why);
 	else {
 		*why = "unknown key";
 		return -1;

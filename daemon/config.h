@@ -10,6 +10,7 @@
 
 #include <limits.h>
 
+#include "core/attention.h"
 #include "core/detector.h"
 #include "core/kernels/kernels.h"
 #include "core/model.h"
@@ -36,6 +37,9 @@ struct fw_config {
 	struct fw_presence_config presence;
 	struct fw_tracker_config tracker;
 	struct fw_scan_config scan;
+	int landmarks68;           /* 68 landmarks, head pose and attention on tracked faces */
+	float attention_rate_hz;   /* landmark runs per tracked face per second at most */
+	struct fw_attention_config attention;
 };
 
 /* Every setting at its default. */

@@ -41,6 +41,7 @@ static const struct {
 	{ "face_left", false },
 	{ "unknown_face", false },
 	{ "presence", false },
+	{ "attention", false },
 	{ "frame", true },
 	{ "status", false },
 };

@@ -17,6 +17,7 @@
  * 2 the command line is wrong.
  */
 #include "daemon/facectl_eval.h"
+#include "daemon/facectl_lm68.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -70,6 +71,8 @@ static void eval_usage(FILE *f)
 	      "                [--tiles FRAC[:OVERLAP]] [--raw-boxes] [--limit N]\n"
 	      "       facectl eval verify PAIRS.csv [--align onet|kp4] [--folds K] [--csv OUT.csv]\n"
 	      "       facectl eval identify IDENTITIES.csv [--align onet|kp4]\n"
+	      "       facectl eval landmarks LANDMARKS68.txt [--draw DIR] [--crop-scale S]\n"
+	      "       facectl eval pose IMAGE... [--mirror] [--rotate DEG] [--draw OUT.png]\n"
 	      "\n"
 	      "detect: average precision at IoU 0.5 as the WIDER FACE evaluation computes it,\n"
 	      "  for all valid faces and, with --attributes, the easy/medium/hard settings;\n"
@@ -89,6 +92,10 @@ static void eval_usage(FILE *f)
 	      "identify: leave-one-out precision@1 and MAP@R; files of one photograph\n"
 	      "  (same photo_group) are never matches for each other.\n"
 	      "Photos where no face is found count as failures and are listed.\n"
+	      "landmarks: the 68-point model on every detected face against the file's\n"
+	      "  points: mean error / inter-ocular distance (outer eye corners) per face,\n"
+	      "  and mean, median, max; --draw writes each image with both point sets.\n"
+	      "pose: yaw, pitch, roll of every face (after --mirror / --rotate).\n"
 	      "\n"
 	      "common options: --models DIR, --kernels ref|fast, --json (one JSON object),\n"
 	      "  --precision float|int8 (default float; int8 runs the calibrated models as\n"
@@ -1065,7 +1072,8 @@ int fw_cmd_eval(int argc, char **argv)
 	enum {
 		OPT_MODELS = 256, OPT_KERNELS, OPT_JSON, OPT_ATTR, OPT_DETECTOR, OPT_MIN_FACE, OPT_MIN_FRAC,
 		OPT_CSV, OPT_PLOT, OPT_DETECTIONS, OPT_SAVE, OPT_THRESHOLD, OPT_OP, OPT_TILES, OPT_RAW,
-		OPT_LIMIT, OPT_ALIGN, OPT_FOLDS, OPT_PRECISION,
+		OPT_LIMIT, OPT_ALIGN, OPT_FOLDS, OPT_PRECISION, OPT_DRAW, OPT_CROP, OPT_MIRROR,
+		OPT_ROTATE,
 	};
 	static const struct option longopts[] = {
 		{ "models", required_argument, NULL, OPT_MODELS },
@@ -1087,6 +1095,10 @@ int fw_cmd_eval(int argc, char **argv)
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "align", required_argument, NULL, OPT_ALIGN },
 		{ "folds", required_argument, NULL, OPT_FOLDS },
+		{ "draw", required_argument, NULL, OPT_DRAW },
+		{ "crop-scale", required_argument, NULL, OPT_CROP },
+		{ "mirror", no_argument, NULL, OPT_MIRROR },
+		{ "rotate", required_argument, NULL, OPT_ROTATE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1094,6 +1106,7 @@ int fw_cmd_eval(int argc, char **argv)
 		.tier = FW_KERNELS_FAST, .detector = FW_DETECTOR_AUTO, .threshold = EVAL_SCORE,
 		.op_threshold = -1, .folds = 10, .align = FW_PHOTO_ALIGN_ONET5,
 	};
+	struct fw_lm68_eval_options lo = { 0 };
 	const char *sub;
 	float v;
 	int c;
@@ -1103,8 +1116,10 @@ int fw_cmd_eval(int argc, char **argv)
 		return argc < 3 ? 2 : 0;
 	}
 	sub = argv[2];
-	if (strcmp(sub, "detect") && strcmp(sub, "verify") && strcmp(sub, "identify")) {
-		fprintf(stderr, "facectl eval: unknown evaluation '%s' (detect, verify or identify)\n\n", sub);
+	if (strcmp(sub, "detect") && strcmp(sub, "verify") && strcmp(sub, "identify") &&
+	    strcmp(sub, "landmarks") && strcmp(sub, "pose")) {
+		fprintf(stderr, "facectl eval: unknown evaluation '%s' (detect, verify, identify, "
+			"landmarks or pose)\n\n", sub);
 		eval_usage(stderr);
 		return 2;
 	}
@@ -1207,6 +1222,20 @@ int fw_cmd_eval(int argc, char **argv)
 				return 2;
 			o.folds = (int)v;
 			break;
+		case OPT_DRAW:
+			lo.draw = optarg;
+			break;
+		case OPT_CROP:
+			if (parse_float("--crop-scale", optarg, 0.6f, 3.0f, &lo.crop_scale))
+				return 2;
+			break;
+		case OPT_MIRROR:
+			lo.mirror = 1;
+			break;
+		case OPT_ROTATE:
+			if (parse_float("--rotate", optarg, -90, 90, &lo.rotate))
+				return 2;
+			break;
 		case 'h':
 			eval_usage(stdout);
 			return 0;
@@ -1215,11 +1244,21 @@ int fw_cmd_eval(int argc, char **argv)
 			return 2;
 		}
 	}
+	lo.models_dir = o.models_dir, lo.tier = o.tier, lo.detector = o.detector, lo.json = o.json;
+	if (!strcmp(sub, "pose")) {
+		if (argc - optind < 1) {
+			fprintf(stderr, "facectl eval pose: give one or more images\n");
+			return 2;
+		}
+		return fw_lm68_eval_pose(&lo, argc - optind, argv + optind);
+	}
 	if (argc - optind != 1) {
 		fprintf(stderr, "facectl eval %s: give exactly one %s file\n", sub,
-			!strcmp(sub, "detect") ? "ground-truth" : !strcmp(sub, "verify") ? "pairs" : "identities");
+			!strcmp(sub, "detect") ? "ground-truth" : !strcmp(sub, "verify") ? "pairs" : !strcmp(sub, "landmarks") ? "landmarks" : "identities");
 		return 2;
 	}
+	if (!strcmp(sub, "landmarks"))
+		return fw_lm68_eval_landmarks(&lo, argv[optind]);
 	if (!strcmp(sub, "detect"))
 		return cmd_detect(&o, argv[optind]);
 	if (!strcmp(sub, "verify"))

@@ -550,6 +550,14 @@ static void print_human(const json_t *ev)
 		printf(" track %.0f (%s)", track, identity_or(ev, "unknown"));
 		if (num_member(ev, "duration_ms", &a))
 			printf(" after %.1f s", a / 1000);
+	} else if (!strcmp(name, "attention")) {
+		/* "attention track 3 alice away (yaw -41, pitch -3)"; no track: the person */
+		if (json_object_get(ev, "track"))
+			printf(" track %.0f", track);
+		printf(" %s %s", identity_or(ev, "unknown"),
+		       str_member(ev, "state") ? str_member(ev, "state") : "?");
+		if (num_member(ev, "yaw", &a) && num_member(ev, "pitch", &b))
+			printf(" (yaw %.0f, pitch %.0f)", a, b);
 	} else if (!strcmp(name, "unknown_face")) {
 		printf(" track %.0f", track);
 		if (num_member(ev, "seen_ms", &a))
@@ -686,7 +694,7 @@ static void watch_usage(FILE *f)
 	      "                    + /facewatch.sock)\n"
 	      "  --events LIST     only these events, comma-separated: face_appeared,\n"
 	      "                    face_identified, face_left, unknown_face, presence,\n"
-	      "                    status, frame\n"
+	      "                    attention, status, frame\n"
 	      "                    (frame is never sent unless named), and hello (the\n"
 	      "                    daemon's state, once per connection: useful with\n"
 	      "                    --reconnect). Default: every event but frame and hello.\n"

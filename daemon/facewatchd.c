@@ -46,6 +46,7 @@
 #include "core/landmarks.h"
 #include "core/presence.h"
 #include "core/scan.h"
+#include "daemon/attend.h"
 #include "core/tracker.h"
 #include "daemon/config.h"
 #include "daemon/events.h"
@@ -68,6 +69,7 @@ enum msg_kind {
 	MSG_PRESENCE,   /* a presence change */
 	MSG_FRAME,      /* per-frame results (sent to subscribers of "frame") */
 	MSG_ENDED,      /* the replay ended */
+	MSG_ATTENTION,  /* an attention change (landmarks68 = on) */
 };
 
 struct msg_face {
@@ -76,6 +78,10 @@ struct msg_face {
 	float score;
 	char identity[NAME_LEN];    /* "" = unknown or undecided */
 	float similarity;
+	int has_lm;                 /* landmarks68: the track's last points and smoothed pose */
+	int looking;
+	float lm[FW_LM68_POINTS][2];
+	struct fw_pose pose;
 };
 
 struct msg {
@@ -88,6 +94,8 @@ struct msg {
 	/* MSG_PRESENCE */
 	int present;
 	int anyone;
+	/* MSG_ATTENTION (identity above; track 0 = the identity's state) */
+	struct fw_attention_event aev;
 	/* MSG_FRAME */
 	int n_faces;
 	struct msg_face faces[MAX_FRAME_FACES];
@@ -210,6 +218,9 @@ struct infer {
 	int n_dets;                  /* in->dets from the last detector run, frame pixels */
 	int max_fps;                 /* cfg's live keys, this thread's copy */
 	float threshold;
+	struct fw_attend *attend;    /* NULL unless landmarks68 = on */
+	struct fw_attention_event *aev;
+	int max_aev;
 	struct msg m;
 };
 
@@ -310,6 +321,36 @@ static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 	}
 }
 
+/* Landmarks, pose and attention (landmarks68 = on) on the tracked faces,
+ * at attention_rate_hz per face: the full-resolution frame is decoded only
+ * on frames where a run is due. f NULL: no frame, time passes. */
+static void attend(struct infer *in, const struct fw_frame *f, int denom,
+		   const struct fw_track *tracks, int nt, int64_t t)
+{
+	const struct fw_image *img = NULL;
+	int n;
+
+	if (!in->attend)
+		return;
+	if (f && fw_attend_due(in->attend, t, tracks, nt)) {
+		if (denom == 1)
+			img = &in->small;
+		else if (!fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
+			img = &in->full;
+	}
+	n = fw_attend_frame(in->attend, img, 1.0f, f ? f->width : 0, f ? f->height : 0, t, tracks,
+			    nt, in->aev, in->max_aev);
+	for (int i = 0; i < n; i++) {
+		struct msg *m = &in->m;
+		memset(m, 0, sizeof *m);
+		m->kind = MSG_ATTENTION;
+		m->t_ms = in->aev[i].at_ms;
+		m->aev = in->aev[i];
+		snprintf(m->identity, NAME_LEN, "%s", name_of(&in->names, in->aev[i].identity));
+		push(in, m);
+	}
+}
+
 static void frame_message(struct infer *in, const struct fw_track *tracks, int nt, float latency)
 {
 	struct msg *m = &in->m;
@@ -329,6 +370,8 @@ static void frame_message(struct infer *in, const struct fw_track *tracks, int n
 			snprintf(mf->identity, NAME_LEN, "%s", name_of(&in->names, tracks[i].identity));
 			mf->similarity = tracks[i].similarity;
 		}
+		mf->has_lm = in->attend && !fw_attend_face(in->attend, tracks[i].id, mf->lm,
+							   &mf->pose, &mf->looking);
 		m->n_faces++;
 	}
 	push(in, m);
@@ -393,6 +436,16 @@ static int infer_open(struct infer *in, struct daemon *d)
 	in->pev = calloc((size_t)in->max_pev, sizeof *in->pev);
 	if (!in->pev)
 		return FW_ENOMEM;
+	if (c->landmarks68) {
+		snprintf(path, sizeof path, "%s/landmarks68.fwm", d->models_dir);
+		mo.precision = FW_PRECISION_FLOAT; /* not calibrated for int8 */
+		if ((err = fw_attend_open(&in->attend, path, &mo, &c->attention,
+					  c->attention_rate_hz, MAX_NAMES)))
+			return err;
+		in->max_aev = fw_attend_max_events(in->attend);
+		if (!(in->aev = calloc((size_t)in->max_aev, sizeof *in->aev)))
+			return FW_ENOMEM;
+	}
 	snprintf(d->isa, sizeof d->isa, "%s", fw_model_kernels_name(fw_embedder_model(in->emb)));
 	return 0;
 }
@@ -405,6 +458,8 @@ static void infer_close(struct infer *in)
 	fw_jpeg_destroy(in->jpeg);
 	fw_tracker_destroy(in->tracker);
 	fw_presence_destroy(in->presence);
+	fw_attend_close(in->attend);
+	free(in->aev);
 	fw_store_close(in->store);
 	fw_gallery_free(in->gallery);
 	free(in->gallery_to_name);
@@ -599,6 +654,7 @@ static void *infer_main(void *arg)
 			nt = fw_tracker_tracks(in->tracker, &tracks);
 			emit_presence(in, fw_presence_update(in->presence, t, tracks, nt, in->pev, in->max_pev));
 			emit_presence(in, fw_presence_tick(in->presence, t, in->pev, in->max_pev));
+			attend(in, NULL, 1, tracks, nt, t);
 			atomic_store(&d->idle, nt == 0);
 			continue;
 		}
@@ -639,6 +695,7 @@ static void *infer_main(void *arg)
 		track_messages(in);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
 		emit_presence(in, fw_presence_update(in->presence, t, tracks, nt, in->pev, in->max_pev));
+		attend(in, f, fresh ? denom : 0, tracks, nt, t);
 		atomic_store(&d->idle, nt == 0);
 		{
 			int64_t t0 = f->t_ns[FW_STAGE_CAPTURED];
@@ -765,11 +822,17 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 		d->last_faces = m->n_faces;
 		service_ready(d, 1);
 		faces = json_array();
-		for (int i = 0; i < m->n_faces; i++)
-			json_array_append_new(faces, json_pack("{sI so sf so}", "track",
+		for (int i = 0; i < m->n_faces; i++) {
+			json_t *fo = json_pack("{sI so sf so}", "track",
 				(json_int_t)m->faces[i].track, "box", box_json(m->faces[i].box), "score",
 				roundf(m->faces[i].score * 1e4f) / 1e4f, "identity",
-				name_json(m->faces[i].identity)));
+				name_json(m->faces[i].identity));
+			if (fo && m->faces[i].has_lm) /* landmarks68 = on */
+				json_object_update_new(fo, fw_attend_json((const float(*)[2])m->faces[i].lm,
+									  &m->faces[i].pose,
+									  m->faces[i].looking));
+			json_array_append_new(faces, fo);
+		}
 		ev = json_pack("{ss so sf}", "event", "frame", "faces", faces, "latency_ms",
 			       roundf(m->latency_ms * 100) / 100);
 		/* per-frame results go to subscribers only, never to stdout */
@@ -777,6 +840,9 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 			fw_events_publish_new(d->events, ev);
 		return;
 	}
+	case MSG_ATTENTION:
+		ev = fw_attend_event_json(&m->aev, m->identity);
+		break;
 	case MSG_ENDED:
 		fw_log(FW_LOG_INFO, "%s: the replay ended; presence times out as configured",
 		       fw_source_name(d->source));
