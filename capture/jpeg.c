@@ -2,8 +2,9 @@
  * parser, and YUYV to RGB. See jpeg.h.
  *
  * YUYV: plain C reference loops plus SSE2 versions of the two hot loops
- * (row conversion, block sums for the scaled path), bit-identical to the
- * reference; test_jpeg checks that on awkward sizes.
+ * (row conversion, block sums for the scaled path) and an AVX2 row
+ * conversion (yuyv_avx2.c), bit-identical to the reference; test_jpeg
+ * checks that on awkward sizes.
  */
 #include "capture/jpeg.h"
 
@@ -274,8 +275,8 @@ int fw_mjpeg_next(const uint8_t *buf, size_t len, size_t *pos, size_t *start, si
 /* --- YUYV ------------------------------------------------------------------ */
 
 /* The plain C functions are the definition; the SSE2 paths (x86-64 always
- * has SSE2, so no dispatch is needed there) give bit-identical results:
- * the same integer formula, with packs/packus doing the clamp.
+ * has SSE2) and AVX2 (yuyv_avx2.c, when the CPU has it) give bit-identical
+ * results: the same integer formula, with packs/packus doing the clamp.
  * FACEWATCH_ISA=ref forces the C paths, as for the core kernels. */
 
 static inline uint8_t clamp8(int v)
@@ -497,40 +498,69 @@ static int sums_to_rgb_sse2(const uint32_t *sy, const uint32_t *su, const uint32
 }
 #endif
 
+#if defined(__x86_64__)
+#define HAVE_AVX2 1 /* yuyv_avx2.c is built on x86-64 only */
+#endif
+
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
-static int isa_ref;
+static enum fw_yuyv_impl isa_best = FW_YUYV_REF;
 
 static void isa_init(void)
 {
 	const char *isa = getenv("FACEWATCH_ISA");
 
-	isa_ref = isa && !strcmp(isa, "ref");
-}
-
-static int use_simd(void)
-{
+	if (isa && !strcmp(isa, "ref"))
+		return;
 #ifdef HAVE_SSE2
-	pthread_once(&isa_once, isa_init);
-	return !isa_ref;
-#else
-	return 0;
+	isa_best = FW_YUYV_SSE2;
+#endif
+#ifdef HAVE_AVX2
+	/* valgrind's CPUID shows AVX2 too, and runs it */
+	if (__builtin_cpu_supports("avx2"))
+		isa_best = FW_YUYV_AVX2;
 #endif
 }
 
+enum fw_yuyv_impl fw_yuyv_impl_best(void)
+{
+	pthread_once(&isa_once, isa_init);
+	return isa_best;
+}
+
+/* What this build and CPU can run of what was asked for. */
+static enum fw_yuyv_impl impl_allowed(enum fw_yuyv_impl want)
+{
+	enum fw_yuyv_impl can = FW_YUYV_REF;
+
+#ifdef HAVE_SSE2
+	can = FW_YUYV_SSE2;
+#endif
+#ifdef HAVE_AVX2
+	if (__builtin_cpu_supports("avx2"))
+		can = FW_YUYV_AVX2;
+#endif
+	return want < can ? want : can;
+}
+
 static void yuyv_convert(const uint8_t *yuyv, int stride, int w, int h, struct fw_image *dst,
-			 int simd)
+			 enum fw_yuyv_impl simd)
 {
 	for (int y = 0; y < h; y++) {
 		const uint8_t *s = yuyv + (size_t)y * (size_t)stride;
 		uint8_t *o = dst->data + (size_t)y * (size_t)dst->stride;
+		int done = 0;
 
+#ifdef HAVE_AVX2
+		if (simd >= FW_YUYV_AVX2)
+			done = fw_yuyv_row_avx2(s, o, w / 2);
+#endif
 #ifdef HAVE_SSE2
-		if (simd) {
-			yuyv_row_sse2(s, o, w / 2);
+		if (simd >= FW_YUYV_SSE2) {
+			yuyv_row_sse2(s + 4 * (size_t)done, o + 6 * (size_t)done, w / 2 - done);
 			continue;
 		}
 #endif
-		yuyv_row_ref(s, o, w / 2);
+		yuyv_row_ref(s + 4 * (size_t)done, o + 6 * (size_t)done, w / 2 - done);
 	}
 	(void)simd;
 }
@@ -539,7 +569,7 @@ static void yuyv_convert(const uint8_t *yuyv, int stride, int w, int h, struct f
 #define YUYV_CHUNK 256
 
 static void yuyv_convert_scaled(const uint8_t *yuyv, int stride, int w, int h, int denom,
-				struct fw_image *dst, int simd)
+				struct fw_image *dst, enum fw_yuyv_impl simd)
 {
 	const int ow = w / denom, oh = h / denom;
 	/* Y sums over d*d samples, U and V over d*d/2: means by shift (d is
@@ -596,19 +626,27 @@ static void yuyv_convert_scaled(const uint8_t *yuyv, int stride, int w, int h, i
 
 void fw_yuyv_to_rgb(const uint8_t *yuyv, int stride, int w, int h, struct fw_image *dst)
 {
-	yuyv_convert(yuyv, stride, w, h, dst, use_simd());
+	yuyv_convert(yuyv, stride, w, h, dst, fw_yuyv_impl_best());
 }
 
 void fw_yuyv_to_rgb_scaled(const uint8_t *yuyv, int stride, int w, int h, int denom,
 			   struct fw_image *dst)
 {
-	yuyv_convert_scaled(yuyv, stride, w, h, denom, dst, use_simd());
+	yuyv_convert_scaled(yuyv, stride, w, h, denom, dst, fw_yuyv_impl_best());
 }
 
 void fw_yuyv_to_rgb_ref(const uint8_t *yuyv, int stride, int w, int h, int denom,
 			struct fw_image *dst)
 {
-	yuyv_convert_scaled(yuyv, stride, w, h, denom, dst, 0);
+	yuyv_convert_scaled(yuyv, stride, w, h, denom, dst, FW_YUYV_REF);
+}
+
+enum fw_yuyv_impl fw_yuyv_to_rgb_impl(enum fw_yuyv_impl impl, const uint8_t *yuyv, int stride,
+				      int w, int h, int denom, struct fw_image *dst)
+{
+	impl = impl_allowed(impl);
+	yuyv_convert_scaled(yuyv, stride, w, h, denom, dst, impl);
+	return impl;
 }
 
 /* RGB24 box-average down by denom (floor size). */
