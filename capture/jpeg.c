@@ -582,8 +582,16 @@ static void yuyv_convert_scaled(const uint8_t *yuyv, int stride, int w, int h, i
 	}
 	for (int oy = 0; oy < oh; oy++) {
 		uint8_t *o = dst->data + (size_t)oy * (size_t)dst->stride;
+		int start = 0;
 
-		for (int x0 = 0; x0 < ow; x0 += YUYV_CHUNK) {
+#ifdef HAVE_AVX2
+		if (simd >= FW_YUYV_AVX2 && denom == 2) {
+			const uint8_t *a = yuyv + (size_t)(2 * oy) * (size_t)stride;
+
+			start = fw_yuyv_half_row_avx2(a, a + stride, o, ow);
+		}
+#endif
+		for (int x0 = start; x0 < ow; x0 += YUYV_CHUNK) {
 			uint32_t sy[YUYV_CHUNK], su[YUYV_CHUNK], sv[YUYV_CHUNK];
 			const int n = ow - x0 < YUYV_CHUNK ? ow - x0 : YUYV_CHUNK;
 

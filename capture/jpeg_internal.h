@@ -15,7 +15,7 @@ void fw_yuyv_to_rgb_ref(const uint8_t *yuyv, int stride, int w, int h, int denom
 enum fw_yuyv_impl {
 	FW_YUYV_REF = 0, /* plain C */
 	FW_YUYV_SSE2,    /* x86-64 baseline */
-	FW_YUYV_AVX2,    /* full-size rows 32 pixels at a time; scaled sums as SSE2 */
+	FW_YUYV_AVX2,    /* full size and 1/2 in AVX2; 1/4, 1/8 as SSE2 */
 };
 
 /* The best implementation this build and CPU can run, as fw_yuyv_to_rgb*()
@@ -31,5 +31,11 @@ enum fw_yuyv_impl fw_yuyv_to_rgb_impl(enum fw_yuyv_impl impl, const uint8_t *yuy
  * (s: 4 bytes per pair, o: 6) and returns how many it did. x86-64 only,
  * and only on a CPU with AVX2. */
 int fw_yuyv_row_avx2(const uint8_t *restrict s, uint8_t *restrict o, int pairs);
+
+/* yuyv_avx2.c: the 1/2 path for the first n - n % 16 output pixels of a row
+ * from input rows a and b (each 2x2 block averaged, as the reference);
+ * returns how many it did. */
+int fw_yuyv_half_row_avx2(const uint8_t *restrict a, const uint8_t *restrict b,
+			  uint8_t *restrict o, int n);
 
 #endif

@@ -97,3 +97,69 @@ int fw_yuyv_row_avx2(const uint8_t *restrict s, uint8_t *restrict o, int pairs)
 	}
 	return i;
 }
+
+/* 8 output pixels of the 1/2 path from 32 bytes of two rows (2x2 blocks):
+ * R, G, B as int32 (lane 0: pixels 0-3, lane 1: pixels 4-7), by the
+ * reference's formula on the block means: Y (sum of 4 + 2) >> 2, U and V
+ * (sum of 2 + 1) >> 1, each pixel with its own U and V. */
+static inline void half8(__m256i va, __m256i vb, __m256i *r, __m256i *g, __m256i *b)
+{
+	const __m256i lo8 = _mm256_set1_epi16(0x00ff), one16 = _mm256_set1_epi16(1);
+	const __m256i kr = _mm256_set1_epi32(409 << 16);
+	const __m256i kg = _mm256_set1_epi32((int)(0xff9cu | 0xff30u << 16));
+	const __m256i kb = _mm256_set1_epi32(516);
+	__m256i ys = _mm256_add_epi16(_mm256_and_si256(va, lo8), _mm256_and_si256(vb, lo8));
+	__m256i y = _mm256_srai_epi32(_mm256_add_epi32(_mm256_madd_epi16(ys, one16),
+						       _mm256_set1_epi32(2)), 2);
+	__m256i uv = _mm256_add_epi16(_mm256_srli_epi16(va, 8), _mm256_srli_epi16(vb, 8));
+	__m256i l;
+
+	uv = _mm256_sub_epi16(_mm256_srli_epi16(_mm256_add_epi16(uv, one16), 1),
+			      _mm256_set1_epi16(128));
+	l = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_sub_epi32(y, _mm256_set1_epi32(16)),
+						_mm256_set1_epi32(298)),
+			     _mm256_set1_epi32(128));
+	*r = _mm256_srai_epi32(_mm256_add_epi32(l, _mm256_madd_epi16(uv, kr)), 8);
+	*g = _mm256_srai_epi32(_mm256_add_epi32(l, _mm256_madd_epi16(uv, kg)), 8);
+	*b = _mm256_srai_epi32(_mm256_add_epi32(l, _mm256_madd_epi16(uv, kb)), 8);
+}
+
+/* int32 pixels 0-3 | 4-7 and 8-11 | 12-15 to 16 clamped bytes in order. */
+static inline __m128i pack16(__m256i p0, __m256i p1)
+{
+	__m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(p0, p1), 0xd8);
+
+	return _mm256_castsi256_si128(
+		_mm256_permute4x64_epi64(_mm256_packus_epi16(w, _mm256_setzero_si256()), 0xd8));
+}
+
+int fw_yuyv_half_row_avx2(const uint8_t *restrict a, const uint8_t *restrict b,
+			  uint8_t *restrict o, int n)
+{
+	__m128i mask[9];
+	int i = 0;
+
+	for (int k = 0; k < 9; k++)
+		mask[k] = _mm_loadu_si128((const __m128i *)(const void *)interleave[k]);
+	/* 16 output pixels (64 bytes of each row in, 48 bytes out) per step */
+	for (; i + 16 <= n; i += 16) {
+		const uint8_t *pa = a + 4 * (size_t)i, *pb = b + 4 * (size_t)i;
+		__m256i r0, g0, b0, r1, g1, b1;
+		__m128i r, g, bl;
+		uint8_t *d = o + 3 * (size_t)i;
+
+		half8(_mm256_loadu_si256((const __m256i *)(const void *)pa),
+		      _mm256_loadu_si256((const __m256i *)(const void *)pb), &r0, &g0, &b0);
+		half8(_mm256_loadu_si256((const __m256i *)(const void *)(pa + 32)),
+		      _mm256_loadu_si256((const __m256i *)(const void *)(pb + 32)), &r1, &g1, &b1);
+		r = pack16(r0, r1);
+		g = pack16(g0, g1);
+		bl = pack16(b0, b1);
+		for (int j = 0; j < 3; j++)
+			_mm_storeu_si128((__m128i *)(void *)(d + 16 * j),
+					 _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(r, mask[3 * j]),
+								   _mm_shuffle_epi8(g, mask[3 * j + 1])),
+						      _mm_shuffle_epi8(bl, mask[3 * j + 2])));
+	}
+	return i;
+}
