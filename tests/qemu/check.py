@@ -60,9 +60,14 @@ def find_size(dev, fourcc, w, h):
     return None
 
 
-def rate_ok(cap, want, key="fps"):
-    fps = float(cap.get(key, 0))
-    return abs(fps - want) <= 0.2 * want
+def rates_ok(cap, want, name):
+    """The device ran at the negotiated rate (its own frame counter, within
+    20 %), and the capture thread handed most of those frames to the ring
+    (at least 60 %: the guest is an emulated CPU on a shared host)."""
+    seq_fps, fps = float(cap.get("seq_fps", 0)), float(cap.get("fps", 0))
+    check(abs(seq_fps - want) <= 0.2 * want,
+          f"{name}: the device ran at {seq_fps} fps, {want:.1f} negotiated")
+    check(fps >= 0.6 * want, f"{name}: {fps} fps reached the ring, {want:.1f} negotiated")
 
 
 check(any(line.startswith("FWQ boot") for line in log), "the guest did not boot to /init")
@@ -106,7 +111,7 @@ if check(caps, "no capture result for vivid"):
     check(int(c["taken"]) > 0 and c["decoded"] == c["taken"],
           f"vivid: decoded {c['decoded']} of the {c['taken']} frames taken")
     check(c["flat"] == "0", f"vivid: {c['flat']} decoded frames were one flat colour")
-    check(rate_ok(c, vivid_rate), f"vivid: {c['fps']} fps captured, {vivid_rate:.1f} negotiated")
+    rates_ok(c, vivid_rate, "vivid")
 r = kv("FWQ probe-yuyv")
 check(r and r["rc"] == "0", "capture_probe on vivid failed")
 
@@ -136,7 +141,7 @@ if check(caps, "no capture result for the loopback device"):
     check(c["unknown"] == "0", f"loopback: {c['unknown']} frames differ from every frame sent")
     check(c["flat"] == "0", f"loopback: {c['flat']} decoded frames were one flat colour")
     check(c["corrupt"] == "0" and c["truncated"] == "0", "loopback: frames counted corrupt/truncated")
-    check(rate_ok(c, 30), f"loopback: {c['fps']} fps captured, 30 sent")
+    rates_ok(c, 30, "loopback")
 r = kv("FWQ probe-mjpeg")
 check(r and r["rc"] == "0", "capture_probe on the loopback device failed")
 
