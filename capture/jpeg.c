@@ -589,6 +589,9 @@ static void yuyv_convert_scaled(const uint8_t *yuyv, int stride, int w, int h, i
 			const uint8_t *a = yuyv + (size_t)(2 * oy) * (size_t)stride;
 
 			start = fw_yuyv_half_row_avx2(a, a + stride, o, ow);
+		} else if (simd >= FW_YUYV_AVX2 && denom == 4) {
+			start = fw_yuyv_quarter_row_avx2(
+				yuyv + (size_t)(4 * oy) * (size_t)stride, stride, o, ow);
 		}
 #endif
 		for (int x0 = start; x0 < ow; x0 += YUYV_CHUNK) {

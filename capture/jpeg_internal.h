@@ -15,7 +15,7 @@ void fw_yuyv_to_rgb_ref(const uint8_t *yuyv, int stride, int w, int h, int denom
 enum fw_yuyv_impl {
 	FW_YUYV_REF = 0, /* plain C */
 	FW_YUYV_SSE2,    /* x86-64 baseline */
-	FW_YUYV_AVX2,    /* full size and 1/2 in AVX2; 1/4, 1/8 as SSE2 */
+	FW_YUYV_AVX2,    /* full size, 1/2 and 1/4 in AVX2; 1/8 as SSE2 */
 };
 
 /* The best implementation this build and CPU can run, as fw_yuyv_to_rgb*()
@@ -37,5 +37,8 @@ int fw_yuyv_row_avx2(const uint8_t *restrict s, uint8_t *restrict o, int pairs);
  * returns how many it did. */
 int fw_yuyv_half_row_avx2(const uint8_t *restrict a, const uint8_t *restrict b,
 			  uint8_t *restrict o, int n);
+
+/* The same for the 1/4 path: 4x4 blocks from the 4 rows at s. */
+int fw_yuyv_quarter_row_avx2(const uint8_t *restrict s, int stride, uint8_t *restrict o, int n);
 
 #endif
