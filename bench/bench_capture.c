@@ -8,7 +8,8 @@
  *   chroma as UVC webcams send; without the shared folder, a synthetic
  *   image. The line to watch: 640x480 -> 160x120 RGB at 1/4, budget 0.5 ms.
  * - The MJPEG structure check every camera frame gets.
- * - YUYV -> RGB full size, and straight to 1/2 and 1/4.
+ * - YUYV -> RGB full size, and straight to 1/2 and 1/4: the path the
+ *   library picks, then each path (C, SSE2, AVX2) in the same run.
  * - Ring hand-off: producer thread commits, consumer thread blocked in
  *   fw_ring_take() wakes; median and p99 in microseconds.
  *
@@ -335,16 +336,16 @@ int main(int argc, char **argv)
 			dst.stride = dst.width * 3;
 			printf("| YUYV -> RGB 1/%d -> %dx%d | %dx%d | %.3f |\n", d, dst.width, dst.height,
 			       sizes[s][0], sizes[s][1], time_ms(&k));
-			/* full size: each path, in the same run (compare ratios) */
-			for (int impl = FW_YUYV_REF; d == 1 && impl <= FW_YUYV_AVX2; impl++) {
+			/* each path, in the same run (compare ratios) */
+			for (int impl = FW_YUYV_REF; impl <= FW_YUYV_AVX2; impl++) {
 				static const char *const names[] = { "C reference", "SSE2", "AVX2" };
 				struct work ki = k;
 
 				ki.impl = 1 + impl;
 				if (fw_yuyv_to_rgb_impl((enum fw_yuyv_impl)impl, yuyv, k.w * 2, k.w,
-							k.h, 1, &dst) != (enum fw_yuyv_impl)impl)
+							k.h, d, &dst) != (enum fw_yuyv_impl)impl)
 					continue; /* not on this CPU */
-				printf("| YUYV -> RGB 1/1, %s | %dx%d | %.3f |\n", names[impl],
+				printf("| YUYV -> RGB 1/%d, %s | %dx%d | %.3f |\n", d, names[impl],
 				       sizes[s][0], sizes[s][1], time_ms(&ki));
 			}
 		}
