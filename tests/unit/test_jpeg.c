@@ -382,7 +382,7 @@ static void test_yuyv_scaled(void **state)
 	free(src);
 }
 
-/* Each fast path (SSE2, AVX2) against the plain C reference: identical
+/* Each fast path (SSE2, AVX2; NEON on aarch64) against the plain C reference: identical
  * bytes, on widths that leave tails of every kind around the 8-, 16- and
  * 32-pixel steps, random data that exercises the clamping, and nothing
  * written past the last pixel. The public functions use the best path. */
@@ -393,7 +393,7 @@ static void test_yuyv_simd_matches_ref(void **state)
 
 	(void)state;
 	tu_srand(23);
-	for (int impl = FW_YUYV_SSE2; impl <= FW_YUYV_AVX2 + 1; impl++) {
+	for (int impl = FW_YUYV_SSE2; impl <= FW_YUYV_NEON + 1; impl++) {
 		for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
 			const int w = widths[k], h = 16, stride = w * 2 + 2;
 			uint8_t *src = malloc((size_t)stride * h);
@@ -414,14 +414,14 @@ static void test_yuyv_simd_matches_ref(void **state)
 					continue;
 				}
 				memset(buf, 0xab, bytes + GUARD);
-				if (impl <= FW_YUYV_AVX2)
+				if (impl <= FW_YUYV_NEON)
 					used = fw_yuyv_to_rgb_impl((enum fw_yuyv_impl)impl, src, stride,
 								   w, h, d, &a);
 				else if (d == 1) /* the public entry points */
 					fw_yuyv_to_rgb(src, stride, w, h, &a);
 				else
 					fw_yuyv_to_rgb_scaled(src, stride, w, h, d, &a);
-				if (impl <= FW_YUYV_AVX2 && (int)used != impl && k == 0 && d == 1)
+				if (impl <= FW_YUYV_NEON && (int)used != impl && k == 0 && d == 1)
 					print_message("(YUYV path %d not runnable here: %d checked)\n",
 						      impl, used);
 				assert_int_equal(fw_image_alloc(&b, ow, oh), 0);
