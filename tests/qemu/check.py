@@ -60,14 +60,21 @@ def find_size(dev, fourcc, w, h):
     return None
 
 
-def rates_ok(cap, want, name):
+def rates_ok(cap, want, name, counter=True):
     """The device ran at the negotiated rate (its own frame counter, within
     20 %), and the capture thread handed most of those frames to the ring
-    (at least 60 %: the guest is an emulated CPU on a shared host)."""
+    (at least 60 %: the guest is an emulated CPU on a shared host).
+    v4l2loopback's sequence is no frame counter (it also advances for the
+    writer's own bookkeeping, PLATFORM.md 1e): there the frames that reached
+    the ring must come at the rate the feeder writes them."""
     seq_fps, fps = float(cap.get("seq_fps", 0)), float(cap.get("fps", 0))
-    check(abs(seq_fps - want) <= 0.2 * want,
-          f"{name}: the device ran at {seq_fps} fps, {want:.1f} negotiated")
-    check(fps >= 0.6 * want, f"{name}: {fps} fps reached the ring, {want:.1f} negotiated")
+    if counter:
+        check(abs(seq_fps - want) <= 0.2 * want,
+              f"{name}: the device ran at {seq_fps} fps, {want:.1f} negotiated")
+        check(fps >= 0.6 * want, f"{name}: {fps} fps reached the ring, {want:.1f} negotiated")
+    else:
+        check(abs(fps - want) <= 0.2 * want,
+              f"{name}: {fps} fps reached the ring, {want:.1f} sent")
 
 
 check(any(line.startswith("FWQ boot") for line in log), "the guest did not boot to /init")
@@ -141,7 +148,7 @@ if check(caps, "no capture result for the loopback device"):
     check(c["unknown"] == "0", f"loopback: {c['unknown']} frames differ from every frame sent")
     check(c["flat"] == "0", f"loopback: {c['flat']} decoded frames were one flat colour")
     check(c["corrupt"] == "0" and c["truncated"] == "0", "loopback: frames counted corrupt/truncated")
-    rates_ok(c, 30, "loopback")
+    rates_ok(c, 30, "loopback", counter=False)
 r = kv("FWQ probe-mjpeg")
 check(r and r["rc"] == "0", "capture_probe on the loopback device failed")
 
