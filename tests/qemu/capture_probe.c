@@ -6,16 +6,20 @@
  *     --expect FILE.mjpeg   every captured MJPEG frame must be byte for byte
  *                           one of FILE's frames (what the feeder sent)
  *     --unplug DRIVER_DIR DEVNAME
- *                           after FRAMES/2 frames, unbind DEVNAME from the
- *                           driver (DRIVER_DIR/unbind) while streaming, wait
- *                           until the source reports the camera absent, bind
- *                           it again and wait for frames to come back
+ *                           after 5 frames, unbind DEVNAME from the driver
+ *                           (DRIVER_DIR/unbind) while streaming, wait until
+ *                           the source reports the camera absent, bind it
+ *                           again and wait for frames to come back; then the
+ *                           measured run
  *
- * It opens DEVICE as the daemon does (fw_source_open, libv4l2, 640x480),
- * reads FRAMES frames through the ring, and decodes every one at full size
- * and at the detector's scale (fw_frame_to_rgb). It prints one line per
- * phase, "FWQ key=value ...", which the host script checks; the exit status
- * is 0 only when every frame was negotiated, captured and decoded as asked.
+ * It opens DEVICE as the daemon does (fw_source_open, libv4l2, 640x480) and
+ * runs the capture thread into a 4-slot ring until FRAMES frames have been
+ * published; this thread takes the newest each time and decodes it at full
+ * size and at the detector's scale (fw_frame_to_rgb), as the inference
+ * thread would. It prints one line per phase, "FWQ key=value ...", which the
+ * host script checks; the exit status is 0 only when the format was the one
+ * asked for and every frame taken was decoded (and, with --expect, was one
+ * of the file's frames).
  */
 #include <errno.h>
 #include <fcntl.h>
