@@ -34,6 +34,17 @@ struct fw_config {
 	int exit_when_idle;        /* replay: exit once it ended and everyone has left */
 	struct fw_presence_config presence;
 	struct fw_tracker_config tracker;
+	/* MQTT sink (daemon/mqtt.h, docs/mqtt.md); mqtt_host "" = off */
+	char mqtt_host[256];
+	int mqtt_port;
+	char mqtt_topic_prefix[128];
+	char mqtt_node_id[64];        /* "" = from the host name and camera */
+	char mqtt_client_id[128];     /* "" = facewatch-<node id> */
+	char mqtt_username[128];
+	char mqtt_password_file[PATH_MAX];
+	char mqtt_discovery_prefix[128]; /* "" = no Home Assistant discovery */
+	int mqtt_keepalive_s;
+	int mqtt_reconnect_max_s;     /* reconnect backoff: 1 s doubling up to this */
 };
 
 /* Every setting at its default. */
