@@ -59,10 +59,14 @@ struct fw_mqtt {
 	pthread_cond_t cond;
 	int offline_mid;             /* the stop's "offline" message */
 	int offline_done;
-	int disconnected;            /* on_disconnect ran since the stop began */
+	atomic_int was_connected;    /* on_connect accepted: the backoff starts over */
 	int refused_said;            /* the last refusal's code, so it is said once */
 	int lost_said;
-	int loop_started;
+	int keepalive_s, backoff_max_s;
+	atomic_int stop;
+	pthread_t thread;
+	int thread_started;
+	atomic_int thread_done;
 };
 
 /* ---- names ---------------------------------------------------------------- */
@@ -391,8 +395,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 
 	(void)mosq;
 	if (rc) {
-		/* refused (bad credentials, client id taken...): libmosquitto
-		 * tries again with backoff; said once per kind of refusal */
+		/* refused (bad credentials, client id taken...): the network
+		 * thread tries again with backoff; said once per kind of refusal */
 		pthread_mutex_lock(&m->lock);
 		if (m->refused_said != rc)
 			fw_log(FW_LOG_ERROR, "mqtt: %s:%d refused the connection: %s", m->host, m->port,
@@ -407,6 +411,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	pthread_mutex_unlock(&m->lock);
 	fw_log(FW_LOG_INFO, "mqtt: connected to %s:%d as node %s", m->host, m->port, m->node);
 	atomic_store(&m->connected, 1);
+	atomic_store(&m->was_connected, 1);
 	if (write(m->efd, &one, sizeof one) < 0) {
 		/* the counter cannot overflow in practice; nothing to do */
 	}
@@ -415,16 +420,15 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
 	struct fw_mqtt *m = obj;
+	int was;
 
 	(void)mosq;
-	atomic_store(&m->connected, 0);
+	was = atomic_exchange(&m->connected, 0);
 	pthread_mutex_lock(&m->lock);
-	if (rc && !m->lost_said)
+	if (rc && was && !m->lost_said)
 		fw_log(FW_LOG_WARN, "mqtt: lost the broker %s:%d (%s); reconnecting with backoff",
 		       m->host, m->port, mosquitto_strerror(rc));
 	m->lost_said = rc != 0;
-	m->disconnected = 1;
-	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -439,6 +443,80 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 		pthread_cond_broadcast(&m->cond);
 	}
 	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- the network thread ------------------------------------------------------ */
+
+/* Absolute CLOCK_REALTIME deadline ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_ms(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/* Sleeps s seconds or until the stop: 1 when stopping. */
+static int pause_or_stop(struct fw_mqtt *m, int s)
+{
+	struct timespec until = deadline_ms(s * 1000);
+
+	pthread_mutex_lock(&m->lock);
+	while (!atomic_load(&m->stop) &&
+	       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&m->lock);
+	return atomic_load(&m->stop);
+}
+
+/* Connect (resolving the name here, never in the main thread), run the
+ * connection until it breaks, wait (1 s doubling up to mqtt_reconnect_max,
+ * back to 1 s after a connection), connect again; until the stop. Not
+ * libmosquitto's loop_start thread: its loop gives up for good when the
+ * very first connection fails (a broker that starts after the daemon) and
+ * sleeps out its reconnect delays uninterruptibly. */
+static void *net_main(void *arg)
+{
+	struct fw_mqtt *m = arg;
+	int delay = 1, said = 0, rc;
+
+	pthread_setname_np(pthread_self(), "fw-mqtt");
+	rc = mosquitto_connect(m->mosq, m->host, m->port, m->keepalive_s);
+	for (;;) {
+		if (rc == MOSQ_ERR_SUCCESS) {
+			/* until the connection ends (the stop's DISCONNECT included);
+			 * the timeout bounds the time to notice a dead keepalive */
+			while ((rc = mosquitto_loop(m->mosq, 1000, 1)) == MOSQ_ERR_SUCCESS)
+				;
+			if (atomic_exchange(&m->was_connected, 0))
+				delay = 1, said = 0;
+		}
+		if (atomic_load(&m->stop))
+			break;
+		/* a lost connection and a refusal were said by the callbacks */
+		if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_CONN_LOST &&
+		    rc != MOSQ_ERR_CONN_REFUSED && !said) {
+			fw_log(FW_LOG_WARN, "mqtt: %s:%d: %s; retrying (backoff up to %d s)", m->host,
+			       m->port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
+			       m->backoff_max_s);
+			said = 1;
+		}
+		if (pause_or_stop(m, delay))
+			break;
+		delay = delay * 2 > m->backoff_max_s ? m->backoff_max_s : delay * 2;
+		rc = mosquitto_reconnect(m->mosq);
+	}
+	atomic_store(&m->thread_done, 1);
+	pthread_mutex_lock(&m->lock);
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
 }
 
 /* ---- start and stop --------------------------------------------------------- */
@@ -530,28 +608,14 @@ int fw_mqtt_start(struct fw_mqtt **out, const struct fw_config *c, const char *c
 	mosquitto_connect_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_publish_callback_set(m->mosq, on_publish);
-	rc = mosquitto_reconnect_delay_set(m->mosq, 1, (unsigned)c->mqtt_reconnect_max_s, true);
-	if (rc) {
-		err = setup_error(m, rc);
+	/* the main thread publishes while the network thread runs the
+	 * connection: libmosquitto then only queues and wakes the loop */
+	mosquitto_threaded_set(m->mosq, true);
+	m->keepalive_s = c->mqtt_keepalive_s;
+	m->backoff_max_s = c->mqtt_reconnect_max_s;
+	if ((err = -pthread_create(&m->thread, NULL, net_main, m)))
 		goto fail;
-	}
-	/* resolves the name and starts a non-blocking connect, once, here at
-	 * start-up; a broker that is not there (yet) is not an error: the
-	 * network thread retries */
-	rc = mosquitto_connect_async(m->mosq, m->host, m->port, c->mqtt_keepalive_s);
-	if (rc == MOSQ_ERR_INVAL) {
-		err = setup_error(m, rc);
-		goto fail;
-	}
-	if (rc)
-		fw_log(FW_LOG_WARN, "mqtt: %s:%d: %s; retrying in the background", m->host, m->port,
-		       rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-	rc = mosquitto_loop_start(m->mosq);
-	if (rc) {
-		err = setup_error(m, rc);
-		goto fail;
-	}
-	m->loop_started = 1;
+	m->thread_started = 1;
 	fw_log(FW_LOG_INFO, "mqtt: publishing to %s:%d under %s/ (discovery: %s)", m->host, m->port,
 	       m->base, m->disc[0] ? m->disc : "off");
 	*out = m;
@@ -561,28 +625,11 @@ fail:
 	return err;
 }
 
-/* Absolute CLOCK_REALTIME deadline ms from now, for pthread_cond_timedwait. */
-static struct timespec deadline_ms(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 void fw_mqtt_stop(struct fw_mqtt *m)
 {
-	int clean = 0;
-
 	if (!m)
 		return;
-	if (m->loop_started) {
+	if (m->thread_started) {
 		struct timespec until = deadline_ms(STOP_WAIT_MS);
 		int mid = 0;
 
@@ -597,20 +644,23 @@ void fw_mqtt_stop(struct fw_mqtt *m)
 			       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
 				;
 		}
-		m->disconnected = 0;
+		atomic_store(&m->stop, 1);
+		pthread_cond_broadcast(&m->cond);
 		pthread_mutex_unlock(&m->lock);
+		/* connected: the thread sends DISCONNECT, the loop ends, the
+		 * thread sees the stop; waiting between attempts: it wakes now */
 		mosquitto_disconnect(m->mosq);
-		/* connected: the network thread sends DISCONNECT and ends by
-		 * itself. Else it may be sleeping out a reconnect delay (up to
-		 * mqtt_reconnect_max seconds, uninterruptibly): cancel it. */
 		pthread_mutex_lock(&m->lock);
-		until = deadline_ms(STOP_WAIT_MS);
-		while (atomic_load(&m->connected) && !m->disconnected &&
+		until = deadline_ms(2 * STOP_WAIT_MS);
+		while (!atomic_load(&m->thread_done) &&
 		       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
 			;
-		clean = m->disconnected;
 		pthread_mutex_unlock(&m->lock);
-		mosquitto_loop_stop(m->mosq, !clean);
+		/* still in a connect to a host that does not answer (DNS, TCP
+		 * SYN): those are cancellation points */
+		if (!atomic_load(&m->thread_done))
+			pthread_cancel(m->thread);
+		pthread_join(m->thread, NULL);
 	}
 	if (m->mosq)
 		mosquitto_destroy(m->mosq);

@@ -7,15 +7,20 @@
  *   epoll on fw_mqtt_fd(m) -> fw_mqtt_dispatch(m)
  *   fw_mqtt_stop(m)                      availability "offline", disconnect
  *
- * Threads: libmosquitto's own network thread (mosquitto_loop_start) connects,
- * resolves the host name, keeps the connection alive and reconnects with
- * backoff; the main thread only queues messages (mosquitto_publish never
- * touches the socket in threaded mode), so a slow, absent or restarting
- * broker never delays the camera or the socket clients. After every
- * (re)connection the network thread wakes the main thread through
- * fw_mqtt_fd(), and the main thread, which owns the state, publishes
- * availability, discovery and every retained state again: a broker that
- * restarted without persistence is whole again within one main-loop turn.
+ * Threads: one network thread of our own (fw-mqtt) resolves the host name,
+ * connects, runs the connection (mosquitto_loop: keepalive, acks) and
+ * reconnects with backoff; the main thread only queues messages
+ * (mosquitto_publish in threaded mode never touches the socket), so a slow,
+ * absent or restarting broker never delays the camera or the socket
+ * clients. Not the epoll main loop with libmosquitto's fd API: its connect
+ * resolves and connects synchronously. Not mosquitto_loop_start: that loop
+ * gives up for good when the first connection fails (a broker that starts
+ * after the daemon) and sleeps out its reconnect delays uninterruptibly,
+ * which would hold up a stop. After every (re)connection the network thread
+ * wakes the main thread through fw_mqtt_fd(), and the main thread, which
+ * owns the state, publishes availability, discovery and every retained
+ * state again: a broker that restarted without persistence is whole again
+ * within one main-loop turn.
  *
  * Built only when libmosquitto is found (CMake option FW_WITH_MQTT); without
  * it fw_mqtt_start() says so and returns FW_EUNSUPPORTED. Every other

@@ -10,10 +10,10 @@
 # comes on top: the screen locks leave_ms + GRACE after OWNER was last seen.
 #
 # Environment:
-#   LOCK_COMMAND      what locks (default: loginctl lock-session). From a
-#                     systemd user service, which is not in a session, use
-#                     "loginctl lock-session $XDG_SESSION_ID" saved at login,
-#                     or "loginctl lock-sessions".
+#   LOCK_COMMAND      what locks (default: loginctl lock-session
+#                     $XDG_SESSION_ID, the caller's session when that is
+#                     unset). A systemd user service is in no session: import
+#                     XDG_SESSION_ID at login, or use "loginctl lock-sessions".
 #   FACEWATCH_SOCKET  the daemon's socket (default: facectl's)
 #   FACECTL           the facectl program (default: facectl on PATH)
 # Needs: facectl, jq, bash 5.
@@ -41,7 +41,7 @@ now_us() { echo "${EPOCHREALTIME/./}"; }
         left=$((due - $(now_us)))
         if [ $left -le 0 ]; then
           echo "lock-when-away: $OWNER away for ${GRACE} s: locking" >&2
-          ${LOCK_COMMAND:-loginctl lock-session} || echo "lock-when-away: the lock command failed" >&2
+          ${LOCK_COMMAND:-loginctl lock-session ${XDG_SESSION_ID:-}} || echo "lock-when-away: the lock command failed" >&2
           due= locked=1
           continue
         fi

@@ -61,6 +61,7 @@ done
 export FW_CALLS=$T/calls FW_PLAYER=$T/player PATH=$T/bin:$PATH
 echo Playing >"$FW_PLAYER"
 export FACECTL FACEWATCH_SOCKET=$T/fw.sock XDG_RUNTIME_DIR=$T
+unset XDG_SESSION_ID LOCK_COMMAND
 
 python3 "$HERE/tests/support/scenario.py" "$T/desk" "$FW_SHARED_DIR/data/video/hamilton_frames" \
   gap:30 95-299 gap:90 95-299 >/dev/null

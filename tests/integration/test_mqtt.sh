@@ -7,9 +7,15 @@
 #   - the person's and anyone's state turn ON; last_seen names the person;
 #   - the broker restarts empty (no persistence): the daemon reconnects and
 #     publishes availability, discovery and the ON states again;
+#   - enrolling someone adds their sensor (a name that needs a slug), and
+#     forgetting them removes it;
 #   - SIGTERM: retained availability "offline", daemon exits 0 at once;
-#  run 2 (short leave times): states ON then OFF, in order, on the live
-#  stream; then kill -9: the broker's last will sets availability "offline".
+#  run 2 (short leave times), started while the broker is down: connects
+#  when it comes; states ON then OFF, in order, on the live stream; then
+#  kill -9: the broker's last will sets availability "offline";
+#  with the broker away, SIGTERM still stops at once;
+#  and settings that cannot work (a node id with a space, a missing
+#  password file) stop the daemon with a message.
 set -euo pipefail
 : "${FACECTL:?}" "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
 export FACEWATCH_MODELS=$FW_MODELS_DIR
@@ -95,6 +101,19 @@ mqtt_reconnect_max = 2"
 printf '%s\nleave_ms = 60000\nanyone_leave_ms = 60000\n' "$common" >"$T/long.conf"
 printf '%s\nleave_ms = 1500\nanyone_leave_ms = 1500\n' "$common" >"$T/short.conf"
 
+# settings that cannot work: a clear message, no start
+printf 'mqtt_host = 127.0.0.1\nmqtt_node_id = my desk\n' >"$T/bad1.conf"
+rc=0; "$FACEWATCHD" --config "$T/bad1.conf" --camera "replay:$CLIP" --socket "$T/s.sock" \
+  --gallery "$T/g.db" 2>"$T/bad.txt" || rc=$?
+[ $rc = 2 ] && grep -q "bad1.conf:2: mqtt_node_id: expects letters, digits" "$T/bad.txt" ||
+  fail "a node id with a space: exit $rc"
+printf 'mqtt_host = 127.0.0.1\nmqtt_username = me\nmqtt_password_file = %s/nope\n' "$T" >"$T/bad2.conf"
+rc=0; timeout 20 "$FACEWATCHD" --config "$T/bad2.conf" --camera "replay:$CLIP" --socket "$T/s.sock" \
+  --gallery "$T/g.db" 2>"$T/bad.txt" || rc=$?
+[ $rc = 1 ] && grep -q "mqtt_password_file $T/nope: cannot read it" "$T/bad.txt" ||
+  fail "a missing password file: exit $rc"
+echo "ok: a bad node id and a missing password file are refused with a message"
+
 start_broker
 # ---- run 1
 live "$T/live1.txt"
@@ -154,6 +173,25 @@ retained | grep -q "^$D/binary_sensor/desk1/person_lin-manuel-miranda/config {" 
 grep -q 'mqtt: lost the broker' "$T/daemon.log" || fail "the daemon did not say it lost the broker"
 echo "ok: after the broker restarted: reconnected, discovery and ON states republished"
 
+# enrolling adds a person's sensor, forgetting removes it (the daemon
+# notices the gallery change within a second)
+ZOE="$D/binary_sensor/desk1/person_zo___ng_52d50897/config"
+"$FACECTL" enroll --gallery "$T/g.db" "Zoë Ng" "$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/obama-480p.jpg" >/dev/null
+end=$((SECONDS + 10))
+until retained | grep -q "^$ZOE {.*\"name\":\"Zoë Ng at desk\""; do
+  [ $SECONDS -ge $end ] && { retained >"$T/retained.txt"; fail "no discovery for Zoë Ng after enrolling"; }
+  sleep 0.2
+done
+wait_retained 5 "$B/person/zo___ng_52d50897/state" OFF
+"$FACECTL" forget --gallery "$T/g.db" "Zoë Ng" >/dev/null
+end=$((SECONDS + 10))
+while retained | grep -q "^$ZOE "; do
+  [ $SECONDS -ge $end ] && fail "Zoë Ng's discovery config is still there after forget"
+  sleep 0.2
+done
+retained | grep -q "^$B/person/zo___ng_52d50897/state " && fail "Zoë Ng's state is still retained after forget"
+echo "ok: enroll adds a person's sensor, forget removes it"
+
 # clean stop: offline, at once
 t0=$SECONDS
 kill -TERM "$daemon"
@@ -164,10 +202,15 @@ daemon=
 wait_retained 3 "$B/availability" offline
 echo "ok: SIGTERM: availability offline (retained), exit 0"
 
-# ---- run 2: ON then OFF, then kill -9
-live "$T/live2.txt"
+# ---- run 2: the broker comes after the daemon; ON then OFF; kill -9
+stop_broker
 start_daemon "$T/short.conf"
+sleep 1
+kill -0 "$daemon" || fail "facewatchd did not start without its broker"
+start_broker
+live "$T/live2.txt"
 wait_retained 20 "$B/availability" online
+echo "ok: started before the broker, connected when it came"
 on=$(wait_live 30 "$T/live2.txt" "$B/person/lin-manuel-miranda/state" ON)
 off=$(wait_live 20 "$T/live2.txt" "$B/person/lin-manuel-miranda/state" OFF "$on")
 wait_live 10 "$T/live2.txt" "$B/anyone/state" OFF "$off" >/dev/null
@@ -187,4 +230,15 @@ wait "$daemon" 2>/dev/null || true
 daemon=
 wait_retained 5 "$B/availability" offline
 echo "ok: kill -9: the broker's last will set availability offline"
+
+# stopping while the broker is away does not wait for it
+stop_broker
+start_daemon "$T/short.conf"
+sleep 2.5
+t0=$SECONDS
+kill -TERM "$daemon"
+rc=0; wait "$daemon" || rc=$?
+daemon=
+[ $rc = 0 ] && [ $((SECONDS - t0)) -le 3 ] || fail "with no broker: exit $rc after $((SECONDS - t0)) s"
+echo "ok: with the broker away, SIGTERM still stops at once"
 echo "1 passed, 0 failed"
