@@ -127,7 +127,7 @@ for run in (1, 2):
 assert behind and alone, "the clip should have strangers with and without the owner: %r %r" % (behind, alone)
 assert len(calls) == len(behind), "notify-send called %d times for %d strangers behind the owner" % (len(calls), len(behind))
 for c, b in zip(sorted(calls), sorted(behind)):
-    assert 0 <= c - b < 1.0, "notified %.2f s after the unknown_face" % (c - b)
+    assert 0 <= c - b < 2.0, "notified %.2f s after the unknown_face" % (c - b)
 text = open(T + "/calls").read()
 assert "Someone is looking at your screen" in text and "--urgency=critical" in text, text
 print("ok: notify-send for the %d strangers behind the owner, none for the %d while he was away"

@@ -77,7 +77,6 @@ CONF
 # the watchers first (they wait for the daemon), then the daemon
 bg lock bash "$EX/lock-when-away.sh" lin-manuel-miranda $GRACE
 bg media sh "$EX/pause-media-when-away.sh" lin-manuel-miranda
-bg desktime python3 "$EX/desktime.py" --db "$T/desk.db" record
 sleep 0.5
 "$FACEWATCHD" --config "$T/conf" --camera "replay:$T/desk" --fps 30 --socket "$FACEWATCH_SOCKET" \
   --gallery "$T/g.db" --print-events >"$T/events.jsonl" 2>"$T/daemon.log" &
@@ -87,7 +86,9 @@ until [ -S "$FACEWATCH_SOCKET" ]; do
   [ $SECONDS -ge $end ] && fail "no daemon socket"
   sleep 0.05
 done
+# these two connect once, at once (the replay starts with 1 s of empty desk)
 bg oneliner sh "$EX/presence-log.sh"
+bg desktime python3 "$EX/desktime.py" --db "$T/desk.db" record
 
 # until everyone has gone and the lock had its time
 end=$((SECONDS + 60))
@@ -132,7 +133,7 @@ print("ok: lock-session once, %.2f s after the final away (grace %g s); the %.1f
 media = [(t, a) for t, c, a in calls if c == "playerctl" and a != "status"]
 assert [a for _, a in media] == ["pause", "play", "pause"], media
 for (t, a), (te, s) in zip(media, owner[1:]):
-    assert 0 <= t - te < 1.0, "%s %.2f s after %s" % (a, t - te, s)
+    assert 0 <= t - te < 2.0, "%s %.2f s after %s" % (a, t - te, s)
 print("ok: media paused at each away and resumed at the return:", [a for _, a in media])
 
 # desktime: the spans the daemon reported

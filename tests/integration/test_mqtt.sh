@@ -23,6 +23,8 @@ for tool in mosquitto mosquitto_sub; do
   command -v $tool >/dev/null || PATH=$PATH:/usr/sbin
   command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (apt-get install mosquitto mosquitto-clients)"; exit 77; }
 done
+ldd "$FACEWATCHD" | grep -q libmosquitto ||
+  { echo "SKIP: facewatchd was built without MQTT (libmosquitto-dev missing or -DFW_WITH_MQTT=OFF)"; exit 77; }
 CLIP=$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg
 PHOTO=$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/lin-manuel-miranda.png
 T=$(mktemp -d)
@@ -119,7 +121,6 @@ start_broker
 live "$T/live1.txt"
 start_daemon "$T/long.conf"
 wait_live 30 "$T/live1.txt" "$B/person/lin-manuel-miranda/state" ON >/dev/null
-grep -q 'built without MQTT' "$T/daemon.log" && { echo "SKIP: facewatchd built without MQTT"; exit 77; }
 wait_retained 5 "$B/availability" online
 wait_retained 5 "$B/person/lin-manuel-miranda/state" ON
 wait_retained 5 "$B/anyone/state" ON
