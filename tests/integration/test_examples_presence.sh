@@ -7,8 +7,8 @@
 #  - lock-when-away.sh OWNER 6: loginctl lock-session exactly once, 6 s
 #    (+- scheduling) after the final "away", never during the glance;
 #  - pause-media-when-away.sh: pause at each away, play at the return,
-#    in that order, each within a second of the event, and nothing resumed
-#    that the script did not pause;
+#    in that order, each within 2 s of the event; a second instance, whose
+#    player the user had paused, only asks the status: no pause, no play;
 #  - desktime.py record/today --csv: totals per person equal to the
 #    present->away spans the daemon reported;
 #  - presence-log.sh (socat | jq): exactly the daemon's presence events.
@@ -77,6 +77,10 @@ CONF
 # the watchers first (they wait for the daemon), then the daemon
 bg lock bash "$EX/lock-when-away.sh" lin-manuel-miranda $GRACE
 bg media sh "$EX/pause-media-when-away.sh" lin-manuel-miranda
+# a second one, for a user who paused the music himself: nothing to do
+mkdir "$T/user2"; echo Paused >"$T/player2"
+bg media2 env XDG_RUNTIME_DIR="$T/user2" FW_PLAYER="$T/player2" FW_CALLS="$T/calls2" \
+  sh "$EX/pause-media-when-away.sh" lin-manuel-miranda
 sleep 0.5
 "$FACEWATCHD" --config "$T/conf" --camera "replay:$T/desk" --fps 30 --socket "$FACEWATCH_SOCKET" \
   --gallery "$T/g.db" --print-events >"$T/events.jsonl" 2>"$T/daemon.log" &
@@ -135,6 +139,9 @@ assert [a for _, a in media] == ["pause", "play", "pause"], media
 for (t, a), (te, s) in zip(media, owner[1:]):
     assert 0 <= t - te < 2.0, "%s %.2f s after %s" % (a, t - te, s)
 print("ok: media paused at each away and resumed at the return:", [a for _, a in media])
+calls2 = [l.split()[1:] for l in open(T + "/calls2")]
+assert calls2 and all(c == ["playerctl", "status"] for c in calls2), calls2
+print("ok: media the user had paused: %d status queries, no pause, no play" % len(calls2))
 
 # desktime: the spans the daemon reported
 def spans(who):
