@@ -17,6 +17,10 @@
 #   FACEWATCH_SOCKET  the daemon's socket (default: facectl's)
 #   FACECTL           the facectl program (default: facectl on PATH)
 # Needs: facectl, jq, bash 5.
+#
+# Not facectl watch --exec, unlike the other examples: the grace is a timer
+# that must outlive one event's command and be cancelled by the next event;
+# one bash loop with `read -t` does that without background jobs or files.
 set -euo pipefail
 OWNER=${1:?usage: lock-when-away.sh OWNER [GRACE_SECONDS]}
 GRACE=${2:-30}
