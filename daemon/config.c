@@ -28,6 +28,23 @@ void fw_config_defaults(struct fw_config *c)
 	fw_scan_config_default(&c->scan);
 	c->attention_rate_hz = 5;
 	fw_attention_config_default(&c->attention);
+	c->mqtt_port = 1883;
+	snprintf(c->mqtt_topic_prefix, sizeof c->mqtt_topic_prefix, "facewatch");
+	snprintf(c->mqtt_discovery_prefix, sizeof c->mqtt_discovery_prefix, "homeassistant");
+	c->mqtt_keepalive_s = 30;
+	c->mqtt_reconnect_max_s = 60;
+}
+
+/* An MQTT topic level (or several, for prefixes): no wildcards, no NUL,
+ * not empty unless allowed. */
+static int topic_ok(const char *v, int allow_empty, int allow_slash)
+{
+	if (!*v)
+		return allow_empty;
+	for (; *v; v++)
+		if (*v == '+' || *v == '#' || (*v == '/' && !allow_slash))
+			return 0;
+	return 1;
 }
 
 static int parse_int(const char *v, long lo, long hi, long *out)
@@ -188,6 +205,37 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 	}
 	else if (!strncmp(key, "attention_", 10) || !strcmp(key, "landmarks68"))
 		return set_attention(c, key, v, why);
+	else if (!strcmp(key, "mqtt_host"))
+		COPY(mqtt_host);
+	else if (!strcmp(key, "mqtt_port"))
+		INT(mqtt_port, 1, 65535);
+	else if (!strcmp(key, "mqtt_topic_prefix") || !strcmp(key, "mqtt_discovery_prefix")) {
+		int disc = key[5] == 'd';
+		if (!topic_ok(v, disc, 1) || strlen(v) >= sizeof c->mqtt_topic_prefix) {
+			*why = "expects an MQTT topic without + or # (at most 127 bytes)";
+			return -1;
+		}
+		if (disc)
+			COPY(mqtt_discovery_prefix);
+		else
+			COPY(mqtt_topic_prefix);
+	} else if (!strcmp(key, "mqtt_node_id")) {
+		if (strlen(v) >= sizeof c->mqtt_node_id || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(v)) {
+			*why = "expects letters, digits, _ and - only (at most 63), or empty for automatic";
+			return -1;
+		}
+		COPY(mqtt_node_id);
+	} else if (!strcmp(key, "mqtt_client_id"))
+		COPY(mqtt_client_id);
+	else if (!strcmp(key, "mqtt_username"))
+		COPY(mqtt_username);
+	else if (!strcmp(key, "mqtt_password_file"))
+		COPY(mqtt_password_file);
+	else if (!strcmp(key, "mqtt_keepalive"))
+		INT(mqtt_keepalive_s, 5, 65535);
+	else if (!strcmp(key, "mqtt_reconnect_max"))
+		INT(mqtt_reconnect_max_s, 1, 3600);
 	else {
 		*why = "unknown key";
 		return -1;

@@ -40,6 +40,17 @@ struct fw_config {
 	int landmarks68;           /* 68 landmarks, head pose and attention on tracked faces */
 	float attention_rate_hz;   /* landmark runs per tracked face per second at most */
 	struct fw_attention_config attention;
+	/* MQTT sink (daemon/mqtt.h, docs/mqtt.md); mqtt_host "" = off */
+	char mqtt_host[256];
+	int mqtt_port;
+	char mqtt_topic_prefix[128];
+	char mqtt_node_id[64];        /* "" = from the host name and camera */
+	char mqtt_client_id[128];     /* "" = facewatch-<node id> */
+	char mqtt_username[128];
+	char mqtt_password_file[PATH_MAX];
+	char mqtt_discovery_prefix[128]; /* "" = no Home Assistant discovery */
+	int mqtt_keepalive_s;
+	int mqtt_reconnect_max_s;     /* reconnect backoff: 1 s doubling up to this */
 };
 
 /* Every setting at its default. */

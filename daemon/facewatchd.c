@@ -50,6 +50,7 @@
 #include "core/tracker.h"
 #include "daemon/config.h"
 #include "daemon/events.h"
+#include "daemon/mqtt.h"
 #include "daemon/paths.h"
 #include "daemon/photo.h"
 #include "daemon/service.h"
@@ -117,6 +118,7 @@ struct daemon {
 	struct fw_capture *capture;
 	struct fw_events *events;
 	struct fw_events_queue *queue;
+	struct fw_mqtt *mqtt;        /* NULL unless mqtt_host is set (docs/mqtt.md) */
 	pthread_t infer_thread;
 	int infer_started;
 
@@ -735,7 +737,8 @@ static void set_present(struct daemon *d, const char *name, int present)
 		snprintf(d->present[d->n_present++], NAME_LEN, "%s", name);
 }
 
-/* Publish, and with --print-events write the same line to stdout. */
+/* Publish, and with --print-events write the same line to stdout; the
+ * MQTT sink gets the same line too. */
 static void publish(struct daemon *d, json_t *ev)
 {
 	const char *line;
@@ -744,10 +747,12 @@ static void publish(struct daemon *d, json_t *ev)
 	if (!ev)
 		return;
 	fw_service_log_event(d->svc, ev);
-	if (fw_events_publish(d->events, ev) == 0 && d->cfg.print_events &&
-	    (line = fw_events_last_line(d->events, &len))) {
-		fwrite(line, 1, len, stdout);
-		fflush(stdout);
+	if (fw_events_publish(d->events, ev) == 0 && (line = fw_events_last_line(d->events, &len))) {
+		fw_mqtt_event(d->mqtt, line, len);
+		if (d->cfg.print_events) {
+			fwrite(line, 1, len, stdout);
+			fflush(stdout);
+		}
 	}
 	json_decref(ev);
 }
@@ -981,6 +986,7 @@ static void poll_gallery(struct daemon *d)
 	if (d->store && fw_store_generation(d->store, &gen) == 0 && gen != d->store_gen) {
 		d->store_gen = gen;
 		atomic_store(&d->reload_gallery, 1);
+		fw_mqtt_set_people(d->mqtt, d->store);
 	}
 }
 
@@ -1235,6 +1241,9 @@ static int run(struct daemon *d)
 	fw_events_add_request(d->events, "list", 0, req_list, d);
 	if ((err = open_source(d)))
 		goto fail;
+	if (d->cfg.mqtt_host[0] && (err = fw_mqtt_start(&d->mqtt, &d->cfg, d->cfg.camera)))
+		goto fail;
+	fw_mqtt_set_people(d->mqtt, d->store);
 	fw_service_heartbeat(d->svc); /* the start-up above is not a stall */
 	if ((err = -pthread_create(&d->infer_thread, NULL, infer_main, in)))
 		goto fail;
@@ -1262,6 +1271,8 @@ static int run(struct daemon *d)
 	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
 	if ((ev.data.fd = fw_service_watchdog_fd(d->svc)) >= 0)
 		epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	if ((ev.data.fd = fw_mqtt_fd(d->mqtt)) >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
 
 	while (!atomic_load(&d->stop)) {
 		struct epoll_event evs[8];
@@ -1275,6 +1286,8 @@ static int run(struct daemon *d)
 			int fd = evs[i].data.fd;
 			if (fd == fw_events_fd(d->events)) {
 				fw_events_dispatch(d->events, 0);
+			} else if (fd == fw_mqtt_fd(d->mqtt)) {
+				fw_mqtt_dispatch(d->mqtt);
 			} else if (fd == fw_events_queue_fd(d->queue)) {
 				struct msg m;
 				while (fw_events_queue_pop(d->queue, &m) > 0)
@@ -1325,6 +1338,7 @@ fail:
 		while (fw_events_queue_pop(d->queue, &m) > 0)
 			handle_msg(d, &m);
 	}
+	fw_mqtt_stop(d->mqtt); /* availability "offline" */
 	if (d->capture)
 		fw_capture_stop(d->capture);
 	if (d->source)
