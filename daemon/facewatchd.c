@@ -47,6 +47,7 @@
 #include "core/presence.h"
 #include "core/tracker.h"
 #include "daemon/config.h"
+#include "daemon/enroll.h"
 #include "daemon/events.h"
 #include "daemon/paths.h"
 #include "daemon/photo.h"
@@ -65,6 +66,7 @@ enum msg_kind {
 	MSG_PRESENCE,   /* a presence change */
 	MSG_FRAME,      /* per-frame results (sent to subscribers of "frame") */
 	MSG_ENDED,      /* the replay ended */
+	MSG_ENROLL,     /* enrolment / correction results (daemon/enroll.h) */
 };
 
 struct msg_face {
@@ -89,6 +91,8 @@ struct msg {
 	int n_faces;
 	struct msg_face faces[MAX_FRAME_FACES];
 	float latency_ms;
+	/* MSG_ENROLL */
+	struct fw_enroll_msg enroll;
 };
 
 /* ---- state shared between threads --------------------------------------- */
@@ -103,6 +107,7 @@ struct daemon {
 	struct fw_capture *capture;
 	struct fw_events *events;
 	struct fw_events_queue *queue;
+	struct fw_enroll *enroll;    /* live enrolment, corrections, camera samples */
 	pthread_t infer_thread;
 	int infer_started;
 
@@ -194,6 +199,7 @@ struct infer {
 	struct fw_presence_event *pev;
 	int max_pev;
 	unsigned analysed;           /* frames analysed, for the auto detector's tile cadence */
+	int full_ready;              /* in->full holds this frame (or small is full size) */
 	struct msg m;
 };
 
@@ -255,12 +261,23 @@ static void emit_presence(struct infer *in, int n)
 	}
 }
 
+/* The full-resolution frame: the detector's own image when it was decoded
+ * at full size, else decoded (once per frame) into in->full. NULL when it
+ * cannot be decoded. */
+static const struct fw_image *full_image(struct infer *in, const struct fw_frame *f, int denom)
+{
+	if (denom == 1)
+		return &in->small;
+	if (!in->full_ready && fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
+		return NULL;
+	in->full_ready = 1;
+	return &in->full;
+}
+
 /* Embed every track the tracker asks for, on the full-resolution frame. */
 static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		      const struct fw_track *tracks, int nt)
 {
-	/* the full-resolution frame: the detector's own image when it was
-	 * decoded at full size, else decoded (once) into in->full */
 	const struct fw_image *img = NULL;
 
 	for (int i = 0; i < nt; i++) {
@@ -268,19 +285,19 @@ static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		struct fw_gallery_match match;
 		float emb[FW_EMBED_DIM];
 
-		if (tracks[i].det_index < 0 || !fw_tracker_needs_embedding(in->tracker, tracks[i].id))
+		/* a track corrected by `not` votes again on its next frames */
+		if (tracks[i].det_index < 0 ||
+		    (!fw_tracker_needs_embedding(in->tracker, tracks[i].id) &&
+		     !fw_enroll_force_embed(in->d->enroll, tracks[i].id)))
 			continue;
-		if (!img) {
-			if (denom == 1)
-				img = &in->small;
-			else if (fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
-				return;
-			else
-				img = &in->full;
-		}
+		if (!img && !(img = full_image(in, f, denom)))
+			return;
 		if (fw_landmarks_run(in->lmk, img, &tracks[i].det, &lm) ||
 		    fw_embedder_run(in->emb, img, (const float(*)[2])lm.pt, emb, NULL))
 			continue;
+		fw_enroll_embedded(in->d->enroll, tracks[i].id, emb,
+				   fw_quality_template(tracks[i].det.score,
+						       tracks[i].det.x2 - tracks[i].det.x1), now_ms());
 		if (!in->gallery || fw_gallery_n_identities(in->gallery) == 0 ||
 		    fw_gallery_match(in->gallery, emb, &match) || match.identity < 0) {
 			fw_tracker_observe(in->tracker, tracks[i].id, FW_IDENTITY_UNKNOWN, 0);
@@ -337,6 +354,71 @@ static void record_latency(struct daemon *d, float ms)
 	d->latency[d->n_latency++ % LATENCY_WINDOW] = ms;
 	d->frames++;
 	pthread_mutex_unlock(&d->stats_lock);
+}
+
+/* ---- live enrolment, corrections, camera samples (daemon/enroll.h) ---- */
+
+static void enroll_reload(void *ctx)
+{
+	load_gallery(ctx);
+}
+
+static struct fw_gallery *enroll_current(void *ctx)
+{
+	return ((struct infer *)ctx)->gallery;
+}
+
+static void enroll_send(void *ctx, const struct fw_enroll_msg *em)
+{
+	struct infer *in = ctx;
+	struct msg *m = &in->m;
+
+	memset(m, 0, sizeof *m);
+	m->kind = MSG_ENROLL;
+	m->t_ms = now_ms();
+	m->enroll = *em;
+	push(in, m);
+}
+
+static void enroll_env(struct infer *in, struct fw_enroll_env *env)
+{
+	*env = (struct fw_enroll_env){ .store = in->store, .model_id = in->model_id,
+		.gallery = in->gallery, .threshold = in->d->cfg.threshold,
+		.device = fw_source_name(in->d->source), .lmk = in->lmk, .emb = in->emb,
+		.reload = enroll_reload, .current = enroll_current, .send = enroll_send, .ctx = in };
+}
+
+/* Per analysed frame: a camera sample for doctor, and the enrolment
+ * session's look at the frame when one runs. */
+static void enroll_frame(struct infer *in, const struct fw_frame *f, int denom, int n, int64_t t)
+{
+	struct fw_camcheck_sample cs = { .t_ns = f->t_ns[FW_STAGE_CAPTURED], .sequence = f->sequence,
+					 .session = f->session,
+					 .luma = fw_quality_luma(&in->small, NULL) };
+	const struct fw_image *img;
+	struct fw_enroll_env env;
+
+	float sx = (float)in->small.width / f->width, sy = (float)in->small.height / f->height;
+
+	for (int i = 0; i < n; i++) {
+		const struct fw_detection *dt = &in->dets[i];
+		float w = dt->x2 - dt->x1;
+		if (dt->score < FW_ENROLL_FACE_SCORE)
+			continue;
+		if (w > cs.face_max) {
+			/* the face's light, on the detector's image (cheap) */
+			float box[4] = { dt->x1 * sx, dt->y1 * sy, dt->x2 * sx, dt->y2 * sy };
+			cs.face_luma = fw_quality_luma(&in->small, box);
+		}
+		cs.face_min = cs.faces ? fminf(cs.face_min, w) : w;
+		cs.face_max = fmaxf(cs.face_max, w);
+		cs.faces++;
+	}
+	fw_enroll_sample(in->d->enroll, &cs);
+	if (!fw_enroll_active(in->d->enroll) || !(img = full_image(in, f, denom)))
+		return;
+	enroll_env(in, &env);
+	fw_enroll_frame(in->d->enroll, &env, t, img, in->dets, n);
 }
 
 static int infer_open(struct infer *in, struct daemon *d)
@@ -439,6 +521,11 @@ static void *infer_main(void *arg)
 
 		if (atomic_exchange(&d->reload_gallery, 0))
 			load_gallery(in);
+		{
+			struct fw_enroll_env env;
+			enroll_env(in, &env);
+			fw_enroll_poll(d->enroll, &env, t, atomic_load(&d->ended));
+		}
 		err = fw_ring_take(d->ring, 200, &f);
 		if (err == -EPIPE && !atomic_exchange(&d->ended, 1)) {
 			struct msg *m = &in->m;
@@ -477,6 +564,7 @@ static void *infer_main(void *arg)
 			continue;
 		}
 		f->t_ns[FW_STAGE_DECODED] = now_ns();
+		in->full_ready = 0;
 		if (d->cfg.detector == FW_DETECTOR_AUTO)
 			/* the tiles (6 of the 7 model runs) on every other frame:
 			 * a face they find still gets 3 hits within the tracker's
@@ -495,6 +583,7 @@ static void *infer_main(void *arg)
 				in->dets[i].kp[k][0] *= sx, in->dets[i].kp[k][1] *= sy;
 		}
 		t = now_ms();
+		enroll_frame(in, f, denom, n, t);
 		fw_tracker_update(in->tracker, t, in->dets, n, f->width, f->height);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
 		recognise(in, f, denom, tracks, nt);
@@ -569,6 +658,7 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 				       roundf(m->ev.score * 1e4f) / 1e4f);
 			break;
 		case FW_TRACK_IDENTIFIED:
+			fw_enroll_saw_identified(d->enroll, m->ev.track, m->identity);
 			ev = json_pack("{ss sI so sf}", "event", "face_identified", "track",
 				       (json_int_t)m->ev.track, "identity", name_json(m->identity),
 				       "similarity", roundf(m->ev.similarity * 1e4f) / 1e4f);
@@ -613,6 +703,9 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 		fw_log(FW_LOG_INFO, "%s: the replay ended; presence times out as configured",
 		       fw_source_name(d->source));
 		return;
+	case MSG_ENROLL:
+		ev = fw_enroll_main_msg(d->enroll, &m->enroll);
+		break;
 	}
 	publish(d, ev);
 }
@@ -726,6 +819,29 @@ static int req_list(void *ctx, const struct fw_events_peer *peer, json_t *req, j
 						     list[i].templates));
 	fw_store_list_free(list);
 	json_object_set_new(reply, "identities", arr);
+	return 0;
+}
+
+/* `doctor`: the camera's setup and what the last seconds of frames say
+ * (daemon/camcheck.h); facectl doctor prints it with its advice. */
+static int req_doctor(void *ctx, const struct fw_events_peer *peer, json_t *req, json_t *reply)
+{
+	struct daemon *d = ctx;
+	struct fw_source_stats ss;
+	struct fw_camcheck_summary sum;
+	struct fw_camcheck_setup setup;
+
+	(void)peer, (void)req;
+	fw_source_get_stats(d->source, &ss);
+	fw_enroll_camcheck(d->enroll, &sum);
+	setup = (struct fw_camcheck_setup){ .device = fw_source_name(d->source),
+		.state = fw_source_state_name(ss.state),
+		.format = ss.format ? fw_pixfmt_name(ss.format) : NULL, .width = ss.width,
+		.height = ss.height,
+		.fps_negotiated = ss.fps_den ? (double)ss.fps_num / ss.fps_den : 0,
+		.fps_asked = d->cfg.fps };
+	json_object_set_new(reply, "camera", fw_camcheck_json(&setup, &sum));
+	json_object_set_new(reply, "max_fps", json_integer(d->cfg.max_fps));
 	return 0;
 }
 
@@ -939,12 +1055,18 @@ static int run(struct daemon *d)
 			fw_log(FW_LOG_WARN, "%s: no gallery; faces are detected but not recognised", gp);
 		}
 	}
-	if ((err = fw_events_queue_create(&d->queue, 256, sizeof(struct msg))))
+	if ((err = fw_events_queue_create(&d->queue, 256, sizeof(struct msg))) ||
+	    (err = fw_enroll_create(&d->enroll)))
 		goto fail;
 	if ((err = fw_events_create(&d->events, &eo)))
 		goto fail;
 	fw_events_add_request(d->events, "status", 0, req_status, d);
 	fw_events_add_request(d->events, "list", 0, req_list, d);
+	fw_enroll_set_server(d->enroll, d->events);
+	fw_events_add_request(d->events, "enroll", FW_EVENTS_MUTATING, fw_enroll_request_enroll,
+			      d->enroll);
+	fw_events_add_request(d->events, "not", FW_EVENTS_MUTATING, fw_enroll_request_not, d->enroll);
+	fw_events_add_request(d->events, "doctor", 0, req_doctor, d);
 	if ((err = open_source(d)))
 		goto fail;
 	if ((err = -pthread_create(&d->infer_thread, NULL, infer_main, in)))
@@ -1030,8 +1152,10 @@ fail:
 		fw_source_close(d->source);
 	if (d->ring)
 		fw_ring_destroy(d->ring);
+	fw_enroll_set_server(d->enroll, NULL);
 	fw_events_destroy(d->events);
 	fw_events_queue_destroy(d->queue);
+	fw_enroll_destroy(d->enroll);
 	fw_store_close(d->store);
 	if (in) {
 		infer_close(in);
