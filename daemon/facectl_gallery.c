@@ -42,6 +42,7 @@
 #include "core/embedder.h"
 #include "core/fw.h"
 #include "core/gallery.h"
+#include "core/quality.h"
 #include "daemon/enroll.h"
 #include "daemon/facectl_live.h"
 #include "daemon/photo.h"
@@ -272,8 +273,8 @@ static int face_from_photo(struct fw_photo *p, const char *name, const char *pat
 		fw_image_free(&crop);
 		return err;
 	}
-	f->quality = f->r.det.score * fminf(1.0f, (f->r.det.x2 - f->r.det.x1) / FW_EMBED_SIZE);
-	f->quality = fminf(1.0f, fmaxf(0.0f, f->quality));
+	/* the same formula for the camera (daemon/enroll.c) */
+	f->quality = fw_quality_template(f->r.det.score, f->r.det.x2 - f->r.det.x1);
 	if (keep_crop) {
 		f->jpeg = encode_jpeg(&crop, &f->jpeg_len);
 		fw_image_free(&crop);
