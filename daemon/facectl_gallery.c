@@ -64,7 +64,7 @@ struct gopts {
 	int keep_crops, json;
 	char path[PATH_MAX];
 	/* through the daemon (daemon/facectl_live.h) */
-	const char *socket;
+	const char *socket, *device;
 	int camera, count, timeout_s, last;
 	long track;
 };
@@ -93,7 +93,7 @@ static void gallery_usage(FILE *f)
 	      "       facectl rename OLD NEW\n"
 	      "       facectl export FILE|-\n"
 	      "       facectl import FILE|-\n"
-	      "       facectl doctor [--far F] [--json]\n"
+	      "       facectl doctor [--far F] [--json] [--socket PATH] [--device DEV]\n"
 	      "\n"
 	      "enroll: add the main face of each photo to NAME (created when new). A photo\n"
 	      "  with no face, or with several faces none of which is clearly the main one,\n"
@@ -114,7 +114,9 @@ static void gallery_usage(FILE *f)
 	      "  enrolled templates, the threshold for a false-accept rate (--far, default\n"
 	      "  0.001), identities too close to each other and templates that do not look\n"
 	      "  like the rest of their identity; with a running daemon, also the camera:\n"
-	      "  format, size, frame rate, brightness and face sizes, with advice.\n"
+	      "  format, size, frame rate, brightness and face sizes, with advice; with no\n"
+	      "  daemon (or with --device DEV: /dev/videoN or replay:FILE) it watches the\n"
+	      "  camera itself for 4 s.\n"
 	      "\n"
 	      "options: --gallery PATH (default $STATE_DIRECTORY/gallery.db, else\n"
 	      "  $XDG_STATE_HOME/facewatch/gallery.db, else ~/.local/state/facewatch/gallery.db),\n"
@@ -746,9 +748,19 @@ static void print_dist(const char *what, const struct fw_gallery_dist *d)
  * printed. Not a failure when no daemon runs: the gallery checks stand. */
 static void doctor_camera(const struct gopts *o, json_t *j)
 {
-	char why[PATH_MAX + 256] = "";
-	json_t *cam = fw_live_camera(o->socket, why, sizeof why);
+	char why[PATH_MAX + 256] = "", why2[PATH_MAX + 256] = "";
+	const char *models = fw_photo_models_dir(o->models_dir);
+	json_t *cam;
 
+	/* --device: that camera, opened here; else the daemon's; with no daemon
+	 * (and no --socket naming one), the first camera, opened here */
+	if (o->device) {
+		cam = fw_local_camera(o->device, models, 4, why, sizeof why);
+	} else if (!(cam = fw_live_camera(o->socket, why, sizeof why)) && !o->socket) {
+		cam = fw_local_camera(NULL, models, 4, why2, sizeof why2);
+		if (!cam)
+			snprintf(why + strlen(why), sizeof why - strlen(why), "; and %s", why2);
+	}
 	if (j && o->json) {
 		json_object_set_new(j, "camera", cam ? cam : json_null());
 		if (!cam)
@@ -910,7 +922,7 @@ out:
 int fw_cmd_gallery(int argc, char **argv)
 {
 	enum { OPT_GALLERY = 256, OPT_MODELS, OPT_KERNELS, OPT_THRESHOLD, OPT_FAR, OPT_KEEP, OPT_JSON,
-	       OPT_SOCKET, OPT_CAMERA, OPT_COUNT, OPT_TIMEOUT, OPT_TRACK, OPT_LAST };
+	       OPT_SOCKET, OPT_CAMERA, OPT_COUNT, OPT_TIMEOUT, OPT_TRACK, OPT_LAST, OPT_DEVICE };
 	static const struct option longopts[] = {
 		{ "gallery", required_argument, NULL, OPT_GALLERY },
 		{ "models", required_argument, NULL, OPT_MODELS },
@@ -925,6 +937,7 @@ int fw_cmd_gallery(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "track", required_argument, NULL, OPT_TRACK },
 		{ "last", no_argument, NULL, OPT_LAST },
+		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -980,6 +993,9 @@ int fw_cmd_gallery(int argc, char **argv)
 			break;
 		case OPT_LAST:
 			o.last = 1;
+			break;
+		case OPT_DEVICE:
+			o.device = optarg;
 			break;
 		case OPT_COUNT:
 		case OPT_TIMEOUT:

@@ -20,6 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture/jpeg.h"
+#include "capture/ring.h"
+#include "capture/source.h"
+#include "core/detector.h"
+#include "core/fw.h"
+#include "core/model.h"
+#include "core/quality.h"
+#include "daemon/camcheck.h"
 #include "daemon/paths.h"
 
 #define ANSWER_SLACK_S 15 /* beyond the request's own time: the daemon is busy */
@@ -364,6 +372,130 @@ json_t *fw_live_camera(const char *socket, char *why, size_t why_len)
 out:
 	conn_close(&c);
 	return cam;
+}
+
+#define LOCAL_MAX_DETS 32
+#define LOCAL_ASK_FPS 30
+
+/* One analysed frame -> one camcheck sample (as daemon/facewatchd.c's
+ * enroll_frame() makes them). */
+static void local_sample(struct fw_camcheck *cc, const struct fw_frame *f, const struct fw_image *img,
+			 struct fw_detection *dets, int n)
+{
+	struct fw_camcheck_sample s = { .t_ns = f->t_ns[FW_STAGE_CAPTURED], .sequence = f->sequence,
+					.session = f->session, .luma = fw_quality_luma(img, NULL) };
+	float sx = (float)f->width / img->width;
+
+	for (int i = 0; i < n; i++) {
+		float w = (dets[i].x2 - dets[i].x1) * sx;
+		if (dets[i].score < 0.6f)
+			continue;
+		if (w > s.face_max) {
+			float box[4] = { dets[i].x1, dets[i].y1, dets[i].x2, dets[i].y2 };
+			s.face_luma = fw_quality_luma(img, box);
+		}
+		s.face_min = s.faces ? fminf(s.face_min, w) : w;
+		s.face_max = fmaxf(s.face_max, w);
+		s.faces++;
+	}
+	fw_camcheck_add(cc, &s);
+}
+
+json_t *fw_local_camera(const char *device, const char *models_dir, int seconds, char *why,
+			size_t why_len)
+{
+	struct fw_source_options so = { .fps = LOCAL_ASK_FPS };
+	struct fw_model_options mo = { .tier = FW_KERNELS_FAST, .precision = FW_PRECISION_INT8 };
+	struct fw_source *src = NULL;
+	struct fw_ring *ring = NULL;
+	struct fw_capture *cap = NULL;
+	struct fw_detector *det = NULL;
+	struct fw_jpeg *jpeg = NULL;
+	struct fw_image img = { 0 };
+	struct fw_detection dets[LOCAL_MAX_DETS];
+	struct fw_camcheck *cc = calloc(1, sizeof *cc);
+	struct fw_camcheck_summary sum;
+	struct fw_source_stats ss;
+	struct fw_camcheck_setup setup;
+	char path[PATH_MAX + 32];
+	size_t img_cap = 0;
+	double end;
+	json_t *out = NULL;
+	int err;
+
+	if (!cc) {
+		snprintf(why, why_len, "out of memory");
+		return NULL;
+	}
+	fw_camcheck_init(cc);
+	if (device && !strncmp(device, "replay:", 7)) {
+		so.uri = device + 7;
+		so.loop = 1; /* like a camera: frames for as long as we look */
+	} else {
+		so.kind = FW_SOURCE_V4L2;
+		so.uri = device;
+	}
+	snprintf(path, sizeof path, "%s/blazeface_short.fwm", models_dir);
+	if ((err = fw_source_open(&src, &so))) {
+		snprintf(why, why_len, "cannot open the camera %s: %s", device ? device : "(the first one)",
+			 fw_strerror(err));
+		goto out;
+	}
+	if ((err = fw_ring_create(&ring, 4, fw_source_frame_bytes(src))) ||
+	    (err = fw_jpeg_create(&jpeg)) ||
+	    (err = fw_detector_open_with(&det, path, FW_DETECTOR_AUTO, &mo)) ||
+	    (err = fw_capture_start(&cap, src, ring))) {
+		snprintf(why, why_len, "cannot check the camera: %s", fw_strerror(err));
+		goto out;
+	}
+	fprintf(stderr, "facectl doctor: no daemon; watching %s for %d s\n", fw_source_name(src),
+		seconds);
+	end = mono_now() + seconds;
+	while (mono_now() < end) {
+		struct fw_frame *f;
+		int n, denom;
+		size_t need;
+
+		err = fw_ring_take(ring, 200, &f);
+		if (err == -EPIPE)
+			break;
+		if (err)
+			continue;
+		denom = fw_jpeg_pick_scale(f->width, f->height, 320, 240);
+		need = (size_t)f->width * f->height * 3;
+		if (need > img_cap) {
+			free(img.data);
+			img.data = malloc(need);
+			img_cap = img.data ? need : 0;
+		}
+		if (img.data && !fw_frame_to_rgb(jpeg, f, denom, &img, img_cap)) {
+			n = fw_detector_run(det, &img, dets, LOCAL_MAX_DETS);
+			local_sample(cc, f, &img, dets, n > 0 ? n : 0);
+		}
+		fw_ring_release(ring, f);
+		usleep(100 * 1000); /* like the daemon's max_fps 10 */
+	}
+	fw_camcheck_summarise(cc, &sum);
+	fw_source_get_stats(src, &ss);
+	setup = (struct fw_camcheck_setup){ .device = fw_source_name(src),
+		.state = fw_source_state_name(ss.state),
+		.format = ss.format ? fw_pixfmt_name(ss.format) : NULL, .width = ss.width,
+		.height = ss.height,
+		.fps_negotiated = ss.fps_den ? (double)ss.fps_num / ss.fps_den : 0,
+		.fps_asked = so.fps };
+	out = fw_camcheck_json(&setup, &sum);
+out:
+	if (cap)
+		fw_capture_stop(cap);
+	if (src)
+		fw_source_close(src);
+	if (ring)
+		fw_ring_destroy(ring);
+	fw_detector_close(det);
+	fw_jpeg_destroy(jpeg);
+	free(img.data);
+	free(cc);
+	return out;
 }
 
 void fw_live_print_camera(const json_t *cam)

@@ -24,6 +24,13 @@ int fw_live_not(const char *socket, const char *name, long track);
  * NULL when no daemon answers (*why says so, static or in buf). */
 json_t *fw_live_camera(const char *socket, char *why, size_t why_len);
 
+/* The same checks without a daemon: open the camera (a V4L2 device, NULL
+ * for the first one, or replay:FILE|FOLDER) and analyse it for `seconds`
+ * with the daemon's detector, at most 10 frames a second. NULL when it
+ * cannot be opened (*why). */
+json_t *fw_local_camera(const char *device, const char *models_dir, int seconds, char *why,
+			size_t why_len);
+
 /* Print a camera object (human text, one "camera" block). */
 void fw_live_print_camera(const json_t *cam);
 

@@ -12,7 +12,8 @@
 #      the gallery;
 #      --last with nobody identified, an unknown track;
 #   and facectl doctor's camera checks: format, size, fps, face sizes of the
-#   clip (1.); "too dark" on the darkened photo (2.).
+#   clip (1.); "too dark" on the darkened photo, from the daemon (2.) and
+#   with no daemon (doctor --device opens it itself, at the end).
 set -euo pipefail
 : "${FACECTL:?}" "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
 export FACEWATCH_MODELS=$FW_MODELS_DIR
@@ -228,6 +229,16 @@ rc=0; "$FACECTL" not lin --track 999999 --socket "$T/photo.sock" >/dev/null 2>"$
 rc=0; "$FACECTL" not nobody --last --socket "$T/photo.sock" >/dev/null 2>"$T/last.err" || rc=$?
 [ $rc = 1 ] && grep -q "no face has been identified as nobody" "$T/last.err" && pass "--last with nobody identified refused" \
   || { fail "--last nobody ($rc)"; cat "$T/last.err"; }
+
+# doctor without a daemon: it watches the camera itself (here the darkened photo)
+rc=0; "$FACECTL" doctor --gallery "$T/photo.db" --device "replay:$T/dark" --json >"$T/local.json" 2>"$T/local.err" || rc=$?
+if [ $rc = 0 ] && python3 - "$T/local.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))["camera"]
+assert c["width"] == 704 and c["samples"] >= 5 and c["faces"]["max_px"] >= 64, c
+assert any("too dark" in a for a in c["advice"]), c["advice"]
+PY
+then pass "doctor --device replay:dark (no daemon): too dark"; else fail "doctor --device ($rc)"; cat "$T/local.json" "$T/local.err"; fi
 
 if [ $fails != 0 ]; then echo "$fails failed"; exit 1; fi
 echo "all passed"
