@@ -404,6 +404,11 @@ static void finish(struct fw_enroll *e, const struct fw_enroll_env *env, int err
 	m->reason = main_reason(e->refused, 1);
 	if (m->reason == FW_QUALITY_OK)
 		m->reason = main_reason(e->refused, 0);
+	if (err == -ENOENT) {
+		m->err = err;
+		snprintf(m->text, sizeof m->text, "%s", why);
+		goto out;
+	}
 	if (err) {
 		m->err = err;
 		if (m->reason == FW_QUALITY_TOO_DARK)
@@ -483,6 +488,11 @@ void fw_enroll_poll(struct fw_enroll *e, const struct fw_enroll_env *env, int64_
 		memset(e->window, 0, sizeof e->window);
 		fw_log(FW_LOG_INFO, "enrolling %s from the camera: %d views within %d s",
 		       cmds[i].name, cmds[i].count, cmds[i].timeout_ms / 1000);
+		if (!env->store) {
+			/* say so now, not after the timeout */
+			finish(e, env, -ENOENT, "no gallery is open (see the daemon's log)");
+			continue;
+		}
 	}
 	if (!e->active)
 		return;

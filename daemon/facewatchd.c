@@ -377,7 +377,12 @@ static void enroll_send(void *ctx, const struct fw_enroll_msg *em)
 	m->kind = MSG_ENROLL;
 	m->t_ms = now_ms();
 	m->enroll = *em;
-	push(in, m);
+	/* an answer must not be lost to a full queue (the client would wait
+	 * and the next enrolment be "busy"): give the main thread up to a
+	 * second to drain it; progress may be dropped like frames */
+	for (int i = 0; fw_events_queue_push(in->d->queue, m) == -EAGAIN &&
+			em->kind == FW_ENROLL_MSG_DONE && i < 100; i++)
+		usleep(10 * 1000);
 }
 
 static void enroll_env(struct infer *in, struct fw_enroll_env *env)
