@@ -419,6 +419,7 @@ json_t *fw_local_camera(const char *device, const char *models_dir, int seconds,
 	struct fw_camcheck_setup setup;
 	char path[PATH_MAX + 32];
 	size_t img_cap = 0;
+	unsigned analysed = 0;
 	double end;
 	json_t *out = NULL;
 	int err;
@@ -469,6 +470,9 @@ json_t *fw_local_camera(const char *device, const char *models_dir, int seconds,
 			img_cap = img.data ? need : 0;
 		}
 		if (img.data && !fw_frame_to_rgb(jpeg, f, denom, &img, img_cap)) {
+			/* the daemon's cadence: the auto detector's tiles every other frame */
+			fw_detector_set_tiling(det, (analysed++ & 1) ? 0.0f : FW_DETECTOR_TILE_FRAC,
+					       FW_DETECTOR_TILE_OVERLAP);
 			n = fw_detector_run(det, &img, dets, LOCAL_MAX_DETS);
 			local_sample(cc, f, &img, dets, n > 0 ? n : 0);
 		}

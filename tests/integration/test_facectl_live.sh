@@ -235,7 +235,8 @@ rc=0; "$FACECTL" doctor --gallery "$T/photo.db" --device "replay:$T/dark" --json
 if [ $rc = 0 ] && python3 - "$T/local.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))["camera"]
-assert c["width"] == 704 and c["samples"] >= 5 and c["faces"]["max_px"] >= 64, c
+# (few samples on a slow machine or under ASan: a 704x612 PNG decoded per frame)
+assert c["width"] == 704 and c["samples"] >= 2 and c["faces"]["max_px"] >= 64, c
 assert any("too dark" in a for a in c["advice"]), c["advice"]
 PY
 then pass "doctor --device replay:dark (no daemon): too dark"; else fail "doctor --device ($rc)"; cat "$T/local.json" "$T/local.err"; fi
