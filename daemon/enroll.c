@@ -29,9 +29,10 @@ struct cmd {
 
 struct recent {
 	uint32_t track;
-	int64_t t_ms;          /* 0: free */
-	float quality;
-	float emb[FW_EMBED_DIM];
+	int64_t t_ms;          /* of the newest view; 0: free */
+	int n, next;           /* views held, and where the next goes (a ring) */
+	float quality[FW_ENROLL_TRACK_VIEWS];
+	float emb[FW_ENROLL_TRACK_VIEWS][FW_EMBED_DIM];
 };
 
 struct fw_enroll {
@@ -323,7 +324,8 @@ static void run_not(struct fw_enroll *e, const struct fw_enroll_env *env, const 
 {
 	struct fw_enroll_msg *m = new_msg(e, FW_ENROLL_MSG_DONE, c);
 	struct recent *r = NULL;
-	struct fw_store_template t = { 0 };
+	struct fw_store_template t[FW_ENROLL_TRACK_VIEWS];
+	const float *newest;
 	struct fw_gallery *g;
 	char source[64];
 	int err;
@@ -344,13 +346,19 @@ static void run_not(struct fw_enroll *e, const struct fw_enroll_env *env, const 
 			 c->track, FW_ENROLL_KEEP_MS / 1000);
 		goto out;
 	}
-	memcpy(t.emb, r->emb, sizeof t.emb);
-	t.model_id = env->model_id;
-	t.quality = r->quality;
+	/* every view held of the track, so the veto covers the face as it
+	 * moved, not one pose; one transaction */
 	snprintf(source, sizeof source, "track %u", c->track);
-	t.source = source;
-	t.negative = 1;
-	err = fw_store_add(env->store, c->name, &t, 1, 0, &m->added);
+	for (int i = 0; i < r->n; i++) {
+		memset(&t[i], 0, sizeof t[i]);
+		memcpy(t[i].emb, r->emb[i], sizeof t[i].emb);
+		t[i].model_id = env->model_id;
+		t[i].quality = r->quality[i];
+		t[i].source = source;
+		t[i].negative = 1;
+	}
+	newest = r->emb[(r->next + FW_ENROLL_TRACK_VIEWS - 1) % FW_ENROLL_TRACK_VIEWS];
+	err = fw_store_add(env->store, c->name, t, r->n, 0, &m->added);
 	if (err) {
 		m->err = err;
 		if (err == -ENOENT)
@@ -365,8 +373,8 @@ static void run_not(struct fw_enroll *e, const struct fw_enroll_env *env, const 
 		struct fw_gallery_match fm;
 		for (int id = 0; id < fw_gallery_n_identities(g); id++)
 			if (!strcmp(fw_gallery_name(g, id), c->name))
-				m->similarity = fw_gallery_identity_similarity(g, r->emb, id);
-		m->vetoed = !fw_gallery_match(g, r->emb, &fm) && fm.vetoed >= 0 &&
+				m->similarity = fw_gallery_identity_similarity(g, newest, id);
+		m->vetoed = !fw_gallery_match(g, newest, &fm) && fm.vetoed >= 0 &&
 			    !strcmp(fw_gallery_name(g, fm.vetoed), c->name);
 	}
 	if (!m->vetoed)
@@ -595,10 +603,16 @@ void fw_enroll_embedded(struct fw_enroll *e, uint32_t track, const float *emb, f
 			if (e->recent[i].t_ms < slot->t_ms)
 				slot = &e->recent[i];
 	}
-	slot->track = track;
+	if (slot->track != track || !slot->t_ms) {
+		slot->n = slot->next = 0;
+		slot->track = track;
+	}
 	slot->t_ms = now_ms > 0 ? now_ms : 1;
-	slot->quality = quality;
-	memcpy(slot->emb, emb, sizeof slot->emb);
+	slot->quality[slot->next] = quality;
+	memcpy(slot->emb[slot->next], emb, sizeof slot->emb[0]);
+	slot->next = (slot->next + 1) % FW_ENROLL_TRACK_VIEWS;
+	if (slot->n < FW_ENROLL_TRACK_VIEWS)
+		slot->n++;
 }
 
 int fw_enroll_force_embed(struct fw_enroll *e, uint32_t track)

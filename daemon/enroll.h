@@ -36,10 +36,11 @@
  * a second with the most frequent reason frames were refused for. Timeout
  * or the camera ending: refused, naming what most frames lacked.
  *
- * Corrections: the inference thread keeps the latest embedding of the last
- * FW_ENROLL_RECENT tracks it embedded (live ones and those that ended up
- * to FW_ENROLL_KEEP_MS ago). `not` stores that embedding as a negative
- * template of NAME (core/gallery.h's rule then vetoes NAME for faces closer
+ * Corrections: the inference thread keeps the latest FW_ENROLL_TRACK_VIEWS
+ * embeddings of the last FW_ENROLL_RECENT tracks it embedded (live ones and
+ * those that ended up to FW_ENROLL_KEEP_MS ago). `not` stores them as
+ * negative templates of NAME (several views: the veto then covers the face
+ * as it moved, not one pose) (core/gallery.h's rule then vetoes NAME for faces closer
  * to it than to NAME's own templates), reloads, and makes the track vote
  * again on its next frames, so a wrong face_identified is corrected within
  * a second.
@@ -70,7 +71,8 @@
 #define FW_ENROLL_MAX_TIMEOUT_S 300
 #define FW_ENROLL_GAP_MS 250        /* between two views taken */
 #define FW_ENROLL_FACE_SCORE 0.6f   /* a detection this confident counts as a face */
-#define FW_ENROLL_RECENT 64         /* track embeddings kept for `not` */
+#define FW_ENROLL_RECENT 64         /* tracks whose embeddings are kept for `not` ... */
+#define FW_ENROLL_TRACK_VIEWS 4     /* ... their latest this many embeddings */
 #define FW_ENROLL_KEEP_MS 120000    /* ... for at most this long after the last one */
 #define FW_ENROLL_REVOTE_FRAMES 10  /* a corrected track is embedded on this many frames */
 #define FW_ENROLL_TEXT 320

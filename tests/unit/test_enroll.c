@@ -209,6 +209,28 @@ static void test_not_and_timeout(void **state)
 		assert_true(fw_enroll_force_embed(e, 5));
 	assert_false(fw_enroll_force_embed(e, 5));
 
+	/* a track seen in several poses: its latest FW_ENROLL_TRACK_VIEWS views
+	 * are stored, in one change */
+	{
+		float v[FW_EMBED_DIM];
+		struct fw_store_identity *list;
+		int n;
+		for (unsigned k = 0; k < 6; k++) {
+			unit(v, 100 + k);
+			fw_enroll_embedded(e, 8, v, 0.9f, 2000 + k);
+		}
+		n_got = 0;
+		assert_int_equal(call(fw_enroll_request_not, e, req("{ss si}", "name", "al", "track", 8),
+				      err, sizeof err), FW_EVENTS_LATER);
+		fw_enroll_poll(e, &env, 3000, 0);
+		assert_int_equal(n_got, 1);
+		assert_int_equal(got[0].err, 0);
+		assert_int_equal(got[0].added, FW_ENROLL_TRACK_VIEWS);
+		assert_int_equal(fw_store_list(x.store, NULL, &list, &n), 0);
+		assert_int_equal(list[0].negatives, 1 + FW_ENROLL_TRACK_VIEWS);
+		fw_store_list_free(list);
+	}
+
 	/* an enrolment that sees no frame: refused at its timeout, not before */
 	n_got = 0;
 	assert_int_equal(call(fw_enroll_request_enroll, e, req("{ss si si}", "name", "cy", "count", 2,
@@ -237,7 +259,7 @@ static void test_not_and_timeout(void **state)
 		int n;
 		assert_int_equal(fw_store_list(x.store, NULL, &list, &n), 0);
 		assert_int_equal(n, 1); /* no "cy" */
-		assert_int_equal(list[0].negatives, 1);
+		assert_int_equal(list[0].negatives, 1 + FW_ENROLL_TRACK_VIEWS);
 		fw_store_list_free(list);
 	}
 	fw_enroll_destroy(e);
