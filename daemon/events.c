@@ -44,6 +44,7 @@ static const struct {
 	{ "attention", false },
 	{ "frame", true },
 	{ "status", false },
+	{ "enroll_progress", true },
 };
 #define N_EVENTS (sizeof event_names / sizeof event_names[0])
 
@@ -478,7 +479,8 @@ static void request_subscribe(struct fw_events *srv, struct client *c, json_t *r
 			if (k < 0) {
 				char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 				reply_error(srv, c, id, "unknown event %.64s (known: face_appeared, "
-					    "face_identified, face_left, presence, frame, status)",
+					    "face_identified, face_left, presence, frame, status, "
+					    "enroll_progress)",
 					    s ? s : "?");
 				free(s);
 				return;

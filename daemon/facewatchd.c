@@ -49,6 +49,7 @@
 #include "daemon/attend.h"
 #include "core/tracker.h"
 #include "daemon/config.h"
+#include "daemon/enroll.h"
 #include "daemon/events.h"
 #include "daemon/mqtt.h"
 #include "daemon/paths.h"
@@ -71,6 +72,7 @@ enum msg_kind {
 	MSG_FRAME,      /* per-frame results (sent to subscribers of "frame") */
 	MSG_ENDED,      /* the replay ended */
 	MSG_ATTENTION,  /* an attention change (landmarks68 = on) */
+	MSG_ENROLL,     /* enrolment / correction results (daemon/enroll.h) */
 };
 
 struct msg_face {
@@ -101,6 +103,8 @@ struct msg {
 	int n_faces;
 	struct msg_face faces[MAX_FRAME_FACES];
 	float latency_ms;
+	/* MSG_ENROLL */
+	struct fw_enroll_msg enroll;
 };
 
 /* ---- state shared between threads --------------------------------------- */
@@ -119,6 +123,7 @@ struct daemon {
 	struct fw_events *events;
 	struct fw_events_queue *queue;
 	struct fw_mqtt *mqtt;        /* NULL unless mqtt_host is set (docs/mqtt.md) */
+	struct fw_enroll *enroll;    /* live enrolment, corrections, camera samples */
 	pthread_t infer_thread;
 	int infer_started;
 
@@ -223,6 +228,7 @@ struct infer {
 	struct fw_attend *attend;    /* NULL unless landmarks68 = on */
 	struct fw_attention_event *aev;
 	int max_aev;
+	int full_ready;              /* in->full holds this frame (or small is full size) */
 	struct msg m;
 };
 
@@ -284,12 +290,23 @@ static void emit_presence(struct infer *in, int n)
 	}
 }
 
+/* The full-resolution frame: the detector's own image when it was decoded
+ * at full size, else decoded (once per frame) into in->full. NULL when it
+ * cannot be decoded. */
+static const struct fw_image *full_image(struct infer *in, const struct fw_frame *f, int denom)
+{
+	if (denom == 1)
+		return &in->small;
+	if (!in->full_ready && fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
+		return NULL;
+	in->full_ready = 1;
+	return &in->full;
+}
+
 /* Embed every track the tracker asks for, on the full-resolution frame. */
 static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		      const struct fw_track *tracks, int nt)
 {
-	/* the full-resolution frame: the detector's own image when it was
-	 * decoded at full size, else decoded (once) into in->full */
 	const struct fw_image *img = NULL;
 
 	for (int i = 0; i < nt; i++) {
@@ -297,22 +314,22 @@ static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		struct fw_gallery_match match;
 		float emb[FW_EMBED_DIM];
 
-		if (tracks[i].det_index < 0 || !fw_tracker_needs_embedding(in->tracker, tracks[i].id))
+		/* a track corrected by `not` votes again on its next frames */
+		if (tracks[i].det_index < 0 ||
+		    (!fw_tracker_needs_embedding(in->tracker, tracks[i].id) &&
+		     !fw_enroll_force_embed(in->d->enroll, tracks[i].id)))
 			continue;
-		if (!img) {
-			if (denom == 1)
-				img = &in->small;
-			else if (fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
-				return;
-			else
-				img = &in->full;
-		}
+		if (!img && !(img = full_image(in, f, denom)))
+			return;
 		pthread_mutex_lock(&in->d->stats_lock);
 		in->d->embeddings++;
 		pthread_mutex_unlock(&in->d->stats_lock);
 		if (fw_landmarks_run(in->lmk, img, &tracks[i].det, &lm) ||
 		    fw_embedder_run(in->emb, img, (const float(*)[2])lm.pt, emb, NULL))
 			continue;
+		fw_enroll_embedded(in->d->enroll, tracks[i].id, emb,
+				   fw_quality_template(tracks[i].det.score,
+						       tracks[i].det.x2 - tracks[i].det.x1), now_ms());
 		if (!in->gallery || fw_gallery_n_identities(in->gallery) == 0 ||
 		    fw_gallery_match(in->gallery, emb, &match) || match.identity < 0) {
 			fw_tracker_observe(in->tracker, tracks[i].id, FW_IDENTITY_UNKNOWN, 0);
@@ -334,12 +351,8 @@ static void attend(struct infer *in, const struct fw_frame *f, int denom,
 
 	if (!in->attend)
 		return;
-	if (f && fw_attend_due(in->attend, t, tracks, nt)) {
-		if (denom == 1)
-			img = &in->small;
-		else if (!fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
-			img = &in->full;
-	}
+	if (f && fw_attend_due(in->attend, t, tracks, nt))
+		img = full_image(in, f, denom);
 	n = fw_attend_frame(in->attend, img, 1.0f, f ? f->width : 0, f ? f->height : 0, t, tracks,
 			    nt, in->aev, in->max_aev);
 	for (int i = 0; i < n; i++) {
@@ -401,6 +414,80 @@ static void record_latency(struct daemon *d, float ms)
 	d->latency[d->n_latency++ % LATENCY_WINDOW] = ms;
 	d->frames++;
 	pthread_mutex_unlock(&d->stats_lock);
+}
+
+/* ---- live enrolment, corrections, camera samples (daemon/enroll.h) ---- */
+
+static void enroll_reload(void *ctx)
+{
+	load_gallery(ctx);
+}
+
+static struct fw_gallery *enroll_current(void *ctx)
+{
+	return ((struct infer *)ctx)->gallery;
+}
+
+static void enroll_send(void *ctx, const struct fw_enroll_msg *em)
+{
+	struct infer *in = ctx;
+	struct msg *m = &in->m;
+
+	memset(m, 0, sizeof *m);
+	m->kind = MSG_ENROLL;
+	m->t_ms = now_ms();
+	m->enroll = *em;
+	/* an answer must not be lost to a full queue (the client would wait
+	 * and the next enrolment be "busy"): give the main thread up to a
+	 * second to drain it; progress may be dropped like frames */
+	for (int i = 0; fw_events_queue_push(in->d->queue, m) == -EAGAIN &&
+			em->kind == FW_ENROLL_MSG_DONE && i < 100; i++)
+		usleep(10 * 1000);
+}
+
+static void enroll_env(struct infer *in, struct fw_enroll_env *env)
+{
+	*env = (struct fw_enroll_env){ .store = in->store, .model_id = in->model_id,
+		.gallery = in->gallery, .threshold = in->d->cfg.threshold,
+		.device = fw_source_name(in->d->source), .lmk = in->lmk, .emb = in->emb,
+		.reload = enroll_reload, .current = enroll_current, .send = enroll_send, .ctx = in };
+}
+
+/* Per analysed frame: a camera sample for doctor, and the enrolment
+ * session's look at the frame when one runs. */
+static void enroll_frame(struct infer *in, const struct fw_frame *f, int denom, int fresh, int n,
+			 int64_t t)
+{
+	/* the light of this frame: the detector's decode, or after a still
+	 * frame the 1/8 look that stood in for it */
+	const struct fw_image *seen = fresh ? &in->small : &in->look;
+	struct fw_camcheck_sample cs = { .t_ns = f->t_ns[FW_STAGE_CAPTURED], .sequence = f->sequence,
+					 .session = f->session,
+					 .luma = fw_quality_luma(seen, NULL) };
+	const struct fw_image *img;
+	struct fw_enroll_env env;
+
+	float sx = (float)seen->width / f->width, sy = (float)seen->height / f->height;
+
+	for (int i = 0; i < n; i++) {
+		const struct fw_detection *dt = &in->dets[i];
+		float w = dt->x2 - dt->x1;
+		if (dt->score < FW_ENROLL_FACE_SCORE)
+			continue;
+		if (w > cs.face_max) {
+			/* the face's light, on the detector's image (cheap) */
+			float box[4] = { dt->x1 * sx, dt->y1 * sy, dt->x2 * sx, dt->y2 * sy };
+			cs.face_luma = fw_quality_luma(seen, box);
+		}
+		cs.face_min = cs.faces ? fminf(cs.face_min, w) : w;
+		cs.face_max = fmaxf(cs.face_max, w);
+		cs.faces++;
+	}
+	fw_enroll_sample(in->d->enroll, &cs);
+	if (!fw_enroll_active(in->d->enroll) || !(img = full_image(in, f, fresh ? denom : 0)))
+		return;
+	enroll_env(in, &env);
+	fw_enroll_frame(in->d->enroll, &env, t, img, in->dets, n);
 }
 
 static int infer_open(struct infer *in, struct daemon *d)
@@ -519,6 +606,7 @@ static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t, in
 	float k;
 
 	*fresh = 0;
+	in->full_ready = 0;
 	plan.kind = FW_SCAN_FULL;
 	if (in->last_still && denom < 8 && f->format == FW_PIXFMT_MJPEG) {
 		if (fw_frame_to_rgb(in->jpeg, f, 8, &in->look, in->look_cap)) {
@@ -638,6 +726,11 @@ static void *infer_main(void *arg)
 			take_live_settings(in);
 		if (atomic_exchange(&d->reload_gallery, 0))
 			load_gallery(in);
+		{
+			struct fw_enroll_env env;
+			enroll_env(in, &env);
+			fw_enroll_poll(d->enroll, &env, t, atomic_load(&d->ended));
+		}
 		err = fw_ring_take(d->ring, 200, &f);
 		if (err == -EPIPE && !atomic_exchange(&d->ended, 1)) {
 			struct msg *m = &in->m;
@@ -689,6 +782,7 @@ static void *infer_main(void *arg)
 			continue;
 		}
 		t = now_ms();
+		enroll_frame(in, f, denom, fresh, n, t);
 		fw_tracker_update(in->tracker, t, in->dets, n, f->width, f->height);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
 		/* denom 0: in->small is not this frame, decode what is needed */
@@ -796,6 +890,7 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 				       roundf(m->ev.score * 1e4f) / 1e4f);
 			break;
 		case FW_TRACK_IDENTIFIED:
+			fw_enroll_saw_identified(d->enroll, m->ev.track, m->identity);
 			ev = json_pack("{ss sI so sf}", "event", "face_identified", "track",
 				       (json_int_t)m->ev.track, "identity", name_json(m->identity),
 				       "similarity", roundf(m->ev.similarity * 1e4f) / 1e4f);
@@ -852,6 +947,9 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 		fw_log(FW_LOG_INFO, "%s: the replay ended; presence times out as configured",
 		       fw_source_name(d->source));
 		return;
+	case MSG_ENROLL:
+		ev = fw_enroll_main_msg(d->enroll, &m->enroll);
+		break;
 	}
 	publish(d, ev);
 }
@@ -976,6 +1074,29 @@ static int req_list(void *ctx, const struct fw_events_peer *peer, json_t *req, j
 						     list[i].templates));
 	fw_store_list_free(list);
 	json_object_set_new(reply, "identities", arr);
+	return 0;
+}
+
+/* `doctor`: the camera's setup and what the last seconds of frames say
+ * (daemon/camcheck.h); facectl doctor prints it with its advice. */
+static int req_doctor(void *ctx, const struct fw_events_peer *peer, json_t *req, json_t *reply)
+{
+	struct daemon *d = ctx;
+	struct fw_source_stats ss;
+	struct fw_camcheck_summary sum;
+	struct fw_camcheck_setup setup;
+
+	(void)peer, (void)req;
+	fw_source_get_stats(d->source, &ss);
+	fw_enroll_camcheck(d->enroll, &sum);
+	setup = (struct fw_camcheck_setup){ .device = fw_source_name(d->source),
+		.state = fw_source_state_name(ss.state),
+		.format = ss.format ? fw_pixfmt_name(ss.format) : NULL, .width = ss.width,
+		.height = ss.height,
+		.fps_negotiated = ss.fps_den ? (double)ss.fps_num / ss.fps_den : 0,
+		.fps_asked = d->cfg.fps };
+	json_object_set_new(reply, "camera", fw_camcheck_json(&setup, &sum));
+	json_object_set_new(reply, "max_fps", json_integer(d->cfg.max_fps));
 	return 0;
 }
 
@@ -1233,12 +1354,18 @@ static int run(struct daemon *d)
 			fw_log(FW_LOG_WARN, "%s: no gallery; faces are detected but not recognised", gp);
 		}
 	}
-	if ((err = fw_events_queue_create(&d->queue, 256, sizeof(struct msg))))
+	if ((err = fw_events_queue_create(&d->queue, 256, sizeof(struct msg))) ||
+	    (err = fw_enroll_create(&d->enroll)))
 		goto fail;
 	if ((err = fw_events_create(&d->events, &eo)))
 		goto fail;
 	fw_events_add_request(d->events, "status", 0, req_status, d);
 	fw_events_add_request(d->events, "list", 0, req_list, d);
+	fw_enroll_set_server(d->enroll, d->events);
+	fw_events_add_request(d->events, "enroll", FW_EVENTS_MUTATING, fw_enroll_request_enroll,
+			      d->enroll);
+	fw_events_add_request(d->events, "not", FW_EVENTS_MUTATING, fw_enroll_request_not, d->enroll);
+	fw_events_add_request(d->events, "doctor", 0, req_doctor, d);
 	if ((err = open_source(d)))
 		goto fail;
 	if (d->cfg.mqtt_host[0] && (err = fw_mqtt_start(&d->mqtt, &d->cfg, d->cfg.camera)))
@@ -1345,8 +1472,10 @@ fail:
 		fw_source_close(d->source);
 	if (d->ring)
 		fw_ring_destroy(d->ring);
+	fw_enroll_set_server(d->enroll, NULL);
 	fw_events_destroy(d->events);
 	fw_events_queue_destroy(d->queue);
+	fw_enroll_destroy(d->enroll);
 	fw_store_close(d->store);
 	if (in) {
 		infer_close(in);
