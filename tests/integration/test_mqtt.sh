@@ -80,8 +80,11 @@ wait_live() {
     sleep 0.1
   done
 }
-live() { # live FILE: every message from now on, "unix-time|topic|payload"
-  mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$B/#" -R -F '%U|%t|%p' >"$1" 2>/dev/null &
+live() { # live FILE [retained]: every message from now on, "unix-time|topic|payload";
+         # with "retained", first the retained state the broker holds
+  local r=-R
+  [ "${2:-}" = retained ] && r=
+  mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$B/#" $r -F '%U|%t|%p' >"$1" 2>/dev/null &
   pids+=($!)
   sleep 0.3
 }
@@ -209,7 +212,9 @@ start_daemon "$T/short.conf"
 sleep 1
 kill -0 "$daemon" || fail "facewatchd did not start without its broker"
 start_broker
-live "$T/live2.txt"
+# the daemon may connect (and publish its states) before this subscriber
+# does: take the retained state too, so nothing published in between is lost
+live "$T/live2.txt" retained
 wait_retained 20 "$B/availability" online
 echo "ok: started before the broker, connected when it came"
 on=$(wait_live 30 "$T/live2.txt" "$B/person/lin-manuel-miranda/state" ON)
