@@ -46,6 +46,7 @@ struct viewer {
 	char *in;                     /* partial lines */
 	size_t in_len, in_cap;
 	json_t *latest;               /* the newest preview event not drawn yet */
+	json_t *shown;                /* the faces of the last frame drawn */
 	int failed;                   /* the daemon refused or went away: exit 1 */
 
 	struct fw_display *disp;
@@ -67,7 +68,9 @@ static void usage(FILE *f)
 	      "Keys: q/Esc close, f full screen, k keypoints, s snapshot (current directory).\n"
 	      "\n"
 	      "  --socket PATH      the daemon's socket (default: as facewatchd's)\n"
-	      "  --frames N         close after showing N frames (0: run until closed)\n"
+	      "  --frames N         close after showing N frames (0: run until closed) and\n"
+	      "                     print {\"frames\", \"faces\" (of the last one), \"width\",\n"
+	      "                     \"height\" (the window's), \"snapshot\"} as JSON\n"
 	      "  --snapshot FILE    with --frames: save the last frame shown as a JPEG\n",
 	      f);
 }
@@ -296,6 +299,8 @@ static int draw_latest(struct viewer *v)
 	snprintf(hud.isa, sizeof hud.isa, "%s",
 		 json_string_value(json_object_get(ev, "kernels")) ? json_string_value(json_object_get(ev, "kernels")) : "");
 	fw_display_draw(v->disp, &pic, v->r.faces, v->r.n_faces, &hud);
+	json_decref(v->shown);
+	v->shown = json_incref(json_object_get(ev, "faces"));
 	return 1;
 }
 
@@ -382,9 +387,20 @@ int fw_cmd_preview(int argc, char **argv)
 			v.frames++;
 			if (max_frames && v.frames >= max_frames) {
 				rc = snapshot && fw_display_snapshot(v.disp, snapshot, NULL, 0) ? 1 : 0;
-				if (!rc)
-					printf("%ld frames shown%s%s\n", v.frames, snapshot ? "; snapshot " : "",
-					       snapshot ? snapshot : "");
+				if (!rc) {
+					/* what was shown last, as the daemon described it */
+					int ww, wh;
+					fw_display_size(v.disp, &ww, &wh);
+					json_t *o = json_pack("{sI sO* ss* si si}", "frames",
+							      (json_int_t)v.frames, "faces", v.shown,
+							      "snapshot", snapshot, "width", ww,
+							      "height", wh);
+					char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+					if (line)
+						puts(line);
+					free(line);
+					json_decref(o);
+				}
 				break;
 			}
 			fw_display_present(v.disp);
@@ -392,6 +408,7 @@ int fw_cmd_preview(int argc, char **argv)
 	}
 done:
 	json_decref(v.latest);
+	json_decref(v.shown);
 	fw_display_close(v.disp);
 	fw_jpeg_destroy(v.jpeg);
 	if (v.shm)

@@ -416,7 +416,7 @@ static void fill(struct fw_display *w, int x, int y, int wd, int ht, const uint8
 	SDL_RenderFillRect(w->ren, &r);
 }
 
-static void draw_face(struct fw_display *w, const struct fw_display_face *f, int thick)
+static void draw_face(struct fw_display *w, const struct fw_display_face *f, int thick, int top)
 {
 	static const uint8_t black[3] = { 0, 0, 0 }, point[3] = { 255, 235, 0 };
 	uint8_t c[3];
@@ -449,9 +449,10 @@ static void draw_face(struct fw_display *w, const struct fw_display_face *f, int
 		snprintf(label, sizeof label, "%s %.2f", f->name, (double)f->similarity);
 	else
 		snprintf(label, sizeof label, "%s", f->state == FW_DISPLAY_ENROLLING ? "enrolling" : "unknown");
-	/* on the box's top edge, outside; inside when the box touches the top */
+	/* on the box's top edge, outside; inside when that would be off the
+	 * picture or under the head-up line (`top`) */
 	int tw = text_width(w, label) + 8, ty = y1 - w->line_h;
-	if (ty < w->dst.y)
+	if (ty < top)
 		ty = y1 + thick;
 	fill(w, x1, ty, tw, w->line_h, c, 255);
 	draw_text(w, x1 + 4, ty, label, black);
@@ -515,8 +516,11 @@ int fw_display_draw(struct fw_display *w, const struct fw_display_picture *pic,
 		w->map_y = (float)w->dst.h / w->coord_h;
 		SDL_RenderCopy(w->ren, w->tex, NULL, &w->dst);
 		thick = out_w >= 960 ? 3 : 2;
+		int top = w->dst.y;
+		if (hud && w->font && w->line_h + 6 > top)
+			top = w->line_h + 6; /* the head-up band */
 		for (int i = 0; i < n_faces; i++)
-			draw_face(w, &faces[i], thick);
+			draw_face(w, &faces[i], thick, top);
 	}
 	draw_hud(w, hud, out_w, out_h);
 	if (w->snapshot_pending) {
@@ -597,8 +601,10 @@ int fw_display_snapshot(struct fw_display *w, const char *path, char *written, s
 	img.data = w->readbuf;
 	if ((err = fw_display_read(w, &img, w->readcap)))
 		return err;
+	/* 4:4:4: the overlay's thin coloured lines and text would bleed
+	 * with subsampled chroma */
 	if (tjCompress2(w->tj, img.data, img.width, img.stride, img.height, TJPF_RGB, &jpg, &jpg_len,
-			TJSAMP_420, 90, TJFLAG_ACCURATEDCT) < 0) {
+			TJSAMP_444, 90, TJFLAG_ACCURATEDCT) < 0) {
 		fw_log(FW_LOG_ERROR, "preview: cannot encode the snapshot: %s", tjGetErrorStr2(w->tj));
 		tjFree(jpg);
 		return FW_EIO;

@@ -13,7 +13,7 @@ PKGS=(
   clang libclang-rt-14-dev
   python3
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-  libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core xvfb x11-apps xdotool imagemagick   # preview
+  libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core xvfb xauth x11-apps xdotool imagemagick   # preview
 )
 # npm may come from another source than Debian (e.g. nodesource's nodejs
 # bundles it, and then Debian's npm package conflicts): ask for the command.
