@@ -224,6 +224,15 @@ int fw_display_open(struct fw_display **out, const struct fw_display_options *o)
 		free(w);
 		return FW_EUNSUPPORTED;
 	}
+	{
+		/* with no $DISPLAY SDL falls back to drawing off-screen by
+		 * itself: a window nobody can see deserves a word */
+		const char *drv = SDL_GetCurrentVideoDriver();
+		const char *asked = getenv("SDL_VIDEODRIVER");
+		if (drv && (!strcmp(drv, "offscreen") || !strcmp(drv, "dummy")) && !(asked && *asked))
+			fw_log(FW_LOG_WARN, "preview: no screen found ($DISPLAY and $WAYLAND_DISPLAY "
+			       "are unset): the window is drawn off-screen, nobody will see it");
+	}
 	if (o->hidden)
 		flags |= SDL_WINDOW_HIDDEN;
 	w->win = SDL_CreateWindow(o->title ? o->title : "facewatch", SDL_WINDOWPOS_UNDEFINED,
