@@ -10,6 +10,8 @@
  *   main        epoll over the event server, the result queue, signals
  *               (SIGTERM/SIGINT stop, SIGHUP reloads) and a 1 s timer
  *               (status, gallery changes)
+ *   fw-preview  with --preview only: the window (daemon/preview_window.c);
+ *               it shows the newest frame the inference thread handed over
  * The inference thread owns every model, the tracker, the presence state and
  * its gallery snapshot; after start-up it allocates nothing per frame.
  */
@@ -838,7 +840,8 @@ static void usage(FILE *f)
 static int parse_args(struct daemon *d, int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CAMERA, O_LOOP, O_SOCKET, O_GALLERY, O_MODELS, O_DETECTOR,
-	       O_THRESHOLD, O_FPS, O_KERNELS, O_PRINT, O_IDLE, O_VERSION, O_PRECISION, O_MAXFPS, O_PREVIEW };
+	       O_THRESHOLD, O_FPS, O_KERNELS, O_PRINT, O_IDLE, O_VERSION, O_PRECISION, O_MAXFPS,
+	       O_PREVIEW };
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "camera", required_argument, NULL, O_CAMERA },

@@ -331,6 +331,42 @@ static void test_quit_keys_and_close(void **state)
 	}
 }
 
+/* f: full screen, the desktop's size, the picture fitted into it (black
+ * bars beside it); f again leaves it. (The dummy driver does not give the
+ * old size back when leaving, so that half is only checked not to fail.) */
+static void test_f_toggles_full_screen(void **state)
+{
+	struct fw_display *d = open_window(W, H, NULL, NULL);
+	struct fw_display_picture pic = grey_picture();
+	SDL_DisplayMode mode;
+	struct fw_image img;
+	int ww, wh;
+
+	(void)state;
+	assert_int_equal(SDL_GetDesktopDisplayMode(0, &mode), 0);
+	if (mode.w == W && mode.h == H)
+		skip();
+	push_key(SDLK_f);
+	assert_int_equal(fw_display_poll(d), FW_DISPLAY_NONE);
+	assert_int_equal(fw_display_draw(d, &pic, NULL, 0, NULL), 0);
+	fw_display_size(d, &ww, &wh);
+	assert_int_equal(ww, mode.w);
+	assert_int_equal(wh, mode.h);
+	img = read_back(d);
+	assert_bg(&img, mode.w / 2, mode.h / 2);
+	if (mode.w * H != mode.h * W) {
+		static const uint8_t black[3] = { 0, 0, 0 };
+		if (mode.w * H > mode.h * W)
+			assert_rgb(&img, 0, mode.h / 2, black);
+		else
+			assert_rgb(&img, mode.w / 2, 0, black);
+	}
+	push_key(SDLK_f);
+	assert_int_equal(fw_display_poll(d), FW_DISPLAY_NONE);
+	assert_int_equal(fw_display_draw(d, &pic, NULL, 0, NULL), 0);
+	fw_display_close(d);
+}
+
 /* The head-up line: light text on a dark band at the top; none without. */
 static void test_hud(void **state)
 {
@@ -451,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_yuyv_picture),
 		cmocka_unit_test(test_keypoints_and_the_k_key),
 		cmocka_unit_test(test_quit_keys_and_close),
+		cmocka_unit_test(test_f_toggles_full_screen),
 		cmocka_unit_test(test_hud),
 		cmocka_unit_test(test_snapshot_is_what_is_shown),
 		cmocka_unit_test(test_missing_font_draws_boxes_only),
