@@ -395,7 +395,8 @@ int fw_cmd_preview(int argc, char **argv)
 							      (json_int_t)v.frames, "faces", v.shown,
 							      "snapshot", snapshot, "width", ww,
 							      "height", wh);
-					char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+					char *line = o ? json_dumps(o, JSON_COMPACT |
+								    JSON_REAL_PRECISION(6)) : NULL;
 					if (line)
 						puts(line);
 					free(line);

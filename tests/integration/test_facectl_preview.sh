@@ -5,7 +5,8 @@
 # get frames through the daemon's shared memory, draw N of them and save a
 # snapshot in which every face of the last frame has its box, in its
 # state's colour, where the daemon said. Then SIGTERM stops the daemon
-# (window and all) cleanly, and a viewer without a daemon says so.
+# (window and all) cleanly. The same with a YUYV camera (the fake V4L2
+# device), and a viewer without a daemon says so.
 set -euo pipefail
 : "${FACECTL:?}" "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
 [ "${FW_HAVE_SDL:-}" = 1 ] || { echo "SKIP: built without SDL2 (no preview window)"; exit 77; }
@@ -86,6 +87,41 @@ kill -0 "$pid" 2>/dev/null && fail "the daemon still runs 10 s after SIGTERM"
 wait "$pid" || rc=$?
 pid=
 [ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
+
+# A YUYV camera (the fake V4L2 device: grey vertical bars, 40 px wide,
+# Y 200 and 60): the frames go through the shared memory as they are and
+# are shown as a YUY2 texture, in the daemon's window and in facectl's.
+if [ -n "${FAKECAM_SO:-}" ]; then
+  rm -f "$T/fw.sock"
+  env ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" LD_PRELOAD=$FAKECAM_SO \
+    FAKECAM_DEV=/dev/video0 FAKECAM_FORMATS=yuyv FAKECAM_FPS=30 \
+    "$FACEWATCHD" --config "$T/facewatchd.conf" --camera /dev/video0 \
+      --socket "$T/fw.sock" --gallery "$T/gallery.db" --preview 2>"$T/daemon.log" &
+  pid=$!
+  for _ in $(seq 100); do [ -S "$T/fw.sock" ] && break; sleep 0.1; done
+  timeout 60 "$FACECTL" preview --socket "$T/fw.sock" --frames 5 --snapshot "$T/yuyv.jpg" \
+    >"$T/out.json" 2>"$T/facectl.log" || { cat "$T/facectl.log"; fail "facectl preview (YUYV) failed"; }
+  convert "$T/yuyv.jpg" -crop 640x1+0+300 -depth 8 "gray:$T/row.raw"
+  python3 - "$T/row.raw" <<'PY' || fail "the YUYV frame is not shown as the camera sent it"
+import sys
+row = open(sys.argv[1], "rb").read()
+assert len(row) == 640, len(row)
+# BT.601 limited range: Y 200 -> 214, Y 60 -> 51; bands 40 px wide
+runs, cur, n = [], None, 0
+for v in row:
+    level = "hi" if v > 190 else "lo" if v < 75 else "mid"
+    if level == cur: n += 1
+    else:
+        if cur: runs.append((cur, n))
+        cur, n = level, 1
+runs.append((cur, n))
+inner = [r for r in runs[1:-1] if r[0] != "mid"]
+print("bands:", runs[:6], "...")
+assert len(inner) >= 12 and all(34 <= n <= 41 for _, n in inner), runs
+PY
+  kill -TERM "$pid"; rc=0; wait "$pid" || rc=$?; pid=
+  [ "$rc" = 0 ] || fail "YUYV daemon: exit status $rc after SIGTERM"
+fi
 
 # no daemon: a clear message, exit status 1
 rc=0
