@@ -296,8 +296,8 @@ static int draw_latest(struct viewer *v)
 	hud.latency_ms = v->r.latency_ms;
 	hud.dropped = (int64_t)num(ev, "drops", -1);
 	hud.cpu = num(ev, "cpu", -1);
-	snprintf(hud.isa, sizeof hud.isa, "%s",
-		 json_string_value(json_object_get(ev, "kernels")) ? json_string_value(json_object_get(ev, "kernels")) : "");
+	const char *isa = json_string_value(json_object_get(ev, "kernels"));
+	snprintf(hud.isa, sizeof hud.isa, "%s", isa ? isa : "");
 	fw_display_draw(v->disp, &pic, v->r.faces, v->r.n_faces, &hud);
 	json_decref(v->shown);
 	v->shown = json_incref(json_object_get(ev, "faces"));

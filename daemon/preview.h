@@ -77,7 +77,8 @@ void fw_preview_destroy(struct fw_preview *p);
 
 /* Inference thread: f (held by the caller) is the newest frame and r its
  * results. Takes a reference; never blocks beyond a short mutex. */
-void fw_preview_publish(struct fw_preview *p, struct fw_frame *f, const struct fw_preview_result *r);
+void fw_preview_publish(struct fw_preview *p, struct fw_frame *f,
+			const struct fw_preview_result *r);
 
 /* The newest frame if it is newer than *last (the index of the last one
  * this viewer took; start with UINT64_MAX): 1 with *f (a reference:
@@ -89,8 +90,9 @@ void fw_preview_release(struct fw_preview *p, struct fw_frame *f);
 /* The head-up numbers now (fps, cpu, drops, isa; latency is per frame). */
 void fw_preview_hud(struct fw_preview *p, struct fw_display_hud *h);
 
-/* Main thread, once a second (p may be NULL, as for share): frames dropped so far (camera and ring) and
- * the kernels' name; fps and CPU % are measured here over the second. */
+/* Main thread, once a second (p may be NULL, as for share): frames dropped
+ * so far (camera and ring) and the kernels' name; fps and CPU % are
+ * measured here over the second. */
 void fw_preview_tick(struct fw_preview *p, uint64_t dropped, const char *isa);
 
 /* Main thread: add the `preview` request to the event server. */

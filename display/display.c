@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,28 +468,40 @@ static void draw_face(struct fw_display *w, const struct fw_display_face *f, int
 	draw_text(w, x1 + 4, ty, label, black);
 }
 
+/* Append to a line, never past its end (a cut line is still a line). */
+static void __attribute__((format(printf, 3, 4)))
+append(char *line, size_t cap, const char *fmt, ...)
+{
+	size_t n = strlen(line);
+	va_list ap;
+
+	if (n + 1 >= cap)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line + n, cap - n, fmt, ap);
+	va_end(ap);
+}
+
 static void draw_hud(struct fw_display *w, const struct fw_display_hud *h, int out_w, int out_h)
 {
 	static const uint8_t white[3] = { 255, 255, 255 }, black[3] = { 0, 0, 0 };
 	char line[160];
-	int n = 0;
 
 	if (!w->font)
 		return;
 	line[0] = 0;
 	if (h) {
-#define ADD(...) n += snprintf(line + n, n < (int)sizeof line ? sizeof line - (size_t)n : 0, __VA_ARGS__)
+		const size_t cap = sizeof line;
 		if (h->fps >= 0)
-			ADD("%.1f fps", (double)h->fps);
+			append(line, cap, "%.1f fps", (double)h->fps);
 		if (h->latency_ms >= 0)
-			ADD("%slatency %.0f ms", n ? "   " : "", (double)h->latency_ms);
+			append(line, cap, "%slatency %.0f ms", line[0] ? "   " : "", (double)h->latency_ms);
 		if (h->dropped >= 0)
-			ADD("%sdropped %lld", n ? "   " : "", (long long)h->dropped);
+			append(line, cap, "%sdropped %lld", line[0] ? "   " : "", (long long)h->dropped);
 		if (h->isa[0])
-			ADD("%s%s", n ? "   " : "", h->isa);
+			append(line, cap, "%s%s", line[0] ? "   " : "", h->isa);
 		if (h->cpu >= 0)
-			ADD("%scpu %.0f %%", n ? "   " : "", (double)h->cpu);
-#undef ADD
+			append(line, cap, "%scpu %.0f %%", line[0] ? "   " : "", (double)h->cpu);
 	}
 	if (line[0]) {
 		fill(w, 0, 0, out_w, w->line_h + 6, black, 160);

@@ -246,7 +246,8 @@ static json_t *client_line(struct fw_events *srv, struct client *c)
 	return NULL;
 }
 
-static json_t *client_until(struct fw_events *srv, struct client *c, const char *key, const char *value)
+static json_t *client_until(struct fw_events *srv, struct client *c, const char *key,
+			    const char *value)
 {
 	json_t *o;
 
