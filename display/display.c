@@ -463,7 +463,7 @@ static void draw_face(struct fw_display *w, const struct fw_display_face *f, int
 	 * picture or under the head-up line (`top`) */
 	int tw = text_width(w, label) + 8, ty = y1 - w->line_h;
 	if (ty < top)
-		ty = y1 + thick;
+		ty = y1 + thick > top ? y1 + thick : top;
 	fill(w, x1, ty, tw, w->line_h, c, 255);
 	draw_text(w, x1 + 4, ty, label, black);
 }

@@ -133,7 +133,7 @@ assert r > 0.9, r
 # the label: identified colour with dark glyphs in it, just above the box
 # (or just inside it, under the head-up line)
 x, y = round(box[0]), round(box[1])
-lab = [px(xx, yy) for yy in range(max(y - 18, 0), y + 20) for xx in range(x + 3, min(x + 120, w))]
+lab = [px(xx, yy) for yy in range(max(y - 18, 0), max(y, HUD) + 20) for xx in range(x + 3, min(x + 120, w))]
 assert sum(p == GREEN for p in lab) > 300 and sum(max(p) < 80 for p in lab) > 30, "no name label"
 for f in last["faces"]:
     if f["identity"] is None:

@@ -392,6 +392,38 @@ static void test_hud(void **state)
 	fw_display_close(d);
 }
 
+/* A face at the top of the picture: its label goes below the head-up
+ * band, not under it. */
+static void test_label_never_under_the_hud(void **state)
+{
+	struct fw_display *d = open_window(W, H, NULL, NULL);
+	struct fw_display_picture pic = grey_picture();
+	struct fw_display_face f = face(100, 2, 200, 120, FW_DISPLAY_IDENTIFIED, "alice");
+	struct fw_display_hud hud = { .fps = 9.9f, .latency_ms = 42, .dropped = 3, .cpu = 55 };
+	uint8_t green[3];
+	struct fw_image img;
+	int same, other, band = 0;
+
+	(void)state;
+	fw_display_state_colour(FW_DISPLAY_IDENTIFIED, green);
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, &hud), 0);
+	img = read_back(d);
+	/* the band: rows mostly darker than the picture, from the top down
+	 * (the text in it is light) */
+	for (;; band++) {
+		int dark = 0;
+		for (int x = 0; x < W; x++)
+			dark += px(&img, x, band)[0] < BG;
+		if (dark < W / 2)
+			break;
+	}
+	assert_true(band > 10 && band < 40);
+	count(&img, 103, band, 198, band + 16, green, &same, &other);
+	assert_true(same > 300);
+	assert_true(other > 20);
+	fw_display_close(d);
+}
+
 /* s: the next drawn picture goes to a JPEG in the snapshot folder, and it
  * is what the window shows. */
 static void test_snapshot_is_what_is_shown(void **state)
@@ -489,6 +521,7 @@ int main(void)
 		cmocka_unit_test(test_quit_keys_and_close),
 		cmocka_unit_test(test_f_toggles_full_screen),
 		cmocka_unit_test(test_hud),
+		cmocka_unit_test(test_label_never_under_the_hud),
 		cmocka_unit_test(test_snapshot_is_what_is_shown),
 		cmocka_unit_test(test_missing_font_draws_boxes_only),
 	};
