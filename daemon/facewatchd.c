@@ -10,6 +10,8 @@
  *   main        epoll over the event server, the result queue, signals
  *               (SIGTERM/SIGINT stop, SIGHUP reloads) and a 1 s timer
  *               (status, gallery changes)
+ *   fw-preview  with --preview only: the window (daemon/preview_window.c);
+ *               it shows the newest frame the inference thread handed over
  * The inference thread owns every model, the tracker, the presence state and
  * its gallery snapshot; after start-up it allocates nothing per frame.
  */
@@ -55,6 +57,8 @@
 #include "daemon/paths.h"
 #include "daemon/photo.h"
 #include "daemon/service.h"
+#include "daemon/preview.h"
+#include "daemon/preview_window.h"
 #include "daemon/store.h"
 
 #define MAX_DETECTIONS 32
@@ -81,6 +85,7 @@ struct msg_face {
 	float score;
 	char identity[NAME_LEN];    /* "" = unknown or undecided */
 	float similarity;
+	float kp[FW_DET_KEYPOINTS][2]; /* the detector's keypoints, frame pixels */
 	int has_lm;                 /* landmarks68: the track's last points and smoothed pose */
 	int looking;
 	float lm[FW_LM68_POINTS][2];
@@ -154,6 +159,10 @@ struct daemon {
 	uint64_t last_frames;
 	struct timespec last_status_wall;
 	struct rusage last_usage;
+
+	int want_preview;             /* --preview */
+	struct fw_preview *preview;   /* newest frame + results for viewers */
+	struct fw_preview_window *window;
 };
 
 /* Tracker and presence time: CLOCK_BOOTTIME, which keeps counting through
@@ -230,6 +239,7 @@ struct infer {
 	int max_aev;
 	int full_ready;              /* in->full holds this frame (or small is full size) */
 	struct msg m;
+	struct fw_preview_result pv; /* the frame's results as the preview draws them */
 };
 
 static void push(struct infer *in, struct msg *m)
@@ -380,6 +390,7 @@ static void frame_message(struct infer *in, const struct fw_track *tracks, int n
 			continue;
 		mf->track = tracks[i].id;
 		memcpy(mf->box, tracks[i].box, sizeof mf->box);
+		memcpy(mf->kp, tracks[i].det.kp, sizeof mf->kp);
 		mf->score = tracks[i].det.score;
 		if (tracks[i].identity >= 0) {
 			snprintf(mf->identity, NAME_LEN, "%s", name_of(&in->names, tracks[i].identity));
@@ -390,6 +401,36 @@ static void frame_message(struct infer *in, const struct fw_track *tracks, int n
 		m->n_faces++;
 	}
 	push(in, m);
+}
+
+/* The frame and the results frame_message() just sent, to the preview: a
+ * reference to the ring slot, not a copy; it never waits for a viewer. */
+static void preview_hand_off(struct infer *in, struct fw_frame *f)
+{
+	const struct msg *m = &in->m;
+
+	in->pv.n_faces = m->n_faces < FW_PREVIEW_MAX_FACES ? m->n_faces : FW_PREVIEW_MAX_FACES;
+	in->pv.latency_ms = m->latency_ms;
+	for (int i = 0; i < in->pv.n_faces; i++) {
+		struct fw_display_face *p = &in->pv.faces[i];
+		memcpy(p->box, m->faces[i].box, sizeof p->box);
+		p->score = m->faces[i].score;
+		p->state = m->faces[i].identity[0] ? FW_DISPLAY_IDENTIFIED : FW_DISPLAY_UNKNOWN;
+		/* a live enrolment takes the one face in view (daemon/enroll.h) */
+		if (m->n_faces == 1 && fw_enroll_active(in->d->enroll))
+			p->state = FW_DISPLAY_ENROLLING;
+		snprintf(p->name, sizeof p->name, "%s", m->faces[i].identity);
+		p->similarity = m->faces[i].similarity;
+		if (m->faces[i].has_lm && FW_LM68_POINTS <= FW_DISPLAY_MAX_POINTS) {
+			/* landmarks68 = on: the 68 points instead of the detector's 6 */
+			p->n_points = FW_LM68_POINTS;
+			memcpy(p->points, m->faces[i].lm, sizeof m->faces[i].lm);
+		} else {
+			p->n_points = FW_DET_KEYPOINTS;
+			memcpy(p->points, m->faces[i].kp, sizeof m->faces[i].kp);
+		}
+	}
+	fw_preview_publish(in->d->preview, f, &in->pv);
 }
 
 static void track_messages(struct infer *in)
@@ -799,6 +840,7 @@ static void *infer_main(void *arg)
 			record_latency(d, latency);
 			frames++;
 			frame_message(in, tracks, nt, latency);
+			preview_hand_off(in, f);
 		}
 		fw_ring_release(d->ring, f);
 	}
@@ -811,6 +853,16 @@ static json_t *box_json(const float b[4])
 {
 	return json_pack("[ffff]", roundf(b[0] * 10) / 10, roundf(b[1] * 10) / 10,
 			 roundf((b[2] - b[0]) * 10) / 10, roundf((b[3] - b[1]) * 10) / 10);
+}
+
+static json_t *kp_json(const float kp[FW_DET_KEYPOINTS][2])
+{
+	json_t *a = json_array();
+
+	for (int k = 0; k < FW_DET_KEYPOINTS; k++)
+		json_array_append_new(a, json_pack("[ff]", roundf(kp[k][0] * 10) / 10,
+						   roundf(kp[k][1] * 10) / 10));
+	return a;
 }
 
 static json_t *name_json(const char *name)
@@ -923,10 +975,10 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 		service_ready(d, 1);
 		faces = json_array();
 		for (int i = 0; i < m->n_faces; i++) {
-			json_t *fo = json_pack("{sI so sf so}", "track",
+			json_t *fo = json_pack("{sI so sf so so}", "track",
 				(json_int_t)m->faces[i].track, "box", box_json(m->faces[i].box), "score",
 				roundf(m->faces[i].score * 1e4f) / 1e4f, "identity",
-				name_json(m->faces[i].identity));
+				name_json(m->faces[i].identity), "keypoints", kp_json(m->faces[i].kp));
 			if (fo && m->faces[i].has_lm) /* landmarks68 = on */
 				json_object_update_new(fo, fw_attend_json((const float(*)[2])m->faces[i].lm,
 									  &m->faces[i].pose,
@@ -938,6 +990,7 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 		/* per-frame results go to subscribers only, never to stdout */
 		if (ev)
 			fw_events_publish_new(d->events, ev);
+		fw_preview_share(d->preview); /* to `facectl preview` viewers, if any */
 		return;
 	}
 	case MSG_ATTENTION:
@@ -1131,7 +1184,8 @@ static int open_source(struct daemon *d)
 	err = fw_source_open(&d->source, &so);
 	if (err)
 		return err;
-	err = fw_ring_create(&d->ring, 4, fw_source_frame_bytes(d->source));
+	/* the preview's references come on top of the pipeline's 4 slots */
+	err = fw_ring_create(&d->ring, 4 + FW_PREVIEW_RING_REFS, fw_source_frame_bytes(d->source));
 	if (err)
 		return err;
 	return fw_capture_start(&d->capture, d->source, d->ring);
@@ -1157,6 +1211,9 @@ static void usage(FILE *f)
 	      "  --kernels ref|fast\n"
 	      "  --print-events       also print every event to stdout as JSON lines\n"
 	      "  --exit-when-idle     replay: exit once it ended and every face has left\n"
+	      "  --preview            show a window: the picture, boxes, names, timings\n"
+	      "                       (keys: q quit, f full screen, k keypoints, s snapshot\n"
+	      "                       to the current directory); closing it stops the daemon\n"
 	      "  -h, --help, --version\n",
 	      f);
 }
@@ -1166,7 +1223,8 @@ static void usage(FILE *f)
 static int parse_args(struct daemon *d, struct fw_config *cfg, int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CAMERA, O_LOOP, O_SOCKET, O_GALLERY, O_MODELS, O_DETECTOR,
-	       O_THRESHOLD, O_FPS, O_KERNELS, O_PRINT, O_IDLE, O_VERSION, O_PRECISION, O_MAXFPS };
+	       O_THRESHOLD, O_FPS, O_KERNELS, O_PRINT, O_IDLE, O_VERSION, O_PRECISION, O_MAXFPS,
+	       O_PREVIEW };
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "camera", required_argument, NULL, O_CAMERA },
@@ -1182,6 +1240,7 @@ static int parse_args(struct daemon *d, struct fw_config *cfg, int argc, char **
 		{ "max-fps", required_argument, NULL, O_MAXFPS },
 		{ "print-events", no_argument, NULL, O_PRINT },
 		{ "exit-when-idle", no_argument, NULL, O_IDLE },
+		{ "preview", no_argument, NULL, O_PREVIEW },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ 0 },
@@ -1218,6 +1277,7 @@ static int parse_args(struct daemon *d, struct fw_config *cfg, int argc, char **
 			continue;
 		case O_PRINT: cfg->print_events = 1; continue;
 		case O_IDLE: cfg->exit_when_idle = 1; continue;
+		case O_PREVIEW: d->want_preview = 1; continue;
 		case 'h': usage(stdout); exit(0);
 		case O_VERSION: puts("facewatchd " FW_VERSION); exit(0);
 		default: usage(stderr); return 2;
@@ -1297,6 +1357,13 @@ static void reload(struct daemon *d)
 	fw_service_ready(d->svc, "watching");
 }
 
+/* The preview window was closed: stop as SIGTERM would (exit status 0). */
+static void preview_closed(void *ctx)
+{
+	(void)ctx;
+	on_signal(SIGTERM);
+}
+
 static int run(struct daemon *d)
 {
 	struct fw_events_options eo = { .path = d->cfg.socket_path, .listen_fd = -1, .hello = hello,
@@ -1371,6 +1438,12 @@ static int run(struct daemon *d)
 	if (d->cfg.mqtt_host[0] && (err = fw_mqtt_start(&d->mqtt, &d->cfg, d->cfg.camera)))
 		goto fail;
 	fw_mqtt_set_people(d->mqtt, d->store);
+	if ((err = fw_preview_create(&d->preview, d->ring, d->events)) ||
+	    (err = fw_preview_serve(d->preview)))
+		goto fail;
+	if (d->want_preview &&
+	    (err = fw_preview_window_start(&d->window, d->preview, "facewatch", preview_closed, d)))
+		goto fail;
 	fw_service_heartbeat(d->svc); /* the start-up above is not a stall */
 	if ((err = -pthread_create(&d->infer_thread, NULL, infer_main, in)))
 		goto fail;
@@ -1437,6 +1510,13 @@ static int run(struct daemon *d)
 					continue;
 				poll_gallery(d);
 				service_ready(d, 0);
+				{
+					struct fw_source_stats ss;
+					struct fw_ring_stats rs;
+					fw_source_get_stats(d->source, &ss);
+					fw_ring_get_stats(d->ring, &rs);
+					fw_preview_tick(d->preview, ss.dropped + rs.dropped, d->isa);
+				}
 				/* STATUS= follows the status events, or every 10 s without them */
 				if (++status_ticks >= (d->cfg.status_interval_s ? d->cfg.status_interval_s : 10)) {
 					json_t *st = status_json(d, 1);
@@ -1466,6 +1546,9 @@ fail:
 			handle_msg(d, &m);
 	}
 	fw_mqtt_stop(d->mqtt); /* availability "offline" */
+	/* viewers hold ring references: gone before the ring */
+	fw_preview_window_stop(d->window);
+	fw_preview_destroy(d->preview);
 	if (d->capture)
 		fw_capture_stop(d->capture);
 	if (d->source)
