@@ -24,6 +24,7 @@
  * small one, upscaled into the crop, less.
  */
 #include "daemon/facectl_gallery.h"
+#include "daemon/jsonout.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -106,14 +107,12 @@ static void gallery_usage(FILE *f)
 	      f);
 }
 
+/* A result is printed whole or not at all: out of memory while building
+ * it, the command stops with a message (daemon/jsonout.h). */
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
-	if (s) {
-		puts(s);
-		free(s);
-	}
-	fflush(stdout);
+	if (fw_jsonout_print(j, JSON_COMPACT | JSON_REAL_PRECISION(6)))
+		exit(1);
 }
 
 static json_t *rounded(double v)
