@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,7 +67,25 @@ static const char *const migrations[FW_STORE_SCHEMA] = {
 static int sql_fail(struct fw_store *s, int rc, const char *doing)
 {
 	const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+	int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+	struct statvfs fs;
 
+	/* SQLite says "disk I/O error" or "readonly database" for what the
+	 * user must fix outside: a full disk (while growing the -wal or -shm
+	 * file, too) or a read-only file system. Name the cause. */
+	if ((rc & 0xff) == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
+		fw_log(FW_LOG_ERROR, "%s: the disk is full (while %s); nothing was changed. Free "
+		       "some space on the file system holding it (df '%s') and try again",
+		       s->path, doing, s->path);
+		return -ENOSPC;
+	}
+	if (sys == EROFS || ((rc & 0xff) == SQLITE_READONLY && statvfs(s->path, &fs) == 0 &&
+			     (fs.f_flag & ST_RDONLY))) {
+		fw_log(FW_LOG_ERROR, "%s: cannot write the gallery: its file system is mounted "
+		       "read-only (while %s); nothing was changed. Remount it read-write, or give "
+		       "--gallery a writable place", s->path, doing);
+		return -EROFS;
+	}
 	switch (rc & 0xff) {
 	case SQLITE_NOTADB:
 	case SQLITE_CORRUPT:
@@ -93,10 +112,6 @@ static int sql_fail(struct fw_store *s, int rc, const char *doing)
 		fw_log(FW_LOG_ERROR, "%s: cannot open the gallery (%s); check that the directory "
 		       "exists and is writable", s->path, msg);
 		return -EACCES;
-	case SQLITE_FULL:
-		fw_log(FW_LOG_ERROR, "%s: the disk is full (while %s); nothing was changed",
-		       s->path, doing);
-		return -ENOSPC;
 	default:
 		fw_log(FW_LOG_ERROR, "%s: %s (while %s)", s->path, msg, doing);
 		return FW_EIO;
@@ -383,6 +398,15 @@ int fw_store_open(struct fw_store **out, const char *path, unsigned flags)
 	if (strcmp(mode, "wal"))
 		fw_log(FW_LOG_WARN, "%s: cannot use WAL mode (journal mode %s): readers and "
 		       "writers will wait for each other", path, mode);
+	else {
+		/* Keep the -wal and -shm files after the last close (the -wal
+		 * emptied after each checkpoint): opening a WAL gallery whose
+		 * -shm file is gone must create and size one, which fails on a
+		 * full disk, and the gallery could then not even be read. */
+		int persist = 1;
+		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+		exec(s, "PRAGMA journal_size_limit = 0");
+	}
 	*out = s;
 	return 0;
 fail:
