@@ -630,6 +630,8 @@ static json_t *status_json(struct daemon *d, int advance)
 	struct fw_source_stats ss;
 	struct fw_ring_stats rs;
 	struct fw_events_queue_stats qs;
+	struct fw_events_stats es;
+	json_t *st;
 	struct rusage ru;
 	struct timespec wall;
 	float lat[LATENCY_WINDOW], p50 = 0, p99 = 0;
@@ -667,7 +669,7 @@ static json_t *status_json(struct daemon *d, int advance)
 		d->last_status_wall = wall;
 		d->last_usage = ru;
 	}
-	return json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
+	st = json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
 		"fps", round(fps * 10) / 10, "frames", (json_int_t)frames,
 		"drops", (json_int_t)(ss.dropped + rs.dropped), "corrupt",
 		(json_int_t)(ss.corrupt + ss.truncated + decode_errors), "reopens", (json_int_t)ss.reopens,
@@ -676,6 +678,16 @@ static json_t *status_json(struct daemon *d, int advance)
 		"latency_p50_ms", round(p50 * 100) / 100, "latency_p99_ms", round(p99 * 100) / 100,
 		"camera", fw_source_state_name(ss.state), "kernels", d->isa,
 		"gallery_identities", ids, "gallery_templates", templates);
+	/* connections and the inference -> main queue (docs/protocol.md) */
+	fw_events_get_stats(d->events, &es);
+	if (st && json_object_update_new(st, json_pack("{sI sI sI sI sI}", "captured",
+			(json_int_t)ss.frames, "clients", (json_int_t)es.clients, "clients_dropped",
+			(json_int_t)(es.dropped_slow + es.dropped_oversize), "queue_depth",
+			(json_int_t)(qs.pushed - qs.popped), "queue_high", (json_int_t)qs.high))) {
+		json_decref(st);
+		st = NULL;
+	}
+	return st;
 }
 
 static json_t *hello(void *ctx)
@@ -920,8 +932,10 @@ static int run(struct daemon *d)
 	sfd = signal_pipe[0];
 
 	in = malloc(sizeof *in);
-	if (!in)
+	if (!in) {
+		fw_log(FW_LOG_ERROR, "out of memory at start-up");
 		return 1;
+	}
 	if ((err = infer_open(in, d)))
 		goto fail;
 	{
@@ -992,8 +1006,9 @@ static int run(struct daemon *d)
 				unsigned char sig;
 				while (read(sfd, &sig, 1) == 1) {
 					if (sig == SIGHUP) {
-						fw_log(FW_LOG_INFO, "SIGHUP: reloading the gallery");
-						atomic_store(&d->reload_gallery, 1);
+						/* a storm of them is one reload, logged once */
+						if (!atomic_exchange(&d->reload_gallery, 1))
+							fw_log(FW_LOG_INFO, "SIGHUP: reloading the gallery");
 					} else {
 						atomic_store(&d->stop, 1);
 					}
