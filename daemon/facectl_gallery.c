@@ -242,8 +242,10 @@ static int face_from_photo(struct fw_photo *p, const char *name, const char *pat
 
 	memset(f, 0, sizeof *f);
 	f->path = path;
-	if (keep_crop && fw_image_alloc(&crop, FW_EMBED_SIZE, FW_EMBED_SIZE))
+	if (keep_crop && fw_image_alloc(&crop, FW_EMBED_SIZE, FW_EMBED_SIZE)) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory", path);
 		return FW_ENOMEM;
+	}
 	err = fw_photo_embed_aligned(p, path, &f->r, keep_crop ? &crop : NULL);
 	if (!err && !dominant(&f->r)) {
 		fw_log(FW_LOG_ERROR, "%s: %d faces and none is clearly the main one (the two largest "
@@ -347,8 +349,10 @@ static int cmd_enroll(struct gopts *o, int argc, char **argv, int negative)
 	}
 	faces = calloc((size_t)argc, sizeof *faces);
 	t = calloc((size_t)argc, sizeof *t);
-	if (!faces || !t)
+	if (!faces || !t) {
+		fw_log(FW_LOG_ERROR, "out of memory");
 		goto fail;
+	}
 	for (int i = 0; i < argc; i++) {
 		int e = face_from_photo(p, negative ? NULL : name, argv[i], o->keep_crops && !negative,
 					&faces[i]);

@@ -67,8 +67,10 @@ int fw_photo_open(struct fw_photo **out, const char *models_dir, enum fw_kernel_
 
 	*out = NULL;
 	p = calloc(1, sizeof *p);
-	if (!p)
+	if (!p) {
+		fw_log(FW_LOG_ERROR, "out of memory");
 		return FW_ENOMEM;
+	}
 #define MODEL(file) (snprintf(path, sizeof path, "%s/%s", models_dir, file), path)
 	if ((err = fw_detector_open(&p->det[0], MODEL("blazeface_full.fwm"), FW_DETECTOR_FULL, tier)) ||
 	    (err = fw_detector_open(&p->det[1], MODEL("blazeface_short.fwm"), FW_DETECTOR_SHORT, tier)) ||

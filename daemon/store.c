@@ -356,12 +356,15 @@ int fw_store_open(struct fw_store **out, const char *path, unsigned flags)
 	s = calloc(1, sizeof *s);
 	if (!s || !(s->path = strdup(path))) {
 		free(s);
+		fw_log(FW_LOG_ERROR, "%s: out of memory while opening the gallery", path);
 		return FW_ENOMEM;
 	}
 	s->busy_ms = BUSY_TIMEOUT_MS;
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc) {
 		err = s->db ? sql_fail(s, rc, "opening") : FW_ENOMEM;
+		if (!s->db)
+			fw_log(FW_LOG_ERROR, "%s: out of memory while opening the gallery", path);
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
@@ -850,6 +853,7 @@ int fw_store_list(struct fw_store *s, const char *model_id, struct fw_store_iden
 			if (!nl) {
 				sqlite3_finalize(st);
 				free(list);
+				fw_log(FW_LOG_ERROR, "%s: out of memory while listing", s->path);
 				return FW_ENOMEM;
 			}
 			list = nl;
@@ -920,12 +924,12 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 	if (!(map.row = malloc(sizeof *map.row * (size_t)(count + 1))))
 		goto nomem;
 	if ((err = fw_gallery_reserve(g, 0, (int)count)))
-		goto out;
+		goto gfail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && map.n < count) {
 		int id;
 		map.row[map.n++] = sqlite3_column_int64(st, 0);
 		if ((err = fw_gallery_add_identity(g, (const char *)sqlite3_column_text(st, 1), &id)))
-			goto out;
+			goto gfail;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		goto sqlfail;
@@ -942,7 +946,7 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 	sqlite3_finalize(st);
 	st = NULL;
 	if ((err = fw_gallery_reserve(g, cap, map.n)))
-		goto out;
+		goto gfail;
 
 	/* no ORDER BY: sorting would move every 768-byte blob through a temp
 	 * b-tree; rowid order is deterministic and the gallery needs no other */
@@ -969,7 +973,7 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 			continue;
 		}
 		if (err)
-			goto out;
+			goto gfail;
 		if (neg)
 			r->negatives++;
 		else
@@ -1013,8 +1017,13 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 sqlfail:
 	err = sql_fail(s, rc, "loading the gallery");
 	goto out;
+gfail:
+	/* the in-memory gallery refused (out of memory): core/ does not log */
+	fw_log(FW_LOG_ERROR, "%s: cannot load the gallery: %s", s->path, fw_strerror(err));
+	goto out;
 nomem:
 	err = FW_ENOMEM;
+	fw_log(FW_LOG_ERROR, "%s: out of memory while loading the gallery", s->path);
 out:
 	sqlite3_finalize(st);
 	free(map.row);
@@ -1031,8 +1040,10 @@ int fw_store_load(struct fw_store *s, const char *model_id, float threshold,
 
 	*out = NULL;
 	memset(r, 0, sizeof *r);
-	if ((err = fw_gallery_create(&g, FW_EMBED_DIM, threshold)))
+	if ((err = fw_gallery_create(&g, FW_EMBED_DIM, threshold))) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory while loading the gallery", s->path);
 		return err;
+	}
 	/* one read transaction: the counts, the rows and the generation agree */
 	if ((rc = exec(s, "BEGIN"))) {
 		fw_gallery_free(g);
@@ -1176,6 +1187,7 @@ int fw_store_export(struct fw_store *s, json_t **out)
 	if (!doc || !ids) {
 		json_decref(doc);
 		json_decref(ids);
+		fw_log(FW_LOG_ERROR, "%s: out of memory while exporting", s->path);
 		return FW_ENOMEM;
 	}
 	json_object_set_new(doc, "format", json_string(FW_STORE_EXPORT_FORMAT));
