@@ -25,6 +25,16 @@ import faultlib as fl
 
 T = sys.argv[1]
 P = fl.env_paths()
+# 1000 connections at once need ~1100 fds on each side: raise the soft
+# limit (the daemon inherits it, and raises its own towards max_clients)
+import resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+want = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+if soft < want:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+if want < 1200:
+    print("SKIP: the open-file hard limit (%d) is too low for 1000 clients at once" % hard)
+    sys.exit(77)
 sock = os.path.join(T, "fw.sock")
 log_path = os.path.join(T, "daemon.log")
 with open(os.path.join(T, "fw.conf"), "w") as f:
