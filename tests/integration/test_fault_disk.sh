@@ -5,8 +5,9 @@
 #   - full, at several fill levels (0 to 256 KiB left): each enrolment either
 #     lands whole or fails with a message naming the gallery file and saying
 #     the disk is full and what to do; the people enrolled before are all
-#     still listed, the file passes `facectl doctor`, and once space is freed
-#     enrolment works again;
+#     still listed, facewatchd starts and loads them (it only reads), the
+#     file passes `facectl doctor`, and once space is freed enrolment works
+#     again;
 #   - remounted read-only: enrolment fails naming the file and the read-only
 #     file system; `facectl list` still reads every identity, and facewatchd
 #     starts on it and loads the gallery (it writes nothing there);
@@ -34,6 +35,32 @@ names() { fc list --gallery "$G" 2>"$T/list.err" | python3 -c 'import json,sys; 
 # a different photo for every enrolment (55 photos of five people)
 mapfile -t JP < <(ls "$FW_SHARED_DIR"/data/recognition/images/dlib_johns/*/*.jpg | sort)
 [ "${#JP[@]}" -ge 53 ] || { echo "FAIL: expected 53+ photos under data/recognition/images/dlib_johns"; exit 1; }
+
+# daemon_check WHAT: facewatchd starts on the gallery, its hello counts
+# everyone enrolled, and SIGTERM stops it cleanly
+daemon_check() {
+  local what=$1 hello n_ids drc
+  printf 'status_interval = 0\n' >"$T/fw.conf"
+  "$FACEWATCHD" --config "$T/fw.conf" --camera "replay:$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg" \
+    --fps 30 --socket "$T/fw.sock" --gallery "$G" 2>"$T/daemon.log" &
+  dpid=$!
+  hello=$(python3 - "$T/fw.sock" <<'PY'
+import socket, sys, time
+end = time.time() + 20
+while time.time() < end:
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); break
+    except OSError:
+        time.sleep(0.1)
+s.settimeout(10)
+print(s.makefile().readline().strip())
+PY
+)
+  n_ids=$(echo "$enrolled" | wc -w)
+  echo "$hello" | grep -q "\"gallery\":$n_ids" && ok "$what: facewatchd starts and loads the gallery ($n_ids identities)" || { bad "$what: daemon hello: $hello"; cat "$T/daemon.log"; }
+  kill -TERM "$dpid"; wait "$dpid"; drc=$?; dpid=
+  [ $drc -eq 0 ] && ok "$what: facewatchd stops cleanly" || { bad "$what: daemon exit $drc"; cat "$T/daemon.log"; }
+}
 
 # people enrolled while there is room
 enrolled=""
@@ -71,6 +98,9 @@ for left_kb in 0 4 8 16 32 64 128 256; do
     [ $lrc -eq 0 ] && [ "$now" = "$want" ] && ok "$left_kb KiB left: the gallery still lists everyone ($now)" || bad "$left_kb KiB left: list (status $lrc) says '$now', want '$want': $(cat "$T/list.err")"
   fi
 done
+# the daemon only reads the gallery: it starts on a full disk too
+dd if=/dev/zero of="$M/fill" bs=4k 2>/dev/null
+daemon_check "full disk"
 rm -f "$M/fill"
 fc doctor --gallery "$G" >"$T/doctor.out" 2>&1 && grep -q "integrity ok" "$T/doctor.out" && ok "doctor: the gallery is intact after the full disk" || { bad "doctor after the full disk"; cat "$T/doctor.out"; }
 fc enroll --gallery "$G" after-full "${JP[11]}" >/dev/null 2>"$T/e.err" && enrolled="$enrolled after-full" && ok "space freed: enrolment works again" || { bad "enrol after freeing space"; cat "$T/e.err"; }
@@ -86,28 +116,7 @@ else
   bad "read-only: status $rc, message: $(cat "$T/e.err")"
 fi
 now=$(names) && [ "$now" = "$want" ] && ok "read-only: list reads everyone ($now)" || bad "read-only: list says '$now' ($(cat "$T/list.err")), want '$want'"
-cat >"$T/fw.conf" <<CONF
-status_interval = 0
-CONF
-"$FACEWATCHD" --config "$T/fw.conf" --camera "replay:$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg" \
-  --fps 30 --socket "$T/fw.sock" --gallery "$G" 2>"$T/daemon.log" &
-dpid=$!
-hello=$(python3 - "$T/fw.sock" <<'PY'
-import socket, sys, time
-end = time.time() + 20
-while time.time() < end:
-    try:
-        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); break
-    except OSError:
-        time.sleep(0.1)
-s.settimeout(10)
-print(s.makefile().readline().strip())
-PY
-)
-n_ids=$(echo "$enrolled" | wc -w)
-echo "$hello" | grep -q "\"gallery\":$n_ids" && ok "read-only: facewatchd starts and loads the gallery ($n_ids identities)" || { bad "read-only: daemon hello: $hello"; cat "$T/daemon.log"; }
-kill -TERM "$dpid"; wait "$dpid"; drc=$?; dpid=
-[ $drc -eq 0 ] && ok "read-only: facewatchd stops cleanly" || { bad "read-only: daemon exit $drc"; cat "$T/daemon.log"; }
+daemon_check "read-only"
 mount -o remount,rw "$M"
 fc doctor --gallery "$G" >"$T/doctor.out" 2>&1 && grep -q "integrity ok" "$T/doctor.out" && ok "doctor: intact after the read-only spell" || { bad "doctor after read-only"; cat "$T/doctor.out"; }
 
