@@ -4,7 +4,8 @@
 # while the test injects faults through its control FIFO (FAKECAM_CONTROL):
 # corrupt, truncated and error-flagged MJPEG frames, an unplug (ENODEV) and
 # one answering EIO, each followed by a replug, EBUSY while reopening, a
-# transfer error (EIO on one DQBUF) and a storm of EAGAIN. After each, the
+# camera that stays open but goes silent (stall), a transfer error (EIO on
+# one DQBUF) and a storm of EAGAIN. After each, the
 # daemon must have logged what happened once (not once per retry), counted
 # what it skipped (status: corrupt, reopens), come back (camera "ok") and
 # keep publishing frames and status; it never stalls or dies, and a
@@ -144,6 +145,17 @@ command("busy 0")
 healthy(t, "EBUSY")
 new = log_text()[log0:]
 check(count(r"is busy", new) == 1, "EBUSY: 'busy' logged once over several retries (%d)" % count(r"is busy", new))
+
+# ---- a camera that stays open but sends nothing (stall): reopened after 5 s
+before, t, log0 = last_status(), time.time(), len(log_text())
+command("stall 1")
+check(wait_for(lambda: (last_status() or {}).get("reopens", 0) > before["reopens"], 15),
+      "stall: the daemon reopens the silent camera")
+time.sleep(1)
+command("stall 0")
+healthy(t, "stall")
+new = log_text()[log0:]
+check(count(r"sent no frame", new) == 1, "stall: 'sent no frame' logged once (%d)" % count(r"sent no frame", new))
 
 # ---- one transfer error (EIO on DQBUF, the device stays)
 before, t, log0 = last_status(), time.time(), len(log_text())
