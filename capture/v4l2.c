@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -578,6 +579,62 @@ static size_t frame_bytes_for(const struct v4l2_source *c, size_t sizeimage)
 	return sizeimage > raw ? sizeimage : raw;
 }
 
+/* libv4l2 writes its own error line to stderr for every call that fails
+ * (EAGAIN included): a camera answering EAGAIN or EIO for a while would
+ * flood the daemon's log. Its lines go through fw_log() instead, and a line
+ * that repeats the previous one within a minute is only counted. Given a
+ * log file, libv4l2 also traces every ioctl into it: only its "error" and
+ * "warning" lines are kept. The cookie's write runs under the FILE's own
+ * lock, which guards this state. */
+static struct {
+	char part[256], last[256]; /* the line being assembled; the last one logged */
+	size_t len;
+	int64_t last_ns;
+	unsigned repeats;
+} v4l_log;
+
+static ssize_t libv4l2_log_write(void *cookie, const char *buf, size_t size)
+{
+	(void)cookie;
+	for (size_t i = 0; i < size; i++) {
+		int64_t now;
+
+		if (buf[i] != '\n') {
+			if (v4l_log.len < sizeof v4l_log.part - 1)
+				v4l_log.part[v4l_log.len++] = buf[i];
+			continue;
+		}
+		v4l_log.part[v4l_log.len] = 0;
+		v4l_log.len = 0;
+		if (strncmp(v4l_log.part, "libv4l2: error", 14) &&
+		    strncmp(v4l_log.part, "libv4l2: warning", 16))
+			continue; /* the ioctl trace and debug lines */
+		now = fw_monotonic_ns();
+		if (!strcmp(v4l_log.part, v4l_log.last) && now - v4l_log.last_ns < 60000000000LL) {
+			v4l_log.repeats++;
+			continue;
+		}
+		if (v4l_log.repeats)
+			fw_log(FW_LOG_WARN, "(the last libv4l2 message was repeated %u more times)",
+			       v4l_log.repeats);
+		v4l_log.repeats = 0;
+		memcpy(v4l_log.last, v4l_log.part, sizeof v4l_log.last);
+		v4l_log.last_ns = now;
+		fw_log(FW_LOG_WARN, "%s", v4l_log.part);
+	}
+	return (ssize_t)size;
+}
+
+static void libv4l2_log_setup(void)
+{
+	FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){ .write = libv4l2_log_write });
+
+	if (f) {
+		setvbuf(f, NULL, _IOLBF, 0);
+		v4l2_log_file = f;
+	}
+}
+
 static int open_device(struct v4l2_source *c)
 {
 	int err, fd;
@@ -585,6 +642,10 @@ static int open_device(struct v4l2_source *c)
 
 	err = fw_v4l2_resolve(c->dev_dir[0] ? c->dev_dir : NULL, c->want[0] ? c->want : NULL,
 			      c->path, sizeof c->path);
+	{
+		static pthread_once_t once = PTHREAD_ONCE_INIT;
+		pthread_once(&once, libv4l2_log_setup);
+	}
 	if (err) {
 		if (err != FW_EINVAL)
 			report_open_error(c, -ENOENT);

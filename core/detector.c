@@ -56,8 +56,10 @@ int fw_detector_open_with(struct fw_detector **out, const char *model_path,
 	if (kind != FW_DETECTOR_SHORT && kind != FW_DETECTOR_FULL && kind != FW_DETECTOR_AUTO)
 		return FW_EINVAL;
 	d = calloc(1, sizeof *d);
-	if (!d)
+	if (!d) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory while loading", model_path);
 		return FW_ENOMEM;
+	}
 	d->kind = kind;
 	d->cfg = kind == FW_DETECTOR_FULL ? &fw_anchors_full : &fw_anchors_short;
 	d->threshold = d->cfg->score_thresh;
@@ -93,6 +95,7 @@ int fw_detector_open_with(struct fw_detector **out, const char *model_path,
 	/* room for the auto detector's runs and for fw_detector_run_regions() */
 	d->cand = malloc(sizeof *d->cand * (size_t)(1 + MAX_TILES) * RUN_MAX);
 	if (!d->anchors || !d->decode_scratch || !d->lb_tmp || !d->cand) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory while loading", model_path);
 		err = FW_ENOMEM;
 		goto fail;
 	}

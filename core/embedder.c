@@ -25,8 +25,10 @@ int fw_embedder_open_with(struct fw_embedder **out, const char *model_path,
 
 	*out = NULL;
 	e = calloc(1, sizeof *e);
-	if (!e)
+	if (!e) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory while loading", model_path);
 		return FW_ENOMEM;
+	}
 	err = fw_model_load(model_path, &opt, &e->model);
 	if (err)
 		goto fail;

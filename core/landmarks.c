@@ -26,8 +26,10 @@ int fw_landmarks_open_with(struct fw_landmarks **out, const char *onet_path,
 
 	*out = NULL;
 	l = calloc(1, sizeof *l);
-	if (!l)
+	if (!l) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory while loading", onet_path);
 		return FW_ENOMEM;
+	}
 	err = fw_model_load(onet_path, &opt, &l->model);
 	if (err)
 		goto fail;

@@ -884,12 +884,15 @@ int fw_model_load_mem(const void *buf, size_t len, const char *what,
 	if (!what)
 		what = "model";
 	m = calloc(1, sizeof *m);
-	if (!m)
+	if (!m) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory while loading", what);
 		return FW_ENOMEM;
+	}
 	m->tier = opt->tier;
 	/* a private, aligned copy: consts are read in place as float arrays */
 	m->image = aligned_alloc(64, align_up(len ? len : 1, 64));
 	if (!m->image) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory while loading", what);
 		free(m);
 		return FW_ENOMEM;
 	}
@@ -935,6 +938,7 @@ int fw_model_read_file(const char *path, unsigned char **out, size_t *len)
 	buf = malloc(n ? (size_t)n : 1);
 	if (!buf) {
 		fclose(f);
+		fw_log(FW_LOG_ERROR, "%s: out of memory reading %ld bytes", path, n);
 		return FW_ENOMEM;
 	}
 	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {

@@ -100,7 +100,8 @@ void fw_enroll_destroy(struct fw_enroll *e)
 
 void fw_enroll_set_server(struct fw_enroll *e, struct fw_events *srv)
 {
-	e->srv = srv;
+	if (e) /* NULL: start-up failed before it was made; nothing to tell */
+		e->srv = srv;
 }
 
 static int fail(json_t *reply, int code, const char *fmt, ...)

@@ -742,21 +742,28 @@ static json_t *make_hello(struct fw_events *srv)
 	if (!o)
 		return NULL;
 	format_ts(ts);
-	json_object_set_new(o, "event", json_string("hello"));
-	json_object_set_new(o, "seq", json_integer((json_int_t)srv->st.seq));
-	json_object_set_new(o, "ts", json_string(ts));
-	json_object_set_new(o, "protocol", json_integer(FW_EVENTS_PROTOCOL));
+	/* out of memory, a member would be missing silently: no hello at all
+	 * (the caller closes the connection and logs why) */
+	if (json_object_set_new(o, "event", json_string("hello")) ||
+	    json_object_set_new(o, "seq", json_integer((json_int_t)srv->st.seq)) ||
+	    json_object_set_new(o, "ts", json_string(ts)) ||
+	    json_object_set_new(o, "protocol", json_integer(FW_EVENTS_PROTOCOL)))
+		goto fail;
 	if (srv->opt.hello)
 		extra = srv->opt.hello(srv->opt.ctx);
 	if (json_is_object(extra)) {
 		json_object_foreach(extra, key, v) {
 			if (strcmp(key, "event") && strcmp(key, "seq") && strcmp(key, "ts") &&
-			    strcmp(key, "protocol"))
-				json_object_set(o, key, v);
+			    strcmp(key, "protocol") && json_object_set(o, key, v))
+				goto fail;
 		}
 	}
 	json_decref(extra);
 	return o;
+fail:
+	json_decref(extra);
+	json_decref(o);
+	return NULL;
 }
 
 /* Best effort: one line to a connection we are about to close unseen. */

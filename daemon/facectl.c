@@ -31,6 +31,7 @@
 #include "daemon/facectl_gallery.h"
 #include "daemon/facectl_preview.h"
 #include "daemon/facectl_watch.h"
+#include "daemon/jsonout.h"
 #include "daemon/photo.h"
 
 #define MAX_FACES 64
@@ -136,14 +137,12 @@ static json_t *face_json(const struct fw_detection *d)
 	return f;
 }
 
+/* A result is printed whole or not at all: out of memory while building
+ * it, the command stops with a message (daemon/jsonout.h). */
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
-	if (s) {
-		puts(s);
-		free(s);
-	}
-	fflush(stdout);
+	if (fw_jsonout_print(j, JSON_COMPACT | JSON_REAL_PRECISION(10)))
+		exit(1);
 }
 
 /* OUT.jpg for one image, OUT-<i>.jpg when several are drawn. */
@@ -387,6 +386,7 @@ int main(int argc, char **argv)
 	/* one thread of OpenBLAS: facewatch's budget is one core, and small
 	 * GEMMs lose more to thread hand-off than they gain */
 	fw_kernels_single_thread();
+	fw_jsonout_init();
 	if (!strcmp(cmd, "eval")) return fw_cmd_eval(argc, argv);
 	if (!strcmp(cmd, "cameras")) { int fw_cmd_cameras(int, char **); return fw_cmd_cameras(argc, argv); }
 	if (!strcmp(cmd, "status")) return fw_cmd_status(argc, argv);

@@ -36,6 +36,7 @@
 #include "core/embedder.h"
 #include "core/eval.h"
 #include "core/fw.h"
+#include "daemon/jsonout.h"
 #include "daemon/photo.h"
 
 #define MAX_DET 512         /* detections per image kept for AP */
@@ -196,14 +197,12 @@ static const char *data_path(char *buf, size_t size, const char *file, const cha
 	return buf;
 }
 
+/* A result is printed whole or not at all: out of memory while building
+ * it, the command stops with a message (daemon/jsonout.h). */
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
-	if (s) {
-		puts(s);
-		free(s);
-	}
-	fflush(stdout);
+	if (fw_jsonout_print(j, JSON_COMPACT | JSON_REAL_PRECISION(6)))
+		exit(1);
 }
 
 static const char *detector_name(enum fw_detector_kind k)

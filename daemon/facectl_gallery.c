@@ -24,6 +24,7 @@
  * small one, upscaled into the crop, less.
  */
 #include "daemon/facectl_gallery.h"
+#include "daemon/jsonout.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -124,14 +125,12 @@ static void gallery_usage(FILE *f)
 	      f);
 }
 
+/* A result is printed whole or not at all: out of memory while building
+ * it, the command stops with a message (daemon/jsonout.h). */
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
-	if (s) {
-		puts(s);
-		free(s);
-	}
-	fflush(stdout);
+	if (fw_jsonout_print(j, JSON_COMPACT | JSON_REAL_PRECISION(6)))
+		exit(1);
 }
 
 static json_t *rounded(double v)
@@ -261,8 +260,10 @@ static int face_from_photo(struct fw_photo *p, const char *name, const char *pat
 
 	memset(f, 0, sizeof *f);
 	f->path = path;
-	if (keep_crop && fw_image_alloc(&crop, FW_EMBED_SIZE, FW_EMBED_SIZE))
+	if (keep_crop && fw_image_alloc(&crop, FW_EMBED_SIZE, FW_EMBED_SIZE)) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory", path);
 		return FW_ENOMEM;
+	}
 	err = fw_photo_embed_aligned(p, path, &f->r, keep_crop ? &crop : NULL);
 	if (!err && !dominant(&f->r)) {
 		fw_log(FW_LOG_ERROR, "%s: %d faces and none is clearly the main one (the two largest "
@@ -375,8 +376,10 @@ static int cmd_enroll(struct gopts *o, int argc, char **argv, int negative)
 	}
 	faces = calloc((size_t)argc, sizeof *faces);
 	t = calloc((size_t)argc, sizeof *t);
-	if (!faces || !t)
+	if (!faces || !t) {
+		fw_log(FW_LOG_ERROR, "out of memory");
 		goto fail;
+	}
 	for (int i = 0; i < argc; i++) {
 		int e = face_from_photo(p, negative ? NULL : name, argv[i], o->keep_crops && !negative,
 					&faces[i]);

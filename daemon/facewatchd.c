@@ -1020,6 +1020,8 @@ static json_t *status_json(struct daemon *d, int advance)
 	struct fw_source_stats ss;
 	struct fw_ring_stats rs;
 	struct fw_events_queue_stats qs;
+	struct fw_events_stats es;
+	json_t *st;
 	struct rusage ru;
 	struct timespec wall;
 	float lat[LATENCY_WINDOW], p50 = 0, p99 = 0;
@@ -1028,7 +1030,6 @@ static json_t *status_json(struct daemon *d, int advance)
 	struct fw_scan_stats scan;
 	double dt, cpu, fps;
 	int ids, templates;
-	json_t *st;
 
 	fw_source_get_stats(d->source, &ss);
 	fw_ring_get_stats(d->ring, &rs);
@@ -1070,12 +1071,23 @@ static json_t *status_json(struct daemon *d, int advance)
 		"latency_p50_ms", round(p50 * 100) / 100, "latency_p99_ms", round(p99 * 100) / 100,
 		"camera", fw_source_state_name(ss.state), "kernels", d->isa,
 		"gallery_identities", ids, "gallery_templates", templates);
-	if (st)
-		json_object_set_new(st, "analysis",
-				    json_pack("{sI sI sI sI}", "full", (json_int_t)scan.full,
-					      "regions", (json_int_t)scan.regions, "still",
-					      (json_int_t)scan.still, "embeddings",
-					      (json_int_t)embeddings));
+	if (st && json_object_set_new(st, "analysis",
+				      json_pack("{sI sI sI sI}", "full", (json_int_t)scan.full,
+						"regions", (json_int_t)scan.regions, "still",
+						(json_int_t)scan.still, "embeddings",
+						(json_int_t)embeddings))) {
+		json_decref(st); /* never half a status */
+		st = NULL;
+	}
+	/* connections and the inference -> main queue (docs/protocol.md) */
+	fw_events_get_stats(d->events, &es);
+	if (st && json_object_update_new(st, json_pack("{sI sI sI sI sI}", "captured",
+			(json_int_t)ss.frames, "clients", (json_int_t)es.clients, "clients_dropped",
+			(json_int_t)(es.dropped_slow + es.dropped_oversize), "queue_depth",
+			(json_int_t)(qs.pushed - qs.popped), "queue_high", (json_int_t)qs.high))) {
+		json_decref(st);
+		st = NULL;
+	}
 	return st;
 }
 
@@ -1402,8 +1414,10 @@ static int run(struct daemon *d)
 	sfd = signal_pipe[0];
 
 	in = malloc(sizeof *in);
-	if (!in)
+	if (!in) {
+		fw_log(FW_LOG_ERROR, "out of memory at start-up");
 		return 1;
+	}
 	if ((err = infer_open(in, d)))
 		goto fail;
 	{
@@ -1494,14 +1508,18 @@ static int run(struct daemon *d)
 					handle_msg(d, &m);
 			} else if (fd == sfd) {
 				unsigned char sig;
+				int hup = 0;
 				while (read(sfd, &sig, 1) == 1) {
 					if (sig == SIGHUP) {
-						reload(d);
+						hup = 1;
 					} else {
 						fw_service_stopping(d->svc);
 						atomic_store(&d->stop, 1);
 					}
 				}
+				/* a storm of them is one reload, logged once */
+				if (hup && !atomic_load(&d->stop))
+					reload(d);
 			} else if (fd == fw_service_watchdog_fd(d->svc)) {
 				fw_service_watchdog_tick(d->svc);
 			} else if (fd == tfd) {

@@ -75,8 +75,10 @@ int fw_photo_open_with(struct fw_photo **out, const char *models_dir,
 
 	*out = NULL;
 	p = calloc(1, sizeof *p);
-	if (!p)
+	if (!p) {
+		fw_log(FW_LOG_ERROR, "out of memory");
 		return FW_ENOMEM;
+	}
 #define MODEL(file) (snprintf(path, sizeof path, "%s/%s", models_dir, file), path)
 	if ((err = fw_detector_open_with(&p->det[0], MODEL("blazeface_full.fwm"), FW_DETECTOR_FULL,
 					 opt)) ||

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,7 +67,25 @@ static const char *const migrations[FW_STORE_SCHEMA] = {
 static int sql_fail(struct fw_store *s, int rc, const char *doing)
 {
 	const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+	int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+	struct statvfs fs;
 
+	/* SQLite says "disk I/O error" or "readonly database" for what the
+	 * user must fix outside: a full disk (while growing the -wal or -shm
+	 * file, too) or a read-only file system. Name the cause. */
+	if ((rc & 0xff) == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
+		fw_log(FW_LOG_ERROR, "%s: the disk is full (while %s); nothing was changed. Free "
+		       "some space on the file system holding it (df '%s') and try again",
+		       s->path, doing, s->path);
+		return -ENOSPC;
+	}
+	if (sys == EROFS || ((rc & 0xff) == SQLITE_READONLY && statvfs(s->path, &fs) == 0 &&
+			     (fs.f_flag & ST_RDONLY))) {
+		fw_log(FW_LOG_ERROR, "%s: cannot write the gallery: its file system is mounted "
+		       "read-only (while %s); nothing was changed. Remount it read-write, or give "
+		       "--gallery a writable place", s->path, doing);
+		return -EROFS;
+	}
 	switch (rc & 0xff) {
 	case SQLITE_NOTADB:
 	case SQLITE_CORRUPT:
@@ -93,10 +112,6 @@ static int sql_fail(struct fw_store *s, int rc, const char *doing)
 		fw_log(FW_LOG_ERROR, "%s: cannot open the gallery (%s); check that the directory "
 		       "exists and is writable", s->path, msg);
 		return -EACCES;
-	case SQLITE_FULL:
-		fw_log(FW_LOG_ERROR, "%s: the disk is full (while %s); nothing was changed",
-		       s->path, doing);
-		return -ENOSPC;
 	default:
 		fw_log(FW_LOG_ERROR, "%s: %s (while %s)", s->path, msg, doing);
 		return FW_EIO;
@@ -341,12 +356,15 @@ int fw_store_open(struct fw_store **out, const char *path, unsigned flags)
 	s = calloc(1, sizeof *s);
 	if (!s || !(s->path = strdup(path))) {
 		free(s);
+		fw_log(FW_LOG_ERROR, "%s: out of memory while opening the gallery", path);
 		return FW_ENOMEM;
 	}
 	s->busy_ms = BUSY_TIMEOUT_MS;
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc) {
 		err = s->db ? sql_fail(s, rc, "opening") : FW_ENOMEM;
+		if (!s->db)
+			fw_log(FW_LOG_ERROR, "%s: out of memory while opening the gallery", path);
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
@@ -383,6 +401,15 @@ int fw_store_open(struct fw_store **out, const char *path, unsigned flags)
 	if (strcmp(mode, "wal"))
 		fw_log(FW_LOG_WARN, "%s: cannot use WAL mode (journal mode %s): readers and "
 		       "writers will wait for each other", path, mode);
+	else {
+		/* Keep the -wal and -shm files after the last close (the -wal
+		 * emptied after each checkpoint): opening a WAL gallery whose
+		 * -shm file is gone must create and size one, which fails on a
+		 * full disk, and the gallery could then not even be read. */
+		int persist = 1;
+		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+		exec(s, "PRAGMA journal_size_limit = 0");
+	}
 	*out = s;
 	return 0;
 fail:
@@ -826,6 +853,7 @@ int fw_store_list(struct fw_store *s, const char *model_id, struct fw_store_iden
 			if (!nl) {
 				sqlite3_finalize(st);
 				free(list);
+				fw_log(FW_LOG_ERROR, "%s: out of memory while listing", s->path);
 				return FW_ENOMEM;
 			}
 			list = nl;
@@ -896,12 +924,12 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 	if (!(map.row = malloc(sizeof *map.row * (size_t)(count + 1))))
 		goto nomem;
 	if ((err = fw_gallery_reserve(g, 0, (int)count)))
-		goto out;
+		goto gfail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && map.n < count) {
 		int id;
 		map.row[map.n++] = sqlite3_column_int64(st, 0);
 		if ((err = fw_gallery_add_identity(g, (const char *)sqlite3_column_text(st, 1), &id)))
-			goto out;
+			goto gfail;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		goto sqlfail;
@@ -918,7 +946,7 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 	sqlite3_finalize(st);
 	st = NULL;
 	if ((err = fw_gallery_reserve(g, cap, map.n)))
-		goto out;
+		goto gfail;
 
 	/* no ORDER BY: sorting would move every 768-byte blob through a temp
 	 * b-tree; rowid order is deterministic and the gallery needs no other */
@@ -945,7 +973,7 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 			continue;
 		}
 		if (err)
-			goto out;
+			goto gfail;
 		if (neg)
 			r->negatives++;
 		else
@@ -989,8 +1017,13 @@ static int load_locked(struct fw_store *s, const char *model_id, struct fw_galle
 sqlfail:
 	err = sql_fail(s, rc, "loading the gallery");
 	goto out;
+gfail:
+	/* the in-memory gallery refused (out of memory): core/ does not log */
+	fw_log(FW_LOG_ERROR, "%s: cannot load the gallery: %s", s->path, fw_strerror(err));
+	goto out;
 nomem:
 	err = FW_ENOMEM;
+	fw_log(FW_LOG_ERROR, "%s: out of memory while loading the gallery", s->path);
 out:
 	sqlite3_finalize(st);
 	free(map.row);
@@ -1007,8 +1040,10 @@ int fw_store_load(struct fw_store *s, const char *model_id, float threshold,
 
 	*out = NULL;
 	memset(r, 0, sizeof *r);
-	if ((err = fw_gallery_create(&g, FW_EMBED_DIM, threshold)))
+	if ((err = fw_gallery_create(&g, FW_EMBED_DIM, threshold))) {
+		fw_log(FW_LOG_ERROR, "%s: out of memory while loading the gallery", s->path);
 		return err;
+	}
 	/* one read transaction: the counts, the rows and the generation agree */
 	if ((rc = exec(s, "BEGIN"))) {
 		fw_gallery_free(g);
@@ -1152,6 +1187,7 @@ int fw_store_export(struct fw_store *s, json_t **out)
 	if (!doc || !ids) {
 		json_decref(doc);
 		json_decref(ids);
+		fw_log(FW_LOG_ERROR, "%s: out of memory while exporting", s->path);
 		return FW_ENOMEM;
 	}
 	json_object_set_new(doc, "format", json_string(FW_STORE_EXPORT_FORMAT));

@@ -84,6 +84,8 @@ static struct {
 	int no_done; /* QUERYBUF never says DONE, as v4l2loopback */
 	uint64_t max_frames; /* FAKECAM_FRAMES: stall after this many frames; 0 = never */
 	int fault[3];
+	int dq_eio, dq_eagain; /* the next DQBUFs fail with EIO / EAGAIN */
+	int dead_err;          /* what an unplugged device answers: ENODEV or EIO */
 	uint32_t fourcc;
 	int w, h, cur_fps;
 	uint32_t sequence;
@@ -222,6 +224,8 @@ static int configure_locked(const struct fakecam_config *c)
 	fc.present = 1;
 	fc.busy = fc.stalled = fc.no_done = 0;
 	memset(fc.fault, 0, sizeof fc.fault);
+	fc.dq_eio = fc.dq_eagain = 0;
+	fc.dead_err = ENODEV;
 	memset(&fc.stats, 0, sizeof fc.stats);
 	fc.fourcc = fc.formats & FAKECAM_MJPEG  ? V4L2_PIX_FMT_MJPEG
 		    : fc.formats & FAKECAM_YUYV ? V4L2_PIX_FMT_YUYV
@@ -543,7 +547,7 @@ static void fill_vbuf(struct fc_fd *f, int i, struct v4l2_buffer *vb)
 static int do_ioctl(struct fc_fd *f, unsigned long req, void *arg)
 {
 	if (f->dead || !fc.present)
-		return -ENODEV;
+		return -fc.dead_err;
 	switch (req) {
 	case VIDIOC_QUERYCAP: {
 		struct v4l2_capability *c = arg;
@@ -737,8 +741,19 @@ nomem:
 		}
 		if (!f->streaming)
 			return -EINVAL;
+		if (fc.dq_eio > 0) {
+			/* a transfer error: uvcvideo's EIO with the device still there */
+			fc.dq_eio--;
+			return -EIO;
+		}
 		if (!oldest(f, B_DONE, &idx))
 			return -EAGAIN; /* the caller blocks if the fd is blocking */
+		if (fc.dq_eagain > 0) {
+			/* a storm of spurious wakeups: a frame is done, yet DQBUF
+			 * says "nothing yet" (the frame stays for later) */
+			fc.dq_eagain--;
+			return -EAGAIN;
+		}
 		f->bufs[idx].state = B_DEQUEUED;
 		fill_vbuf(f, idx, vb);
 		return 0;
@@ -898,10 +913,27 @@ void fakecam_unplug(void)
 	unlock();
 }
 
+void fakecam_unplug_with(int err)
+{
+	lock();
+	fc.dead_err = err > 0 ? err : ENODEV;
+	unlock();
+	fakecam_unplug();
+}
+
 void fakecam_replug(void)
 {
 	lock();
 	fc.present = 1;
+	fc.dead_err = ENODEV;
+	unlock();
+}
+
+void fakecam_dqbuf_errors(int eio, int eagain)
+{
+	lock();
+	fc.dq_eio += eio;
+	fc.dq_eagain += eagain;
 	unlock();
 }
 
@@ -937,6 +969,101 @@ void fakecam_get_stats(struct fakecam_stats *st)
 	for (int i = 0; i < FC_MAX_FDS; i++)
 		st->open_fds += fc.fds[i].fd >= 0;
 	unlock();
+}
+
+/* --- control from another process ---------------------------------------------------
+ *
+ * Preloaded into a whole program (a daemon test), the fault controls above
+ * are out of the test's reach. With FAKECAM_CONTROL=PATH (a FIFO the test
+ * made), a thread started at load reads commands from it, one per line:
+ *   unplug [eio]   replug   busy 0|1   stall 0|1
+ *   corrupt N   truncate N   errflag N   eio N   eagain N
+ * (eio N / eagain N: the next N DQBUFs fail with EIO / say EAGAIN although
+ * a frame is done). Each command applied is acknowledged by appending it
+ * to PATH.log, if that file exists, so a test can wait for it. */
+
+/* 1 if the line was a command */
+static int control_apply(char *line)
+{
+	char cmd[16] = "";
+	int arg = 0, n = sscanf(line, "%15s %d", cmd, &arg);
+
+	if (n < 1)
+		return 0;
+	if (!strcmp(cmd, "unplug"))
+		fakecam_unplug_with(strstr(line, "eio") ? EIO : ENODEV);
+	else if (!strcmp(cmd, "replug"))
+		fakecam_replug();
+	else if (!strcmp(cmd, "busy"))
+		fakecam_set_busy(arg);
+	else if (!strcmp(cmd, "stall"))
+		fakecam_set_stall(arg);
+	else if (!strcmp(cmd, "corrupt"))
+		fakecam_inject(FAKECAM_CORRUPT, arg);
+	else if (!strcmp(cmd, "truncate"))
+		fakecam_inject(FAKECAM_TRUNCATE, arg);
+	else if (!strcmp(cmd, "errflag"))
+		fakecam_inject(FAKECAM_ERRFLAG, arg);
+	else if (!strcmp(cmd, "eio"))
+		fakecam_dqbuf_errors(arg, 0);
+	else if (!strcmp(cmd, "eagain"))
+		fakecam_dqbuf_errors(0, arg);
+	else
+		return 0;
+	return 1;
+}
+
+static void *control_main(void *arg)
+{
+	const char *path = arg;
+	char buf[512], logpath[600];
+	size_t len = 0;
+	int fd;
+
+	snprintf(logpath, sizeof logpath, "%s.log", path);
+	/* read-write: no EOF when the test's writer closes between commands */
+	fd = real_open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+		char *nl;
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = 0;
+		while ((nl = memchr(buf, '\n', len))) {
+			int log;
+
+			*nl = 0;
+			log = control_apply(buf) ? real_open(logpath, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+			if (log >= 0) {
+				if (write(log, buf, strlen(buf)) < 0 || write(log, "\n", 1) < 0) {
+					/* the test only waits longer */
+				}
+				real_close(log);
+			}
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len);
+		}
+		if (len == sizeof buf - 1)
+			len = 0; /* a line that long is not a command */
+	}
+	real_close(fd);
+	return NULL;
+}
+
+__attribute__((constructor)) static void control_start(void)
+{
+	const char *path = getenv("FAKECAM_CONTROL");
+	pthread_t t;
+
+	if (!path || !*path)
+		return;
+	init();
+	if (pthread_create(&t, NULL, control_main, (void *)path) == 0)
+		pthread_detach(t);
 }
 
 /* --- interposed libc functions -------------------------------------------------------- */
@@ -1073,7 +1200,7 @@ static void *mmap_common(void *addr, size_t len, int prot, int flags, int fd, of
 	}
 	if (f->dead || !fc.present || !f->nbuf || off < 0 || (size_t)off + len > f->mem_size) {
 		unlock();
-		errno = f->dead || !fc.present ? ENODEV : EINVAL;
+		errno = f->dead || !fc.present ? fc.dead_err : EINVAL;
 		return MAP_FAILED;
 	}
 	p = real_mmap(addr, len, prot, flags, f->memfd, off);

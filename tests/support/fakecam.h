@@ -31,7 +31,8 @@
  * FAKECAM_MJPEG, FAKECAM_FPS (default 30; 0 = unpaced), FAKECAM_FORMATS
  * (e.g. "yuyv,grey"), FAKECAM_CARD, FAKECAM_FRAMES
  * (stall after that many frames, as a camera whose scene ends: a daemon
- * test then sees faces leave).
+ * test then sees faces leave), FAKECAM_CONTROL (a FIFO of fault commands
+ * from another process: see control_apply() in fakecam.c).
  *
  * Thread-safety: all functions may be called from any thread.
  */
@@ -65,7 +66,12 @@ enum fakecam_fault {
 void fakecam_inject(enum fakecam_fault f, int frames);
 
 void fakecam_unplug(void);
+void fakecam_unplug_with(int err); /* the dead fds answer err (EIO) instead of ENODEV */
 void fakecam_replug(void);
+/* The next eio DQBUFs fail with EIO (a transfer error, the device stays);
+ * the next eagain DQBUFs say EAGAIN although a frame is done (spurious
+ * wakeups). */
+void fakecam_dqbuf_errors(int eio, int eagain);
 void fakecam_set_busy(int busy);   /* open fails with EBUSY */
 void fakecam_set_stall(int stall); /* streaming continues but no frame comes */
 /* QUERYBUF reports every buffer QUEUED, never DONE, as v4l2loopback does
