@@ -9,6 +9,8 @@
 # still, faces embedded). Median of N runs per row. Never asserts a time.
 #   clip   the Hamilton clip (../shared/data/video, read in place): one or
 #          more people talking and moving, several cuts: a busy scene
+#   one    the clip's first 150 frames (5 s: one person alone, talking and
+#          moving his head) played twice: one face in view, as at a desk
 #   still  one dev photo (obama-480p) as 300 identical MJPEG frames: a
 #          person sitting still at the desk, the best case (a real sensor
 #          adds noise, which the still rule tolerates up to scan_still_diff)
@@ -26,12 +28,15 @@ FWD=$BUILD/daemon/facewatchd
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 PHOTO=../shared/data/recognition/images/face_recognition_examples/obama-480p.jpg
 for i in $(seq 300); do cat "$PHOTO"; done >"$T/still.mjpeg"
+python3 tests/integration/clip_frames.py "$CLIP" 0 150 "$T/one5.mjpeg"
+cat "$T/one5.mjpeg" "$T/one5.mjpeg" >"$T/one.mjpeg"
 printf 'status_interval = 1\nleave_ms = 1000\nanyone_leave_ms = 1000\nface_lost_ms = 500\n' >"$T/conf"
 echo "| scene | detector | precision | analysed fps | CPU % of one core, whole run (median of $RUNS) | CPU % while watching | latency p50 ms | latency p99 ms | frames analysed | whole / regions / still / embeddings |"
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|"
 rows_for() { # scene detector precision max_fps
   local scene=$1 det=$2 prec=$3 mf=$4 src=$CLIP
   [ "$scene" = still ] && src=$T/still.mjpeg
+  [ "$scene" = one ] && src=$T/one.mjpeg
   rows=()
   for r in $(seq "$RUNS"); do
     /usr/bin/time -f '%U %S %e' -o "$T/time" "$FWD" --config "$T/conf" --camera "replay:$src" \
@@ -69,5 +74,7 @@ for det in short auto; do
     done
   done
 done
+rows_for one auto int8 10
+rows_for one short int8 10
 rows_for still auto int8 10
 rows_for still short int8 10
