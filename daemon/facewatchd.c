@@ -898,7 +898,9 @@ static int catch_signals(void)
 static int run(struct daemon *d)
 {
 	struct fw_events_options eo = { .path = d->cfg.socket_path, .listen_fd = -1, .hello = hello,
-					 .ctx = d };
+					 .ctx = d, .mode = d->cfg.socket_mode,
+					 .max_line = (size_t)d->cfg.max_request_bytes,
+					 .requests_per_sec = d->cfg.requests_per_sec };
 	struct infer *in = NULL;
 	struct epoll_event ev;
 	int ep = -1, sfd = -1, tfd = -1, err, status_ticks = 0;
@@ -912,6 +914,14 @@ static int run(struct daemon *d)
 			return 1;
 		}
 		eo.trusted_gid = g->gr_gid;
+	}
+	if (d->cfg.socket_group[0]) {
+		struct group *g = getgrnam(d->cfg.socket_group);
+		if (!g) {
+			fw_log(FW_LOG_ERROR, "socket_group '%s' does not exist", d->cfg.socket_group);
+			return 1;
+		}
+		eo.socket_gid = g->gr_gid;
 	}
 	if ((err = catch_signals())) {
 		fw_log(FW_LOG_ERROR, "cannot set up signal handling: %s", fw_strerror(err));
