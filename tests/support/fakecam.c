@@ -259,7 +259,12 @@ static void lock(void)
 {
 	init();
 	pthread_mutex_lock(&lk);
-	if (!fc.configured)
+	/* Not before the environment exists: an ASan runtime loaded after
+	 * this preloaded shim calls mmap() (so ours) while the dynamic loader
+	 * initialises it, before libc has set environ; configuring then would
+	 * fix the camera to YUYV without FAKECAM_MJPEG. Nothing of ours is
+	 * open yet, so those early calls pass straight through. */
+	if (!fc.configured && environ)
 		configure_from_env();
 }
 
