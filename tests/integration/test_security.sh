@@ -4,6 +4,7 @@
 # notice:
 #  1. the socket is 0660 and the gallery 0600 in a 0700 state directory;
 #  2. with the default socket (root:root 0660) nobody cannot even connect;
+#     socket_mode = 0666 lets everyone connect;
 #     with socket_group = nogroup nobody connects, gets hello, subscribes,
 #     asks status and list, but every request that changes something
 #     (enroll, forget, rename, snapshot, ...) is refused and the gallery
@@ -121,6 +122,13 @@ ok "socket 0660, gallery 0600 (and its -wal/-shm), state directory 0700"
 out=$(as_nobody $PY "$T/client.py" "$SOCK" '{"request":"status"}')
 echo "$out" | grep -q '"connect_error": 13' || fail "nobody reached a root:root 0660 socket: $out"
 ok "nobody cannot connect to the default socket (EACCES)"
+stop_daemon
+
+start_daemon <<<'socket_mode = 0666'
+[ "$(stat -c %a "$SOCK")" = 666 ] || fail "socket mode $(stat -c %a "$SOCK"), want 666 as configured"
+out=$(as_nobody $PY "$T/client.py" "$SOCK" '{"request":"status"}')
+echo "$out" | tail -1 | grep -q '"ok": true' || fail "nobody on a 0666 socket: $out"
+ok "socket_mode = 0666 lets every local user connect (and read)"
 stop_daemon
 
 start_daemon <<<'socket_group = nogroup'
