@@ -13,6 +13,7 @@ PKGS=(
   clang libclang-rt-14-dev
   python3
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  valgrind   # valgrind_avx2 test (sanitizers and fuzzing, issue 11)
 )
 # npm may come from another source than Debian (e.g. nodesource's nodejs
 # bundles it, and then Debian's npm package conflicts): ask for the command.
