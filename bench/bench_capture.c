@@ -8,7 +8,8 @@
  *   chroma as UVC webcams send; without the shared folder, a synthetic
  *   image. The line to watch: 640x480 -> 160x120 RGB at 1/4, budget 0.5 ms.
  * - The MJPEG structure check every camera frame gets.
- * - YUYV -> RGB full size, and straight to 1/2 and 1/4.
+ * - YUYV -> RGB full size, and straight to 1/2 and 1/4: the path the
+ *   library picks, then each path (C, SSE2, AVX2) in the same run.
  * - Ring hand-off: producer thread commits, consumer thread blocked in
  *   fw_ring_take() wakes; median and p99 in microseconds.
  *
@@ -30,6 +31,7 @@
 #include <turbojpeg.h>
 
 #include "capture/jpeg.h"
+#include "capture/jpeg_internal.h"
 #include "capture/ring.h"
 #include "core/image.h"
 
@@ -162,6 +164,7 @@ struct work {
 	struct fw_image *dst;
 	size_t cap;
 	int kind; /* 0 decode, 1 yuyv, 2 check */
+	int impl; /* yuyv: 0 the best path, else 1 + enum fw_yuyv_impl */
 };
 
 static void run_once(const struct work *k)
@@ -170,7 +173,11 @@ static void run_once(const struct work *k)
 		if (fw_jpeg_decode(k->j, k->src, k->len, k->denom, k->dst, k->cap))
 			die("decode failed");
 	} else if (k->kind == 1) {
-		fw_yuyv_to_rgb_scaled(k->src, k->w * 2, k->w, k->h, k->denom, k->dst);
+		if (k->impl)
+			fw_yuyv_to_rgb_impl((enum fw_yuyv_impl)(k->impl - 1), k->src, k->w * 2, k->w,
+					    k->h, k->denom, k->dst);
+		else
+			fw_yuyv_to_rgb_scaled(k->src, k->w * 2, k->w, k->h, k->denom, k->dst);
 	} else {
 		if (fw_mjpeg_check(k->src, k->len, NULL, NULL, NULL))
 			die("check failed");
@@ -252,7 +259,31 @@ static void bench_handoff(void)
 	fw_ring_destroy(h.r);
 }
 
-int main(void)
+/* --only W H DENOM N: nothing but N decodes of the W x H frame at 1/DENOM,
+ * for instruction counts that a busy machine cannot blur:
+ *   valgrind --tool=callgrind build/bench/bench_capture --only 640 480 4 200 */
+static int only(struct fw_image *src, struct fw_jpeg *j, struct fw_image *dst, size_t cap,
+		char **argv)
+{
+	struct fw_image frame;
+	unsigned long len;
+	uint8_t *jpg;
+	int w = atoi(argv[0]), h = atoi(argv[1]), d = atoi(argv[2]), n = atoi(argv[3]);
+
+	if (w <= 0 || h <= 0 || w > 1280 || h > 720 || n <= 0 || fw_image_alloc(&frame, w, h))
+		die("--only W H DENOM N: W x H up to 1280x720");
+	fw_image_resize(src, &frame);
+	jpg = encode(&frame, &len);
+	for (int i = 0; i < n; i++)
+		if (fw_jpeg_decode(j, jpg, len, d, dst, cap))
+			die("decode failed");
+	printf("%d decodes of %dx%d (%lu B) at 1/%d\n", n, w, h, len, d);
+	tjFree(jpg);
+	fw_image_free(&frame);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	static const int sizes[2][2] = { { 640, 480 }, { 1280, 720 } };
 	struct fw_image src, dst;
@@ -262,10 +293,12 @@ int main(void)
 	source_image(&src);
 	if (fw_jpeg_create(&j) || fw_image_alloc(&dst, 1280, 720))
 		die("out of memory");
+	if (argc == 6 && !strcmp(argv[1], "--only"))
+		return only(&src, j, &dst, cap, argv + 2);
 	printf("\n| what | frame | CPU ms per frame (median of %d batches) |\n|---|---|---|\n", BATCHES);
 	if (clip_frame) {
 		for (int d = 1; d <= 8; d *= 4) {
-			struct work k = { j, clip_frame, clip_len, 640, 360, d, &dst, cap, 0 };
+			struct work k = { j, clip_frame, clip_len, 640, 360, d, &dst, cap, 0, 0 };
 
 			printf("| MJPEG decode 1/%d, the clip's own frame | 640x360, %zu B, 4:2:0 | %.3f |\n",
 			       d, clip_len, time_ms(&k));
@@ -281,7 +314,7 @@ int main(void)
 		fw_image_resize(&src, &frame);
 		jpg = encode(&frame, &len);
 		for (int d = 1; d <= 8; d *= 2) {
-			struct work k = { j, jpg, len, sizes[s][0], sizes[s][1], d, &dst, cap, 0 };
+			struct work k = { j, jpg, len, sizes[s][0], sizes[s][1], d, &dst, cap, 0, 0 };
 			double ms = time_ms(&k);
 
 			printf("| MJPEG decode 1/%d -> %dx%d RGB | %dx%d, %lu B, 4:2:2 q85 | %.3f |\n", d,
@@ -289,20 +322,32 @@ int main(void)
 			       sizes[s][1], len, ms);
 		}
 		{
-			struct work k = { j, jpg, len, sizes[s][0], sizes[s][1], 1, &dst, cap, 2 };
+			struct work k = { j, jpg, len, sizes[s][0], sizes[s][1], 1, &dst, cap, 2, 0 };
 
 			printf("| MJPEG structure check (every camera frame) | %dx%d | %.4f |\n",
 			       sizes[s][0], sizes[s][1], time_ms(&k));
 		}
 		yuyv = to_yuyv(&frame);
 		for (int d = 1; d <= 4; d *= 2) {
-			struct work k = { j, yuyv, 0, sizes[s][0], sizes[s][1], d, &dst, cap, 1 };
+			struct work k = { j, yuyv, 0, sizes[s][0], sizes[s][1], d, &dst, cap, 1, 0 };
 
 			dst.width = sizes[s][0] / d;
 			dst.height = sizes[s][1] / d;
 			dst.stride = dst.width * 3;
 			printf("| YUYV -> RGB 1/%d -> %dx%d | %dx%d | %.3f |\n", d, dst.width, dst.height,
 			       sizes[s][0], sizes[s][1], time_ms(&k));
+			/* each path, in the same run (compare ratios) */
+			for (int impl = FW_YUYV_REF; impl <= FW_YUYV_AVX2; impl++) {
+				static const char *const names[] = { "C reference", "SSE2", "AVX2" };
+				struct work ki = k;
+
+				ki.impl = 1 + impl;
+				if (fw_yuyv_to_rgb_impl((enum fw_yuyv_impl)impl, yuyv, k.w * 2, k.w,
+							k.h, d, &dst) != (enum fw_yuyv_impl)impl)
+					continue; /* not on this CPU */
+				printf("| YUYV -> RGB 1/%d, %s | %dx%d | %.3f |\n", d, names[impl],
+				       sizes[s][0], sizes[s][1], time_ms(&ki));
+			}
 		}
 		free(yuyv);
 		tjFree(jpg);

@@ -7,9 +7,10 @@
  *   ends (so a truncated or corrupt frame is refused before decoding, and
  *   a .mjpeg file can be split into frames) and reads the frame size.
  * - YUYV (BT.601 limited range, as UVC webcams send it) to RGB, full size or
- *   box-averaged down by 1/2, 1/4, 1/8 in one pass. A plain C reference and
- *   SSE2 paths (x86-64 baseline) with bit-identical results;
- *   FACEWATCH_ISA=ref forces the reference.
+ *   box-averaged down by 1/2, 1/4, 1/8 in one pass. A plain C reference,
+ *   SSE2 paths (x86-64 baseline) and AVX2 (picked at run time when the CPU
+ *   has it), all with bit-identical results; FACEWATCH_ISA=ref forces the
+ *   reference.
  *
  * No function here reads outside [buf, buf + len) or writes outside
  * [dst->data, dst->data + cap), whatever the bytes say.

@@ -743,9 +743,13 @@ static int push_buffer(struct v4l2_source *c, struct fw_ring *r, const struct go
  * good one to the ring and requeues everything. The buffers marked DONE are
  * counted first and exactly that many dequeued: libv4l2 prints a line to
  * stderr for every DQBUF that fails, EAGAIN included, and a camera faster
- * than us cannot keep us in the loop. poll_err: poll reported an error, so
- * one DQBUF is made to learn it. 1 pushed, 0 nothing new, < 0 device error. */
-static int dequeue(struct v4l2_source *c, struct fw_ring *r, int poll_err)
+ * than us cannot keep us in the loop. poll_said: poll reported a frame or
+ * an error, so one DQBUF is made even when no buffer is marked DONE: to
+ * learn the error, and because v4l2loopback (OBS's virtual camera and
+ * friends) clears DONE in every QUERYBUF answer, so counting alone would
+ * never dequeue from it (found by the qemu kernel test).
+ * 1 pushed, 0 nothing new, < 0 device error. */
+static int dequeue(struct v4l2_source *c, struct fw_ring *r, int poll_said)
 {
 	struct good_buffer newest;
 	int have = 0, err = 0, pushed = 0, got = 0, ready = 0;
@@ -761,7 +765,7 @@ static int dequeue(struct v4l2_source *c, struct fw_ring *r, int poll_err)
 			return err;
 		ready += !!(b.flags & V4L2_BUF_FLAG_DONE);
 	}
-	if (!ready && poll_err)
+	if (!ready && poll_said)
 		ready = 1;
 	for (int k = 0; k < ready; k++) {
 		struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
@@ -891,7 +895,7 @@ static int cam_read(struct fw_source *s, struct fw_ring *r, int timeout_ms)
 			return -errno;
 		if (err <= 0)
 			continue;
-		err = dequeue(c, r, !!(pfd.revents & (POLLERR | POLLHUP | POLLNVAL)));
+		err = dequeue(c, r, !!(pfd.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)));
 		if (err < 0) {
 			device_lost(c, err);
 			continue;

@@ -34,7 +34,7 @@ struct fw_detector {
 	float mul, add;         /* pixel -> model input: x / 127.5 - 1 */
 	const float *regressors, *logits;
 	float tile_frac, tile_overlap;
-	struct fw_detection *cand; /* AUTO: (1 + MAX_TILES) * RUN_MAX, planned at open */
+	struct fw_detection *cand; /* (1 + MAX_TILES) * RUN_MAX, planned at open */
 };
 
 static const char *kind_model_name(enum fw_detector_kind kind)
@@ -90,9 +90,9 @@ int fw_detector_open_with(struct fw_detector **out, const char *model_path,
 	d->anchors = malloc(sizeof(float) * 2 * (size_t)n);
 	d->decode_scratch = malloc(fw_detector_decode_scratch(d->cfg));
 	d->lb_tmp = malloc(fw_letterbox_scratch(in.w, in.h));
-	if (kind == FW_DETECTOR_AUTO)
-		d->cand = malloc(sizeof *d->cand * (size_t)(1 + MAX_TILES) * RUN_MAX);
-	if (!d->anchors || !d->decode_scratch || !d->lb_tmp || (kind == FW_DETECTOR_AUTO && !d->cand)) {
+	/* room for the auto detector's runs and for fw_detector_run_regions() */
+	d->cand = malloc(sizeof *d->cand * (size_t)(1 + MAX_TILES) * RUN_MAX);
+	if (!d->anchors || !d->decode_scratch || !d->lb_tmp || !d->cand) {
 		err = FW_ENOMEM;
 		goto fail;
 	}
@@ -332,6 +332,31 @@ static int merge_weighted(struct fw_detection *c, int n, float nms_iou, struct f
 	return n_out;
 }
 
+/* One model run on a sub-rectangle of img, detections in img pixels. */
+static int run_in(struct fw_detector *d, const struct fw_image *img, int x0, int y0, int w, int h,
+		  struct fw_detection *c)
+{
+	struct fw_image part = {
+		.width = w,
+		.height = h,
+		.stride = img->stride,
+		.data = img->data + (size_t)y0 * (size_t)img->stride + (size_t)x0 * 3,
+	};
+	int k = run_once(d, &part, c, RUN_MAX);
+
+	for (int i = 0; i < k; i++) {
+		c[i].x1 += (float)x0;
+		c[i].x2 += (float)x0;
+		c[i].y1 += (float)y0;
+		c[i].y2 += (float)y0;
+		for (int j = 0; j < FW_DET_KEYPOINTS; j++) {
+			c[i].kp[j][0] += (float)x0;
+			c[i].kp[j][1] += (float)y0;
+		}
+	}
+	return k;
+}
+
 static int run_auto(struct fw_detector *d, const struct fw_image *img, struct fw_detection *out,
 		    int max_out)
 {
@@ -343,27 +368,11 @@ static int run_auto(struct fw_detector *d, const struct fw_image *img, struct fw
 	n_tiles = tile_grid(d, img->width, img->height, &side, xs, &nx, ys, &ny);
 	for (int t = 0; t < n_tiles; t++) {
 		int x0 = xs[t % nx], y0 = ys[t / nx];
-		struct fw_image tile = {
-			.width = side < img->width ? side : img->width,
-			.height = side < img->height ? side : img->height,
-			.stride = img->stride,
-			.data = img->data + (size_t)y0 * (size_t)img->stride + (size_t)x0 * 3,
-		};
-		struct fw_detection *c = d->cand + m;
-		int k = run_once(d, &tile, c, RUN_MAX);
+		int k = run_in(d, img, x0, y0, side < img->width ? side : img->width,
+			       side < img->height ? side : img->height, d->cand + m);
 
 		if (k < 0)
 			return k;
-		for (int i = 0; i < k; i++) {
-			c[i].x1 += (float)x0;
-			c[i].x2 += (float)x0;
-			c[i].y1 += (float)y0;
-			c[i].y2 += (float)y0;
-			for (int j = 0; j < FW_DET_KEYPOINTS; j++) {
-				c[i].kp[j][0] += (float)x0;
-				c[i].kp[j][1] += (float)y0;
-			}
-		}
 		m += k;
 	}
 	if (n_tiles == 0) {
@@ -374,6 +383,37 @@ static int run_auto(struct fw_detector *d, const struct fw_image *img, struct fw
 		return n;
 	}
 	return merge_weighted(d->cand, m, d->cfg->nms_iou, out, max_out);
+}
+
+int fw_detector_run_regions(struct fw_detector *d, const struct fw_image *img,
+			    const int (*rects)[4], int n_rects, struct fw_detection *out,
+			    int max_out)
+{
+	int m = 0, n;
+
+	if (!img || img->width < 1 || img->height < 1 || n_rects < 0 ||
+	    n_rects > FW_DETECTOR_MAX_REGIONS)
+		return FW_EINVAL;
+	for (int r = 0; r < n_rects; r++) {
+		int x0 = rects[r][0], y0 = rects[r][1], x1 = x0 + rects[r][2], y1 = y0 + rects[r][3];
+		int k;
+
+		x0 = x0 < 0 ? 0 : x0;
+		y0 = y0 < 0 ? 0 : y0;
+		x1 = x1 > img->width ? img->width : x1;
+		y1 = y1 > img->height ? img->height : y1;
+		if (x1 - x0 < 1 || y1 - y0 < 1)
+			continue;
+		k = run_in(d, img, x0, y0, x1 - x0, y1 - y0, d->cand + m);
+		if (k < 0)
+			return k;
+		m += k;
+	}
+	/* regions of faces side by side overlap: one face, one detection */
+	n = merge_weighted(d->cand, m, d->cfg->nms_iou, out, max_out);
+	for (int i = 0; i < n; i++)
+		fw_detection_correct_box(&out[i]);
+	return n;
 }
 
 int fw_detector_run(struct fw_detector *d, const struct fw_image *img,

@@ -106,6 +106,17 @@ int fw_detector_runs(const struct fw_detector *d, int width, int height);
 int fw_detector_run(struct fw_detector *d, const struct fw_image *img,
 		    struct fw_detection *out, int max_out);
 
+/* Run the model once on each of n_rects sub-rectangles of img (x, y, w, h
+ * in img pixels; clipped to it), merge them by weighted NMS, map to img
+ * pixels and correct the box shape as fw_detector_run() does. The tiles
+ * setting is not used. For following faces already tracked: one region
+ * around each costs one small model run, against seven for the auto
+ * detector's whole frame and tiles. At most FW_DETECTOR_MAX_REGIONS
+ * (FW_EINVAL beyond). No allocation. */
+#define FW_DETECTOR_MAX_REGIONS 8
+int fw_detector_run_regions(struct fw_detector *d, const struct fw_image *img,
+			    const int (*rects)[4], int n_rects, struct fw_detection *out,
+			    int max_out);
 /* BlazeFace's boxes are squares around the eyes, nose and mouth; faces as
  * people (and WIDER FACE) draw them run from the hairline to the chin and
  * are taller than wide. fw_detector_run() maps every box through one fixed

@@ -83,7 +83,7 @@ static const char *columns_help(int cols)
 int fw_eval_list_parse(const char *text, size_t len, const char *name, int cols,
 		       struct fw_eval_list *list)
 {
-	enum { MAX_FIELDS = 32 };
+	enum { MAX_FIELDS = 4 + 2 * 68 }; /* landmarks68.txt: a box and 68 points */
 	const char *p = text, *end = text + len;
 	const char *fs[MAX_FIELDS];
 	int fl[MAX_FIELDS];

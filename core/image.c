@@ -217,10 +217,11 @@ static int whole_factor(int ssize, int dsize)
 	return fabs(scale - k) < DBL_EPSILON && k <= INT_MAX ? (int)k : 0;
 }
 
+#define SPAN_TABLE 512 /* output widths up to this get a table of column spans */
+
 /* Separable resampling evaluated per destination pixel: each output is
  * sum_y beta_y * (sum_x alpha_x * S[y][x]), the order cv::resizeArea uses,
- * so the float results (and their rounding) agree with OpenCV. Spans are
- * recomputed rather than tabulated so that no scratch memory is needed. */
+ * so the float results (and their rounding) agree with OpenCV. */
 void fw_image_resize(const struct fw_image *src, struct fw_image *dst)
 {
 	if (!image_ok(src) || !image_ok(dst))
@@ -240,6 +241,15 @@ void fw_image_resize(const struct fw_image *src, struct fw_image *dst)
 			return;
 		}
 	}
+	/* the column spans, worked out once for the whole image when the
+	 * output is model-sized (it always is in the pipeline); wider outputs
+	 * recompute them per pixel rather than allocate */
+	struct span xs[SPAN_TABLE];
+	const int tabulated = dst->width <= SPAN_TABLE;
+
+	if (tabulated)
+		for (int dx = 0; dx < dst->width; dx++)
+			axis_span(dx, src->width, dst->width, &xs[dx]);
 	for (int dy = 0; dy < dst->height; dy++) {
 		uint8_t *out = dst->data + (size_t)dy * (size_t)dst->stride;
 		struct span sy;
@@ -247,9 +257,14 @@ void fw_image_resize(const struct fw_image *src, struct fw_image *dst)
 		axis_span(dy, src->height, dst->height, &sy);
 		for (int dx = 0; dx < dst->width; dx++) {
 			float sum[3] = { 0, 0, 0 };
-			struct span sx;
+			struct span sx_own;
+			const struct span *psx = &xs[dx < SPAN_TABLE ? dx : 0];
 
-			axis_span(dx, src->width, dst->width, &sx);
+			if (!tabulated) {
+				axis_span(dx, src->width, dst->width, &sx_own);
+				psx = &sx_own;
+			}
+			const struct span sx = *psx;
 			if (sy.first >= 0)
 				add_row(src, sy.first, sy.w_first, &sx, sum);
 			for (int y = sy.mid_begin; y < sy.mid_end; y++)

@@ -34,6 +34,20 @@ void fw_presence_config_default(struct fw_presence_config *cfg)
 	};
 }
 
+static int config_ok(const struct fw_presence_config *c)
+{
+	return c->arrive_ms >= 0 && c->lost_ms >= 0 && c->leave_ms >= 0 &&
+	       c->anyone_arrive_ms >= 0 && c->anyone_leave_ms >= 0;
+}
+
+int fw_presence_set_config(struct fw_presence *p, const struct fw_presence_config *cfg)
+{
+	if (!p || !cfg || !config_ok(cfg))
+		return FW_EINVAL;
+	p->cfg = *cfg;
+	return 0;
+}
+
 int fw_presence_create(struct fw_presence **out, const struct fw_presence_config *cfg,
 		       int capacity)
 {
@@ -47,9 +61,7 @@ int fw_presence_create(struct fw_presence **out, const struct fw_presence_config
 		fw_presence_config_default(&def);
 		cfg = &def;
 	}
-	if (capacity < 0 || capacity > FW_PRESENCE_MAX_CAPACITY || cfg->arrive_ms < 0 ||
-	    cfg->lost_ms < 0 || cfg->leave_ms < 0 || cfg->anyone_arrive_ms < 0 ||
-	    cfg->anyone_leave_ms < 0)
+	if (capacity < 0 || capacity > FW_PRESENCE_MAX_CAPACITY || !config_ok(cfg))
 		return FW_EINVAL;
 	/* calloc: every person AWAY since 0, never seen */
 	p = calloc(1, sizeof(*p) + (size_t)capacity * sizeof(p->people[0]));

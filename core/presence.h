@@ -77,6 +77,10 @@ struct fw_presence;
 int fw_presence_create(struct fw_presence **out, const struct fw_presence_config *cfg,
 		       int capacity);
 void fw_presence_destroy(struct fw_presence *p);
+/* Replace the graces of a running presence state (a configuration reload):
+ * who is present stays; the new times apply from the next update or tick.
+ * FW_EINVAL (and nothing changes) for a negative time. */
+int fw_presence_set_config(struct fw_presence *p, const struct fw_presence_config *cfg);
 
 /* One frame: the tracker's live tracks (fw_tracker_tracks(), at most
  * FW_TRACKER_MAX_TRACKS). Writes the events to out (max >=

@@ -131,6 +131,14 @@ int fw_tracker_create(struct fw_tracker **out, const struct fw_tracker_config *c
 	return 0;
 }
 
+int fw_tracker_set_config(struct fw_tracker *t, const struct fw_tracker_config *cfg)
+{
+	if (!t || !cfg || !config_ok(cfg))
+		return FW_EINVAL;
+	t->cfg = *cfg;
+	return 0;
+}
+
 void fw_tracker_destroy(struct fw_tracker *t)
 {
 	free(t);

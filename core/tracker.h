@@ -148,6 +148,10 @@ struct fw_tracker;
 /* cfg NULL: the defaults. FW_EINVAL for a value out of range, FW_ENOMEM. */
 int fw_tracker_create(struct fw_tracker **out, const struct fw_tracker_config *cfg);
 void fw_tracker_destroy(struct fw_tracker *t);
+/* Replace the settings of a running tracker (a configuration reload): the
+ * tracks and their votes stay; the new times apply from the next update.
+ * FW_EINVAL (and nothing changes) for settings fw_tracker_create refuses. */
+int fw_tracker_set_config(struct fw_tracker *t, const struct fw_tracker_config *cfg);
 
 /* One frame: dets[0..n) in frame pixels, best first (as fw_detector_run()
  * writes them), frame width x height. n = 0 is a frame without faces (dets

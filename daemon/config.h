@@ -11,10 +11,12 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include "core/attention.h"
 #include "core/detector.h"
 #include "core/kernels/kernels.h"
 #include "core/model.h"
 #include "core/presence.h"
+#include "core/scan.h"
 #include "core/tracker.h"
 
 #define FW_CONFIG_LINE_MAX 4096 /* bytes in one line of a configuration file, '\n' included */
@@ -41,6 +43,21 @@ struct fw_config {
 	int exit_when_idle;        /* replay: exit once it ended and everyone has left */
 	struct fw_presence_config presence;
 	struct fw_tracker_config tracker;
+	struct fw_scan_config scan;
+	int landmarks68;           /* 68 landmarks, head pose and attention on tracked faces */
+	float attention_rate_hz;   /* landmark runs per tracked face per second at most */
+	struct fw_attention_config attention;
+	/* MQTT sink (daemon/mqtt.h, docs/mqtt.md); mqtt_host "" = off */
+	char mqtt_host[256];
+	int mqtt_port;
+	char mqtt_topic_prefix[128];
+	char mqtt_node_id[64];        /* "" = from the host name and camera */
+	char mqtt_client_id[128];     /* "" = facewatch-<node id> */
+	char mqtt_username[128];
+	char mqtt_password_file[PATH_MAX];
+	char mqtt_discovery_prefix[128]; /* "" = no Home Assistant discovery */
+	int mqtt_keepalive_s;
+	int mqtt_reconnect_max_s;     /* reconnect backoff: 1 s doubling up to this */
 };
 
 /* Every setting at its default. */
@@ -60,5 +77,19 @@ int fw_config_load(struct fw_config *c, const char *path);
  * it in messages. A line longer than FW_CONFIG_LINE_MAX bytes, or holding
  * a NUL byte, is one bad line. FW_EIO (or FW_ENOMEM) when reading fails. */
 int fw_config_read(struct fw_config *c, FILE *f, const char *name);
+
+/* A reload (SIGHUP): `next` is what the file and the command line say now.
+ * Logs each key whose value differs from `running`, old -> new: at INFO the
+ * ones the running daemon takes (threshold, max_fps, status_interval, the
+ * presence and tracker times), at WARN, saying a restart is needed, the
+ * others (camera, socket, models, detector, ...). Returns FW_CONFIG_LIVE
+ * and/or FW_CONFIG_RESTART for what it found, 0 when nothing changed. */
+#define FW_CONFIG_LIVE 1
+#define FW_CONFIG_RESTART 2
+int fw_config_compare(const struct fw_config *running, const struct fw_config *next);
+
+/* Copies the keys that apply live from next into running; the rest of
+ * running stays as it started. */
+void fw_config_apply_live(struct fw_config *running, const struct fw_config *next);
 
 #endif

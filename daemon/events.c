@@ -41,8 +41,11 @@ static const struct {
 	{ "face_left", false },
 	{ "unknown_face", false },
 	{ "presence", false },
+	{ "attention", false },
 	{ "frame", true },
 	{ "status", false },
+	{ "enroll_progress", true },
+	{ "preview", true },
 };
 #define N_EVENTS (sizeof event_names / sizeof event_names[0])
 
@@ -88,6 +91,8 @@ struct fw_events {
 	size_t scratch_cap;
 	size_t last_len;         /* bytes of the last published line in scratch; 0: none */
 	bool fd_warned;             /* "out of fds" logged; cleared when an accept works */
+	int pass_fd;                /* fw_events_reply_fd(): attach to the next send; -1 none */
+	bool passed;                /* ... and it went */
 	struct fw_events_stats st;
 };
 
@@ -289,6 +294,32 @@ static void client_flush(struct fw_events *srv, struct client *c)
 	client_set_interest(srv, c);
 }
 
+/* send(), with srv->pass_fd attached (SCM_RIGHTS) when one is waiting. */
+static ssize_t send_some(struct fw_events *srv, int fd, const char *buf, size_t len)
+{
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			     .msg_controllen = sizeof u.b };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (srv->pass_fd < 0)
+		return send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	memset(&u, 0, sizeof u);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &srv->pass_fd, sizeof(int));
+	n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0) {
+		srv->pass_fd = -1;
+		srv->passed = true;
+	}
+	return n;
+}
+
 /* Send a line, or queue what the socket does not take now. Never blocks. */
 static int client_send(struct fw_events *srv, struct client *c, const char *buf, size_t len)
 {
@@ -300,7 +331,7 @@ static int client_send(struct fw_events *srv, struct client *c, const char *buf,
 	if (pending == 0) {
 		ssize_t n;
 		do
-			n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			n = send_some(srv, c->fd, buf, len);
 		while (n < 0 && errno == EINTR);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			int err = errno;
@@ -477,7 +508,8 @@ static void request_subscribe(struct fw_events *srv, struct client *c, json_t *r
 			if (k < 0) {
 				char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 				reply_error(srv, c, id, "unknown event %.64s (known: face_appeared, "
-					    "face_identified, face_left, presence, frame, status)",
+					    "face_identified, face_left, presence, frame, status, "
+					    "enroll_progress, preview)",
 					    s ? s : "?");
 				free(s);
 				return;
@@ -1002,7 +1034,7 @@ int fw_events_create(struct fw_events **out, const struct fw_events_options *opt
 		return FW_ENOMEM;
 	srv->opt = *opt;
 	srv->opt.path = NULL;
-	srv->listen_fd = srv->epfd = srv->spare_fd = -1;
+	srv->listen_fd = srv->epfd = srv->spare_fd = srv->pass_fd = -1;
 	srv->euid = geteuid();
 	if (!srv->opt.mode)
 		srv->opt.mode = 0660;
@@ -1220,6 +1252,49 @@ int fw_events_reply(struct fw_events *srv, uint64_t client, const json_t *id, in
 	err = send_reply(srv, c, id, rc == FW_EVENTS_LATER ? 0 : rc, reply);
 	leave(srv);
 	return err;
+}
+
+int fw_events_reply_fd(struct fw_events *srv, uint64_t client, const json_t *id, int rc,
+		       json_t *reply, int fd)
+{
+	struct client *c;
+	int err;
+
+	for (c = srv->clients; c; c = c->next)
+		if (c->peer.id == client)
+			break;
+	if (!c)
+		return -ENOTCONN;
+	srv->depth++;
+	/* the fd rides on the reply's first byte: only when nothing is queued
+	 * before it can that byte go now */
+	client_flush(srv, c);
+	if (c->dead || c->out_len > c->out_off) {
+		err = c->dead ? -ENOTCONN : -EAGAIN;
+		leave(srv);
+		return err;
+	}
+	srv->pass_fd = fd;
+	srv->passed = false;
+	err = send_reply(srv, c, id, rc == FW_EVENTS_LATER ? 0 : rc, reply);
+	srv->pass_fd = -1;
+	if (!err && !srv->passed)
+		err = -EAGAIN; /* the socket took nothing: the reply went out without it */
+	leave(srv);
+	return err;
+}
+
+unsigned fw_events_subscribers(const struct fw_events *srv, const char *event)
+{
+	int k = event_index(event);
+	unsigned n = 0;
+
+	if (k < 0)
+		return 0;
+	for (const struct client *c = srv->clients; c; c = c->next)
+		if (!c->dead && c->mask & (1u << k))
+			n++;
+	return n;
 }
 
 void fw_events_get_stats(const struct fw_events *srv, struct fw_events_stats *st)

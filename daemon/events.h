@@ -161,7 +161,7 @@ int fw_events_dispatch(struct fw_events *srv, int timeout_ms);
 
 /* Publish one event to every client subscribed to it. `event` is an object
  * with "event" naming a v1 event (face_appeared, face_identified, face_left,
- * presence, frame, status) and its fields; the server sends
+ * presence, frame, status, preview) and its fields; the server sends
  * {"event", "seq", "ts", <the other fields>}: seq is the next number of the
  * daemon-wide sequence (the same for every client), ts the wall-clock time
  * now (RFC 3339, ms, UTC). Never blocks. 0; FW_EINVAL (not an object, no or
@@ -182,6 +182,18 @@ const char *fw_events_last_line(const struct fw_events *srv, size_t *len);
  * error: returns -ENOTCONN and does nothing. Borrows id and reply. */
 int fw_events_reply(struct fw_events *srv, uint64_t client, const json_t *id,
 		    int rc, json_t *reply);
+
+/* fw_events_reply(), with the file descriptor fd passed along (SCM_RIGHTS
+ * on the reply's first byte; the client gets its own copy, the caller
+ * keeps fd). Works only when nothing is queued for the client before the
+ * reply: -EAGAIN then, and nothing is sent. -EAGAIN also when the socket
+ * took no byte at once (the reply is then queued without the fd). */
+int fw_events_reply_fd(struct fw_events *srv, uint64_t client, const json_t *id, int rc,
+		       json_t *reply, int fd);
+
+/* How many clients are subscribed to an event now (e.g. to skip work
+ * nobody would receive). */
+unsigned fw_events_subscribers(const struct fw_events *srv, const char *event);
 
 void fw_events_get_stats(const struct fw_events *srv, struct fw_events_stats *st);
 

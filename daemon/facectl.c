@@ -29,6 +29,7 @@
 #include "daemon/facectl_calibrate.h"
 #include "daemon/facectl_eval.h"
 #include "daemon/facectl_gallery.h"
+#include "daemon/facectl_preview.h"
 #include "daemon/facectl_watch.h"
 #include "daemon/photo.h"
 
@@ -67,6 +68,8 @@ static void usage(FILE *f)
 	      "  status [--socket PATH] [--json]   the running facewatchd: camera, fps, cpu, who is present\n"
 	      "  watch [--events a,b] [--json] [--exec CMD] [--reconnect]   follow its events, or run CMD\n"
 	      "        for each (facectl watch --help)\n"
+	      "  preview [--socket PATH] [--frames N] [--snapshot FILE]   the running facewatchd's\n"
+	      "        picture with boxes and names, in a window (trusted peers only)\n"
 	      "  enroll NAME IMAGE... | not NAME IMAGE... | identify IMAGE... | list | forget NAME\n"
 	      "  rename OLD NEW | export FILE | import FILE | doctor   the gallery (facectl enroll --help)\n"
 	      "\n"
@@ -388,6 +391,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "cameras")) { int fw_cmd_cameras(int, char **); return fw_cmd_cameras(argc, argv); }
 	if (!strcmp(cmd, "status")) return fw_cmd_status(argc, argv);
 	if (!strcmp(cmd, "watch")) return fw_cmd_watch(argc, argv);
+	if (!strcmp(cmd, "preview")) return fw_cmd_preview(argc, argv);
 	if (!strcmp(cmd, "calibrate")) return fw_cmd_calibrate(argc, argv);
 	if (fw_gallery_command(cmd)) return fw_cmd_gallery(argc, argv);
 	optind = 2;

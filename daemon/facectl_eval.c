@@ -7,7 +7,7 @@
  *        [--tiles FRAC[:OVERLAP]] [--raw-boxes] [--limit N]
  *   facectl eval verify PAIRS.csv [--align onet|kp4] [--folds K] [--csv OUT.csv]
  *   facectl eval identify IDENTITIES.csv [--align onet|kp4]
- *   common: --models DIR, --kernels ref|fast, --json
+ *   common: --models DIR, --kernels ref|fast, --precision float|int8, --json
  *
  * The file formats are those of ../shared/data/README.md; image paths are
  * relative to the annotation file's folder. The metric definitions live in
@@ -17,6 +17,7 @@
  * 2 the command line is wrong.
  */
 #include "daemon/facectl_eval.h"
+#include "daemon/facectl_lm68.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,6 +49,7 @@ static const int setting_column[N_SETTINGS] = { -1, FW_EVAL_ATTR_EASY, FW_EVAL_A
 struct eval_options {
 	const char *models_dir;
 	enum fw_kernel_tier tier;
+	enum fw_precision precision;
 	int json;
 	/* detect */
 	const char *attributes, *csv, *plot, *detections, *save_detections;
@@ -69,6 +71,8 @@ static void eval_usage(FILE *f)
 	      "                [--tiles FRAC[:OVERLAP]] [--raw-boxes] [--limit N]\n"
 	      "       facectl eval verify PAIRS.csv [--align onet|kp4] [--folds K] [--csv OUT.csv]\n"
 	      "       facectl eval identify IDENTITIES.csv [--align onet|kp4]\n"
+	      "       facectl eval landmarks LANDMARKS68.txt [--draw DIR] [--crop-scale S]\n"
+	      "       facectl eval pose IMAGE... [--mirror] [--rotate DEG] [--draw OUT.png]\n"
 	      "\n"
 	      "detect: average precision at IoU 0.5 as the WIDER FACE evaluation computes it,\n"
 	      "  for all valid faces and, with --attributes, the easy/medium/hard settings;\n"
@@ -88,8 +92,14 @@ static void eval_usage(FILE *f)
 	      "identify: leave-one-out precision@1 and MAP@R; files of one photograph\n"
 	      "  (same photo_group) are never matches for each other.\n"
 	      "Photos where no face is found count as failures and are listed.\n"
+	      "landmarks: the 68-point model on every detected face against the file's\n"
+	      "  points: mean error / inter-ocular distance (outer eye corners) per face,\n"
+	      "  and mean, median, max; --draw writes each image with both point sets.\n"
+	      "pose: yaw, pitch, roll of every face (after --mirror / --rotate).\n"
 	      "\n"
-	      "common options: --models DIR, --kernels ref|fast, --json (one JSON object)\n",
+	      "common options: --models DIR, --kernels ref|fast, --json (one JSON object),\n"
+	      "  --precision float|int8 (default float; int8 runs the calibrated models as\n"
+	      "  the daemon does)\n",
 	      f);
 }
 
@@ -461,7 +471,8 @@ static int cmd_detect(const struct eval_options *o, const char *gt_path)
 	} else {
 		const char *file = o->detector == FW_DETECTOR_FULL ? "blazeface_full.fwm" : "blazeface_short.fwm";
 		snprintf(path, sizeof path, "%s/%s", fw_photo_models_dir(o->models_dir), file);
-		if ((err = fw_detector_open(&det, path, o->detector, o->tier)))
+		struct fw_model_options mo = { .tier = o->tier, .precision = o->precision };
+		if ((err = fw_detector_open_with(&det, path, o->detector, &mo)))
 			goto out;
 		op = o->op_threshold >= 0 ? o->op_threshold
 		     : o->detector == FW_DETECTOR_FULL ? fw_anchors_full.score_thresh
@@ -639,6 +650,11 @@ static int cmd_detect(const struct eval_options *o, const char *gt_path)
 			double runs = n_images ? (double)runs_total / n_images : 0;
 			int runs_vga = fw_detector_runs(det, 640, 480);
 			if (j) {
+				json_object_set_new(j, "precision",
+						    json_string(fw_model_precision(fw_detector_model(det)) ==
+									FW_PRECISION_INT8
+								? "int8"
+								: "float"));
 				json_object_set_new(j, "ms_per_image_median", json_real(ms_med));
 				json_object_set_new(j, "ms_per_image_mean", json_real(ms_mean));
 				json_object_set_new(j, "runs_per_image", json_real(runs));
@@ -646,9 +662,12 @@ static int cmd_detect(const struct eval_options *o, const char *gt_path)
 				json_object_set_new(j, "runs_640x480", json_integer(runs_vga));
 				json_object_set_new(j, "mmacs_640x480", json_real(runs_vga * (double)macs / 1e6));
 			} else {
-				printf("operating threshold %.2f; time per image: median %.1f ms, mean %.1f ms (float, "
+				printf("operating threshold %.2f; time per image: median %.1f ms, mean %.1f ms (%s, "
 				       "one thread); %.1f model runs = %.0f M MACs per image; a 640x480 frame: %d "
-				       "run%s = %.0f M MACs\n", op, ms_med, ms_mean, runs, runs * (double)macs / 1e6,
+				       "run%s = %.0f M MACs\n", op, ms_med, ms_mean,
+				       fw_model_precision(fw_detector_model(det)) == FW_PRECISION_INT8 ? "int8"
+												 : "float",
+				       runs, runs * (double)macs / 1e6,
 				       runs_vga, runs_vga == 1 ? "" : "s", runs_vga * (double)macs / 1e6);
 			}
 		} else if (!j) {
@@ -755,7 +774,8 @@ static int photo_set_embed(struct photo_set *ps, const struct eval_options *o, c
 	char path[PATH_MAX];
 	int err;
 
-	if ((err = fw_photo_open(&p, fw_photo_models_dir(o->models_dir), o->tier)))
+	struct fw_model_options mo = { .tier = o->tier, .precision = o->precision };
+	if ((err = fw_photo_open_with(&p, fw_photo_models_dir(o->models_dir), &mo)))
 		return err;
 	fw_photo_set_align(p, o->align);
 	for (int i = 0; i < ps->n; i++) {
@@ -1052,11 +1072,13 @@ int fw_cmd_eval(int argc, char **argv)
 	enum {
 		OPT_MODELS = 256, OPT_KERNELS, OPT_JSON, OPT_ATTR, OPT_DETECTOR, OPT_MIN_FACE, OPT_MIN_FRAC,
 		OPT_CSV, OPT_PLOT, OPT_DETECTIONS, OPT_SAVE, OPT_THRESHOLD, OPT_OP, OPT_TILES, OPT_RAW,
-		OPT_LIMIT, OPT_ALIGN, OPT_FOLDS,
+		OPT_LIMIT, OPT_ALIGN, OPT_FOLDS, OPT_PRECISION, OPT_DRAW, OPT_CROP, OPT_MIRROR,
+		OPT_ROTATE,
 	};
 	static const struct option longopts[] = {
 		{ "models", required_argument, NULL, OPT_MODELS },
 		{ "kernels", required_argument, NULL, OPT_KERNELS },
+		{ "precision", required_argument, NULL, OPT_PRECISION },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "attributes", required_argument, NULL, OPT_ATTR },
 		{ "detector", required_argument, NULL, OPT_DETECTOR },
@@ -1073,6 +1095,10 @@ int fw_cmd_eval(int argc, char **argv)
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "align", required_argument, NULL, OPT_ALIGN },
 		{ "folds", required_argument, NULL, OPT_FOLDS },
+		{ "draw", required_argument, NULL, OPT_DRAW },
+		{ "crop-scale", required_argument, NULL, OPT_CROP },
+		{ "mirror", no_argument, NULL, OPT_MIRROR },
+		{ "rotate", required_argument, NULL, OPT_ROTATE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1080,6 +1106,7 @@ int fw_cmd_eval(int argc, char **argv)
 		.tier = FW_KERNELS_FAST, .detector = FW_DETECTOR_AUTO, .threshold = EVAL_SCORE,
 		.op_threshold = -1, .folds = 10, .align = FW_PHOTO_ALIGN_ONET5,
 	};
+	struct fw_lm68_eval_options lo = { 0 };
 	const char *sub;
 	float v;
 	int c;
@@ -1089,8 +1116,10 @@ int fw_cmd_eval(int argc, char **argv)
 		return argc < 3 ? 2 : 0;
 	}
 	sub = argv[2];
-	if (strcmp(sub, "detect") && strcmp(sub, "verify") && strcmp(sub, "identify")) {
-		fprintf(stderr, "facectl eval: unknown evaluation '%s' (detect, verify or identify)\n\n", sub);
+	if (strcmp(sub, "detect") && strcmp(sub, "verify") && strcmp(sub, "identify") &&
+	    strcmp(sub, "landmarks") && strcmp(sub, "pose")) {
+		fprintf(stderr, "facectl eval: unknown evaluation '%s' (detect, verify, identify, "
+			"landmarks or pose)\n\n", sub);
 		eval_usage(stderr);
 		return 2;
 	}
@@ -1103,6 +1132,13 @@ int fw_cmd_eval(int argc, char **argv)
 		case OPT_KERNELS:
 			if (fw_parse_kernels(optarg, &o.tier)) {
 				fprintf(stderr, "facectl eval: --kernels takes ref or fast, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_PRECISION:
+			if (fw_parse_precision(optarg, &o.precision)) {
+				fprintf(stderr, "facectl eval: --precision takes int8 or float, not '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -1186,6 +1222,20 @@ int fw_cmd_eval(int argc, char **argv)
 				return 2;
 			o.folds = (int)v;
 			break;
+		case OPT_DRAW:
+			lo.draw = optarg;
+			break;
+		case OPT_CROP:
+			if (parse_float("--crop-scale", optarg, 0.6f, 3.0f, &lo.crop_scale))
+				return 2;
+			break;
+		case OPT_MIRROR:
+			lo.mirror = 1;
+			break;
+		case OPT_ROTATE:
+			if (parse_float("--rotate", optarg, -90, 90, &lo.rotate))
+				return 2;
+			break;
 		case 'h':
 			eval_usage(stdout);
 			return 0;
@@ -1194,11 +1244,21 @@ int fw_cmd_eval(int argc, char **argv)
 			return 2;
 		}
 	}
+	lo.models_dir = o.models_dir, lo.tier = o.tier, lo.detector = o.detector, lo.json = o.json;
+	if (!strcmp(sub, "pose")) {
+		if (argc - optind < 1) {
+			fprintf(stderr, "facectl eval pose: give one or more images\n");
+			return 2;
+		}
+		return fw_lm68_eval_pose(&lo, argc - optind, argv + optind);
+	}
 	if (argc - optind != 1) {
 		fprintf(stderr, "facectl eval %s: give exactly one %s file\n", sub,
-			!strcmp(sub, "detect") ? "ground-truth" : !strcmp(sub, "verify") ? "pairs" : "identities");
+			!strcmp(sub, "detect") ? "ground-truth" : !strcmp(sub, "verify") ? "pairs" : !strcmp(sub, "landmarks") ? "landmarks" : "identities");
 		return 2;
 	}
+	if (!strcmp(sub, "landmarks"))
+		return fw_lm68_eval_landmarks(&lo, argv[optind]);
 	if (!strcmp(sub, "detect"))
 		return cmd_detect(&o, argv[optind]);
 	if (!strcmp(sub, "verify"))

@@ -42,6 +42,9 @@
 #include "core/embedder.h"
 #include "core/fw.h"
 #include "core/gallery.h"
+#include "core/quality.h"
+#include "daemon/enroll.h"
+#include "daemon/facectl_live.h"
 #include "daemon/photo.h"
 #include "daemon/store.h"
 
@@ -60,6 +63,10 @@ struct gopts {
 	double far;
 	int keep_crops, json;
 	char path[PATH_MAX];
+	/* through the daemon (daemon/facectl_live.h) */
+	const char *socket, *device;
+	int camera, count, timeout_s, last;
+	long track;
 };
 
 static const char *const commands[] = {
@@ -77,28 +84,39 @@ int fw_gallery_command(const char *cmd)
 static void gallery_usage(FILE *f)
 {
 	fputs("usage: facectl enroll NAME IMAGE... [--keep-crops]\n"
+	      "       facectl enroll NAME --camera [--count N] [--timeout S] [--socket PATH]\n"
 	      "       facectl not NAME IMAGE...\n"
+	      "       facectl not NAME --track ID | --last [--socket PATH]\n"
 	      "       facectl identify IMAGE...\n"
 	      "       facectl list\n"
 	      "       facectl forget NAME\n"
 	      "       facectl rename OLD NEW\n"
 	      "       facectl export FILE|-\n"
 	      "       facectl import FILE|-\n"
-	      "       facectl doctor [--far F] [--json]\n"
+	      "       facectl doctor [--far F] [--json] [--socket PATH] [--device DEV]\n"
 	      "\n"
 	      "enroll: add the main face of each photo to NAME (created when new). A photo\n"
 	      "  with no face, or with several faces none of which is clearly the main one,\n"
 	      "  is refused with what to do. --keep-crops also stores the aligned 112x112\n"
 	      "  face as JPEG (by default no image is kept).\n"
+	      "enroll --camera: through the running daemon, N good views (default 5) of\n"
+	      "  the one face in front of the camera within S seconds (default 20): big,\n"
+	      "  sharp, lit, roughly frontal and each a little different; progress as it\n"
+	      "  goes, or the reason it was refused (too dark, no face, two faces, ...).\n"
 	      "not: the face in IMAGE was wrongly taken for NAME; it is kept as a negative\n"
 	      "  example: a face much closer to it than to NAME's own photos is not NAME.\n"
+	      "  --track ID (from facectl watch) or --last (the last face identified as\n"
+	      "  NAME) takes the face from the running daemon instead of a photo.\n"
 	      "identify: the enrolled identity of each photo's main face, or null.\n"
 	      "export/import: the gallery as JSON without images (docs/gallery.md); import\n"
 	      "  adds to the gallery and skips templates it already has.\n"
 	      "doctor: checks the file, the genuine and impostor similarities among the\n"
 	      "  enrolled templates, the threshold for a false-accept rate (--far, default\n"
 	      "  0.001), identities too close to each other and templates that do not look\n"
-	      "  like the rest of their identity.\n"
+	      "  like the rest of their identity; with a running daemon, also the camera:\n"
+	      "  format, size, frame rate, brightness and face sizes, with advice; with no\n"
+	      "  daemon (or with --device DEV: /dev/videoN or replay:FILE) it watches the\n"
+	      "  camera itself for 4 s.\n"
 	      "\n"
 	      "options: --gallery PATH (default $STATE_DIRECTORY/gallery.db, else\n"
 	      "  $XDG_STATE_HOME/facewatch/gallery.db, else ~/.local/state/facewatch/gallery.db),\n"
@@ -257,8 +275,8 @@ static int face_from_photo(struct fw_photo *p, const char *name, const char *pat
 		fw_image_free(&crop);
 		return err;
 	}
-	f->quality = f->r.det.score * fminf(1.0f, (f->r.det.x2 - f->r.det.x1) / FW_EMBED_SIZE);
-	f->quality = fminf(1.0f, fmaxf(0.0f, f->quality));
+	/* the same formula for the camera (daemon/enroll.c) */
+	f->quality = fw_quality_template(f->r.det.score, f->r.det.x2 - f->r.det.x1);
 	if (keep_crop) {
 		f->jpeg = encode_jpeg(&crop, &f->jpeg_len);
 		fw_image_free(&crop);
@@ -318,13 +336,22 @@ static int cmd_enroll(struct gopts *o, int argc, char **argv, int negative)
 	char mid[FW_STORE_MODEL_ID_MAX];
 	int failed = 0, n = 0, added = 0, name_id = -1, err;
 
-	if (argc < 2) {
+	if ((o->camera || o->track || o->last) && argc != 1) {
+		fprintf(stderr, "facectl %s: %s takes a name and no photos\n", cmd,
+			o->camera ? "--camera" : o->last ? "--last" : "--track");
+		return 2;
+	}
+	if (argc < 2 && !o->camera && !o->track && !o->last) {
 		fprintf(stderr, "facectl %s: give a name and at least one photo\n", cmd);
 		return 2;
 	}
 	name = argv[0];
 	if (check_name(cmd, name))
 		return 2;
+	if (o->camera)
+		return fw_live_enroll(o->socket, name, o->count, o->timeout_s);
+	if (o->track || o->last)
+		return fw_live_not(o->socket, name, o->last ? 0 : o->track);
 	argc--;
 	argv++;
 	if (!model_id(o, mid, sizeof mid) || fw_photo_open(&p, fw_photo_models_dir(o->models_dir), o->tier))
@@ -757,6 +784,36 @@ static void print_dist(const char *what, const struct fw_gallery_dist *d)
 	       d->n > 1 ? d->sd : 0.0, d->min, d->max);
 }
 
+/* The camera part of doctor, from the running daemon: into j (--json), or
+ * printed. Not a failure when no daemon runs: the gallery checks stand. */
+static void doctor_camera(const struct gopts *o, json_t *j)
+{
+	char why[PATH_MAX + 256] = "", why2[PATH_MAX + 256] = "";
+	const char *models = fw_photo_models_dir(o->models_dir);
+	json_t *cam;
+
+	/* --device: that camera, opened here; else the daemon's; with no daemon
+	 * (and no --socket naming one), the first camera, opened here */
+	if (o->device) {
+		cam = fw_local_camera(o->device, models, 4, why, sizeof why);
+	} else if (!(cam = fw_live_camera(o->socket, why, sizeof why)) && !o->socket) {
+		cam = fw_local_camera(NULL, models, 4, why2, sizeof why2);
+		if (!cam)
+			snprintf(why + strlen(why), sizeof why - strlen(why), "; and %s", why2);
+	}
+	if (j && o->json) {
+		json_object_set_new(j, "camera", cam ? cam : json_null());
+		if (!cam)
+			json_object_set_new(j, "camera_error", json_string(why));
+		return;
+	}
+	if (cam)
+		fw_live_print_camera(cam);
+	else
+		printf("camera     not checked: %s\n", why);
+	json_decref(cam);
+}
+
 static int cmd_doctor(struct gopts *o, int argc)
 {
 	struct fw_store *s = NULL;
@@ -831,6 +888,7 @@ static int cmd_doctor(struct gopts *o, int argc)
 	json_object_set_new(j, "outliers", arr);
 
 	if (o->json) {
+		doctor_camera(o, j);
 		print_json(j);
 		failed = 0;
 		goto out;
@@ -887,9 +945,12 @@ static int cmd_doctor(struct gopts *o, int argc)
 		       d.outliers[i].best_same, fw_gallery_name(g, d.outliers[i].identity));
 	}
 	if (!too_close && !d.n_outliers && !rep.n_stale)
-		printf("verdict    no problems found\n");
+		printf("verdict    no problems found in the gallery\n");
+	doctor_camera(o, NULL);
 	failed = 0;
 out:
+	if (failed && !j && !o->json)
+		doctor_camera(o, NULL); /* the camera can be checked without a gallery */
 	json_decref(j);
 	fw_gallery_doctor_free(&d);
 	fw_store_report_free(&rep);
@@ -900,7 +961,8 @@ out:
 
 int fw_cmd_gallery(int argc, char **argv)
 {
-	enum { OPT_GALLERY = 256, OPT_MODELS, OPT_KERNELS, OPT_THRESHOLD, OPT_FAR, OPT_KEEP, OPT_JSON };
+	enum { OPT_GALLERY = 256, OPT_MODELS, OPT_KERNELS, OPT_THRESHOLD, OPT_FAR, OPT_KEEP, OPT_JSON,
+	       OPT_SOCKET, OPT_CAMERA, OPT_COUNT, OPT_TIMEOUT, OPT_TRACK, OPT_LAST, OPT_DEVICE };
 	static const struct option longopts[] = {
 		{ "gallery", required_argument, NULL, OPT_GALLERY },
 		{ "models", required_argument, NULL, OPT_MODELS },
@@ -909,10 +971,19 @@ int fw_cmd_gallery(int argc, char **argv)
 		{ "far", required_argument, NULL, OPT_FAR },
 		{ "keep-crops", no_argument, NULL, OPT_KEEP },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "camera", no_argument, NULL, OPT_CAMERA },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "track", required_argument, NULL, OPT_TRACK },
+		{ "last", no_argument, NULL, OPT_LAST },
+		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct gopts o = { .tier = FW_KERNELS_FAST, .threshold = FW_EMBED_SAME_THRESHOLD, .far = 1e-3 };
+	struct gopts o = { .tier = FW_KERNELS_FAST, .threshold = FW_EMBED_SAME_THRESHOLD, .far = 1e-3,
+			   .count = FW_ENROLL_DEFAULT_VIEWS, .timeout_s = FW_ENROLL_DEFAULT_TIMEOUT_S };
+	long v;
 	const char *cmd = argv[1];
 	int c;
 
@@ -954,6 +1025,37 @@ int fw_cmd_gallery(int argc, char **argv)
 		case OPT_JSON:
 			o.json = 1;
 			break;
+		case OPT_SOCKET:
+			o.socket = optarg;
+			break;
+		case OPT_CAMERA:
+			o.camera = 1;
+			break;
+		case OPT_LAST:
+			o.last = 1;
+			break;
+		case OPT_DEVICE:
+			o.device = optarg;
+			break;
+		case OPT_COUNT:
+		case OPT_TIMEOUT:
+		case OPT_TRACK:
+			v = strtol(optarg, &end, 10);
+			if (*end || !*optarg || v < 1 ||
+			    v > (c == OPT_COUNT ? FW_ENROLL_MAX_VIEWS : c == OPT_TIMEOUT ? FW_ENROLL_MAX_TIMEOUT_S : UINT32_MAX)) {
+				fprintf(stderr, "facectl: --%s takes a whole number from 1 to %ld, not '%s'\n",
+					c == OPT_COUNT ? "count" : c == OPT_TIMEOUT ? "timeout" : "track",
+					c == OPT_COUNT ? (long)FW_ENROLL_MAX_VIEWS : c == OPT_TIMEOUT ? (long)FW_ENROLL_MAX_TIMEOUT_S
+						       : (long)UINT32_MAX, optarg);
+				return 2;
+			}
+			if (c == OPT_COUNT)
+				o.count = (int)v;
+			else if (c == OPT_TIMEOUT)
+				o.timeout_s = (int)v;
+			else
+				o.track = v;
+			break;
 		case 'h':
 			gallery_usage(stdout);
 			return 0;
@@ -964,8 +1066,20 @@ int fw_cmd_gallery(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (o.keep_crops && strcmp(cmd, "enroll")) {
-		fprintf(stderr, "facectl %s: --keep-crops is for enroll only\n", cmd);
+	if (o.keep_crops && (strcmp(cmd, "enroll") || o.camera)) {
+		fprintf(stderr, "facectl %s: --keep-crops is for enroll from photos only\n", cmd);
+		return 2;
+	}
+	if (o.camera && strcmp(cmd, "enroll")) {
+		fprintf(stderr, "facectl %s: --camera is for enroll only\n", cmd);
+		return 2;
+	}
+	if ((o.track || o.last) && strcmp(cmd, "not")) {
+		fprintf(stderr, "facectl %s: --track and --last are for not only\n", cmd);
+		return 2;
+	}
+	if (o.track && o.last) {
+		fprintf(stderr, "facectl not: give --track ID or --last, not both\n");
 		return 2;
 	}
 	if (!strcmp(cmd, "enroll"))

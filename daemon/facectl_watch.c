@@ -550,6 +550,14 @@ static void print_human(const json_t *ev)
 		printf(" track %.0f (%s)", track, identity_or(ev, "unknown"));
 		if (num_member(ev, "duration_ms", &a))
 			printf(" after %.1f s", a / 1000);
+	} else if (!strcmp(name, "attention")) {
+		/* "attention track 3 alice away (yaw -41, pitch -3)"; no track: the person */
+		if (json_object_get(ev, "track"))
+			printf(" track %.0f", track);
+		printf(" %s %s", identity_or(ev, "unknown"),
+		       str_member(ev, "state") ? str_member(ev, "state") : "?");
+		if (num_member(ev, "yaw", &a) && num_member(ev, "pitch", &b))
+			printf(" (yaw %.0f, pitch %.0f)", a, b);
 	} else if (!strcmp(name, "unknown_face")) {
 		printf(" track %.0f", track);
 		if (num_member(ev, "seen_ms", &a))
@@ -627,11 +635,66 @@ static void set_event_env(const json_t *ev, const char *line, size_t len)
 	setenv("FACEWATCH_JSON", len <= ENV_MAX ? line : "", 1);
 }
 
+/* ---- who is present, for FACEWATCH_PRESENT -------------------------------- */
+
+/* watch follows the presence events itself (with --exec it subscribes to
+ * them whatever --events says), so a command for any event can ask "is
+ * alice at the desk?" without keeping state between runs. present is a
+ * JSON array of names, as hello's "present". */
+static void present_update(json_t **present, const json_t *ev, const char *name)
+{
+	const char *who = str_member(ev, "identity"), *state = str_member(ev, "state");
+	size_t i;
+	json_t *v;
+
+	if (!strcmp(name, "hello")) {
+		json_decref(*present);
+		*present = json_is_array(json_object_get(ev, "present"))
+				   ? json_deep_copy(json_object_get(ev, "present")) : json_array();
+		return;
+	}
+	if (strcmp(name, "presence") || !who || !state || !strcmp(who, "anyone") || !*present)
+		return;
+	json_array_foreach(*present, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), who)) {
+			if (strcmp(state, "present"))
+				json_array_remove(*present, i);
+			return;
+		}
+	if (!strcmp(state, "present"))
+		json_array_append_new(*present, json_string(who));
+}
+
+/* The names, one per line (names cannot hold control characters), for
+ * FACEWATCH_PRESENT; malloc'd, NULL when out of memory. */
+static char *present_lines(const json_t *present)
+{
+	size_t i, len = 1;
+	json_t *v;
+	char *s, *p;
+
+	json_array_foreach(present, i, v)
+		len += json_string_length(v) + 1;
+	s = p = malloc(len);
+	if (!s)
+		return NULL;
+	*p = 0;
+	json_array_foreach(present, i, v) {
+		if (p != s)
+			*p++ = '\n';
+		memcpy(p, json_string_value(v), json_string_length(v));
+		p += json_string_length(v);
+		*p = 0;
+	}
+	return s;
+}
+
 /* ---- facectl watch: the loop ---------------------------------------------- */
 
 struct pending {
 	struct pending *next;
 	json_t *ev;
+	char *present;   /* FACEWATCH_PRESENT as it was after this event */
 	size_t len;      /* of line, without the '\n' */
 	char line[];     /* the event's line as the daemon sent it */
 };
@@ -663,6 +726,7 @@ struct watch {
 
 	struct pending *head, **tail;
 	unsigned queued;
+	json_t *present;     /* names present (hello, then presence events) */
 	pid_t child;         /* the command running now, 0 when none */
 	char child_event[64];
 	json_int_t child_seq;
@@ -686,7 +750,7 @@ static void watch_usage(FILE *f)
 	      "                    + /facewatch.sock)\n"
 	      "  --events LIST     only these events, comma-separated: face_appeared,\n"
 	      "                    face_identified, face_left, unknown_face, presence,\n"
-	      "                    status, frame\n"
+	      "                    attention, status, frame\n"
 	      "                    (frame is never sent unless named), and hello (the\n"
 	      "                    daemon's state, once per connection: useful with\n"
 	      "                    --reconnect). Default: every event but frame and hello.\n"
@@ -708,6 +772,8 @@ static void watch_usage(FILE *f)
 	      "                      FACEWATCH_DURATION_MS  how long the track lasted (face_left),\n"
 	      "                                             or went unrecognised (unknown_face)\n"
 	      "                      FACEWATCH_JSON         the whole event (empty over 100 kB)\n"
+	      "                      FACEWATCH_PRESENT      who is present now (after this event),\n"
+	      "                                             one name per line; empty: nobody\n"
 	      "                    A variable the event has no member for is set but empty.\n"
 	      "  --reconnect       when the daemon is not there or goes away, wait for it\n"
 	      "                    (backoff 0.25 s to 8 s, and at once when its socket\n"
@@ -770,6 +836,7 @@ static void queue_clear(struct watch *w)
 		struct pending *p = w->head;
 		w->head = p->next;
 		json_decref(p->ev);
+		free(p->present);
 		free(p);
 	}
 	w->tail = &w->head;
@@ -815,6 +882,7 @@ static void start_command(struct watch *w)
 		p->line[p->len] = 0;
 		dup2(mfd, STDIN_FILENO);
 		set_event_env(p->ev, p->line, p->len);
+		setenv("FACEWATCH_PRESENT", p->present ? p->present : "", 1);
 		execl("/bin/sh", "sh", "-c", w->o.exec, (char *)NULL);
 		fprintf(stderr, "%s: /bin/sh: %s\n", w->who, strerror(errno));
 		_exit(127);
@@ -826,6 +894,7 @@ done:
 	if (mfd >= 0)
 		close(mfd);
 	json_decref(p->ev);
+	free(p->present);
 	free(p);
 }
 
@@ -869,6 +938,7 @@ static void deliver(struct watch *w, json_t *ev, const char *line, size_t len)
 		return;
 	}
 	p->next = NULL;
+	p->present = w->present ? present_lines(w->present) : NULL;
 	p->ev = json_incref(ev);
 	p->len = len;
 	memcpy(p->line, line, len);
@@ -894,6 +964,8 @@ static void handle_line(struct watch *w, const char *line, size_t len)
 		return;
 	}
 	ev = str_member(m, "event");
+	if (ev)
+		present_update(&w->present, m, ev);
 	if (json_object_get(m, "ok")) {
 		const char *id = str_member(m, "id"), *e = str_member(m, "error");
 		if (json_is_true(json_object_get(m, "ok"))) {
@@ -939,7 +1011,12 @@ static int watch_connect(struct watch *w)
 	/* sent at once, before the hello is read: the fewer events under the
 	 * default subscription, the better (wanted() drops those anyway) */
 	if (w->o.events) {
-		req = json_pack("{ss sO ss}", "request", "subscribe", "events", w->o.events, "id",
+		json_t *sub = json_copy(w->o.events);
+		/* --exec: presence too, for FACEWATCH_PRESENT (wanted() keeps
+		 * them from the command unless asked for) */
+		if (w->o.exec && sub && !wanted(&w->o, "presence"))
+			json_array_append_new(sub, json_string("presence"));
+		req = json_pack("{ss so ss}", "request", "subscribe", "events", sub, "id",
 				SUBSCRIBE_ID);
 		err = send_json(fd, req);
 		json_decref(req);
@@ -1254,6 +1331,7 @@ out:
 	disconnect(&w);
 	queue_clear(&w);
 	json_decref(w.o.events);
+	json_decref(w.present);
 	if (w.sfd >= 0) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);

@@ -10,6 +10,8 @@
  *   main        epoll over the event server, the result queue, signals
  *               (SIGTERM/SIGINT stop, SIGHUP reloads) and a 1 s timer
  *               (status, gallery changes)
+ *   fw-preview  with --preview only: the window (daemon/preview_window.c);
+ *               it shows the newest frame the inference thread handed over
  * The inference thread owns every model, the tracker, the presence state and
  * its gallery snapshot; after start-up it allocates nothing per frame.
  */
@@ -45,11 +47,18 @@
 #include "core/gallery.h"
 #include "core/landmarks.h"
 #include "core/presence.h"
+#include "core/scan.h"
+#include "daemon/attend.h"
 #include "core/tracker.h"
 #include "daemon/config.h"
+#include "daemon/enroll.h"
 #include "daemon/events.h"
+#include "daemon/mqtt.h"
 #include "daemon/paths.h"
 #include "daemon/photo.h"
+#include "daemon/service.h"
+#include "daemon/preview.h"
+#include "daemon/preview_window.h"
 #include "daemon/store.h"
 
 #define MAX_DETECTIONS 32
@@ -57,6 +66,7 @@
 #define MAX_NAMES 4096       /* distinct identity names seen in a daemon's life */
 #define NAME_LEN FW_GALLERY_NAME_MAX
 #define LATENCY_WINDOW 512
+#define FRESH_NS 4000000     /* a frame older than this when taken is stale (4 ms) */
 
 /* ---- results from the inference thread to the main thread --------------- */
 
@@ -65,6 +75,8 @@ enum msg_kind {
 	MSG_PRESENCE,   /* a presence change */
 	MSG_FRAME,      /* per-frame results (sent to subscribers of "frame") */
 	MSG_ENDED,      /* the replay ended */
+	MSG_ATTENTION,  /* an attention change (landmarks68 = on) */
+	MSG_ENROLL,     /* enrolment / correction results (daemon/enroll.h) */
 };
 
 struct msg_face {
@@ -73,6 +85,11 @@ struct msg_face {
 	float score;
 	char identity[NAME_LEN];    /* "" = unknown or undecided */
 	float similarity;
+	float kp[FW_DET_KEYPOINTS][2]; /* the detector's keypoints, frame pixels */
+	int has_lm;                 /* landmarks68: the track's last points and smoothed pose */
+	int looking;
+	float lm[FW_LM68_POINTS][2];
+	struct fw_pose pose;
 };
 
 struct msg {
@@ -85,17 +102,24 @@ struct msg {
 	/* MSG_PRESENCE */
 	int present;
 	int anyone;
+	/* MSG_ATTENTION (identity above; track 0 = the identity's state) */
+	struct fw_attention_event aev;
 	/* MSG_FRAME */
 	int n_faces;
 	struct msg_face faces[MAX_FRAME_FACES];
 	float latency_ms;
+	/* MSG_ENROLL */
+	struct fw_enroll_msg enroll;
 };
 
 /* ---- state shared between threads --------------------------------------- */
 
 struct daemon {
-	struct fw_config cfg;
+	struct fw_config cfg;        /* live keys change on reload, under stats_lock */
 	const char *config_path;
+	int argc;                    /* the command line, read again on reload */
+	char **argv;
+	struct fw_service *svc;      /* systemd: notify, watchdog, journal */
 	char models_dir[PATH_MAX];
 
 	struct fw_source *source;
@@ -103,17 +127,22 @@ struct daemon {
 	struct fw_capture *capture;
 	struct fw_events *events;
 	struct fw_events_queue *queue;
+	struct fw_mqtt *mqtt;        /* NULL unless mqtt_host is set (docs/mqtt.md) */
+	struct fw_enroll *enroll;    /* live enrolment, corrections, camera samples */
 	pthread_t infer_thread;
 	int infer_started;
 
 	atomic_int stop;
 	atomic_int reload_gallery;   /* main -> inference: load the gallery again */
+	atomic_int reload_config;    /* main -> inference: take cfg's live keys */
 	atomic_int ended;            /* inference: the replay ended */
 	atomic_int idle;             /* inference: nobody present, no track */
 
 	/* statistics: written by inference, read by main */
 	pthread_mutex_t stats_lock;
 	uint64_t frames, decode_errors;
+	struct fw_scan_stats scan;   /* frames scanned whole, in regions, not at all */
+	uint64_t embeddings;         /* faces embedded (landmarks + embedder runs) */
 	float latency[LATENCY_WINDOW];
 	unsigned n_latency;
 	int gallery_identities;
@@ -126,9 +155,14 @@ struct daemon {
 	char present[MAX_NAMES][NAME_LEN];
 	int n_present;
 	int anyone_present;
+	int last_faces;              /* in the last analysed frame, for STATUS= */
 	uint64_t last_frames;
 	struct timespec last_status_wall;
 	struct rusage last_usage;
+
+	int want_preview;             /* --preview */
+	struct fw_preview *preview;   /* newest frame + results for viewers */
+	struct fw_preview_window *window;
 };
 
 /* Tracker and presence time: CLOCK_BOOTTIME, which keeps counting through
@@ -193,8 +227,19 @@ struct infer {
 	struct fw_track_event tev[FW_TRACKER_MAX_EVENTS];
 	struct fw_presence_event *pev;
 	int max_pev;
-	unsigned analysed;           /* frames analysed, for the auto detector's tile cadence */
+	struct fw_scan scan;         /* what the detector looks at, frame by frame */
+	struct fw_image look;        /* the frame at 1/8, for "still?" after a still frame */
+	size_t look_cap;
+	int last_still;              /* the last plan was FW_SCAN_STILL */
+	int n_dets;                  /* in->dets from the last detector run, frame pixels */
+	int max_fps;                 /* cfg's live keys, this thread's copy */
+	float threshold;
+	struct fw_attend *attend;    /* NULL unless landmarks68 = on */
+	struct fw_attention_event *aev;
+	int max_aev;
+	int full_ready;              /* in->full holds this frame (or small is full size) */
 	struct msg m;
+	struct fw_preview_result pv; /* the frame's results as the preview draws them */
 };
 
 static void push(struct infer *in, struct msg *m)
@@ -212,7 +257,7 @@ static void load_gallery(struct infer *in)
 	if (!in->store)
 		return;
 	memset(&rep, 0, sizeof rep);
-	err = fw_store_load(in->store, in->model_id, in->d->cfg.threshold, &g, &rep);
+	err = fw_store_load(in->store, in->model_id, in->threshold, &g, &rep);
 	if (err) {
 		fw_log(FW_LOG_ERROR, "%s: cannot load the gallery (%s); recognition is off until "
 		       "it loads (fix or move the file, then send SIGHUP)",
@@ -255,12 +300,23 @@ static void emit_presence(struct infer *in, int n)
 	}
 }
 
+/* The full-resolution frame: the detector's own image when it was decoded
+ * at full size, else decoded (once per frame) into in->full. NULL when it
+ * cannot be decoded. */
+static const struct fw_image *full_image(struct infer *in, const struct fw_frame *f, int denom)
+{
+	if (denom == 1)
+		return &in->small;
+	if (!in->full_ready && fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
+		return NULL;
+	in->full_ready = 1;
+	return &in->full;
+}
+
 /* Embed every track the tracker asks for, on the full-resolution frame. */
 static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		      const struct fw_track *tracks, int nt)
 {
-	/* the full-resolution frame: the detector's own image when it was
-	 * decoded at full size, else decoded (once) into in->full */
 	const struct fw_image *img = NULL;
 
 	for (int i = 0; i < nt; i++) {
@@ -268,19 +324,22 @@ static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		struct fw_gallery_match match;
 		float emb[FW_EMBED_DIM];
 
-		if (tracks[i].det_index < 0 || !fw_tracker_needs_embedding(in->tracker, tracks[i].id))
+		/* a track corrected by `not` votes again on its next frames */
+		if (tracks[i].det_index < 0 ||
+		    (!fw_tracker_needs_embedding(in->tracker, tracks[i].id) &&
+		     !fw_enroll_force_embed(in->d->enroll, tracks[i].id)))
 			continue;
-		if (!img) {
-			if (denom == 1)
-				img = &in->small;
-			else if (fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
-				return;
-			else
-				img = &in->full;
-		}
+		if (!img && !(img = full_image(in, f, denom)))
+			return;
+		pthread_mutex_lock(&in->d->stats_lock);
+		in->d->embeddings++;
+		pthread_mutex_unlock(&in->d->stats_lock);
 		if (fw_landmarks_run(in->lmk, img, &tracks[i].det, &lm) ||
 		    fw_embedder_run(in->emb, img, (const float(*)[2])lm.pt, emb, NULL))
 			continue;
+		fw_enroll_embedded(in->d->enroll, tracks[i].id, emb,
+				   fw_quality_template(tracks[i].det.score,
+						       tracks[i].det.x2 - tracks[i].det.x1), now_ms());
 		if (!in->gallery || fw_gallery_n_identities(in->gallery) == 0 ||
 		    fw_gallery_match(in->gallery, emb, &match) || match.identity < 0) {
 			fw_tracker_observe(in->tracker, tracks[i].id, FW_IDENTITY_UNKNOWN, 0);
@@ -288,6 +347,32 @@ static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		}
 		fw_tracker_observe(in->tracker, tracks[i].id, in->gallery_to_name[match.identity],
 				   match.similarity);
+	}
+}
+
+/* Landmarks, pose and attention (landmarks68 = on) on the tracked faces,
+ * at attention_rate_hz per face: the full-resolution frame is decoded only
+ * on frames where a run is due. f NULL: no frame, time passes. */
+static void attend(struct infer *in, const struct fw_frame *f, int denom,
+		   const struct fw_track *tracks, int nt, int64_t t)
+{
+	const struct fw_image *img = NULL;
+	int n;
+
+	if (!in->attend)
+		return;
+	if (f && fw_attend_due(in->attend, t, tracks, nt))
+		img = full_image(in, f, denom);
+	n = fw_attend_frame(in->attend, img, 1.0f, f ? f->width : 0, f ? f->height : 0, t, tracks,
+			    nt, in->aev, in->max_aev);
+	for (int i = 0; i < n; i++) {
+		struct msg *m = &in->m;
+		memset(m, 0, sizeof *m);
+		m->kind = MSG_ATTENTION;
+		m->t_ms = in->aev[i].at_ms;
+		m->aev = in->aev[i];
+		snprintf(m->identity, NAME_LEN, "%s", name_of(&in->names, in->aev[i].identity));
+		push(in, m);
 	}
 }
 
@@ -305,14 +390,47 @@ static void frame_message(struct infer *in, const struct fw_track *tracks, int n
 			continue;
 		mf->track = tracks[i].id;
 		memcpy(mf->box, tracks[i].box, sizeof mf->box);
+		memcpy(mf->kp, tracks[i].det.kp, sizeof mf->kp);
 		mf->score = tracks[i].det.score;
 		if (tracks[i].identity >= 0) {
 			snprintf(mf->identity, NAME_LEN, "%s", name_of(&in->names, tracks[i].identity));
 			mf->similarity = tracks[i].similarity;
 		}
+		mf->has_lm = in->attend && !fw_attend_face(in->attend, tracks[i].id, mf->lm,
+							   &mf->pose, &mf->looking);
 		m->n_faces++;
 	}
 	push(in, m);
+}
+
+/* The frame and the results frame_message() just sent, to the preview: a
+ * reference to the ring slot, not a copy; it never waits for a viewer. */
+static void preview_hand_off(struct infer *in, struct fw_frame *f)
+{
+	const struct msg *m = &in->m;
+
+	in->pv.n_faces = m->n_faces < FW_PREVIEW_MAX_FACES ? m->n_faces : FW_PREVIEW_MAX_FACES;
+	in->pv.latency_ms = m->latency_ms;
+	for (int i = 0; i < in->pv.n_faces; i++) {
+		struct fw_display_face *p = &in->pv.faces[i];
+		memcpy(p->box, m->faces[i].box, sizeof p->box);
+		p->score = m->faces[i].score;
+		p->state = m->faces[i].identity[0] ? FW_DISPLAY_IDENTIFIED : FW_DISPLAY_UNKNOWN;
+		/* a live enrolment takes the one face in view (daemon/enroll.h) */
+		if (m->n_faces == 1 && fw_enroll_active(in->d->enroll))
+			p->state = FW_DISPLAY_ENROLLING;
+		snprintf(p->name, sizeof p->name, "%s", m->faces[i].identity);
+		p->similarity = m->faces[i].similarity;
+		if (m->faces[i].has_lm && FW_LM68_POINTS <= FW_DISPLAY_MAX_POINTS) {
+			/* landmarks68 = on: the 68 points instead of the detector's 6 */
+			p->n_points = FW_LM68_POINTS;
+			memcpy(p->points, m->faces[i].lm, sizeof m->faces[i].lm);
+		} else {
+			p->n_points = FW_DET_KEYPOINTS;
+			memcpy(p->points, m->faces[i].kp, sizeof m->faces[i].kp);
+		}
+	}
+	fw_preview_publish(in->d->preview, f, &in->pv);
 }
 
 static void track_messages(struct infer *in)
@@ -339,6 +457,80 @@ static void record_latency(struct daemon *d, float ms)
 	pthread_mutex_unlock(&d->stats_lock);
 }
 
+/* ---- live enrolment, corrections, camera samples (daemon/enroll.h) ---- */
+
+static void enroll_reload(void *ctx)
+{
+	load_gallery(ctx);
+}
+
+static struct fw_gallery *enroll_current(void *ctx)
+{
+	return ((struct infer *)ctx)->gallery;
+}
+
+static void enroll_send(void *ctx, const struct fw_enroll_msg *em)
+{
+	struct infer *in = ctx;
+	struct msg *m = &in->m;
+
+	memset(m, 0, sizeof *m);
+	m->kind = MSG_ENROLL;
+	m->t_ms = now_ms();
+	m->enroll = *em;
+	/* an answer must not be lost to a full queue (the client would wait
+	 * and the next enrolment be "busy"): give the main thread up to a
+	 * second to drain it; progress may be dropped like frames */
+	for (int i = 0; fw_events_queue_push(in->d->queue, m) == -EAGAIN &&
+			em->kind == FW_ENROLL_MSG_DONE && i < 100; i++)
+		usleep(10 * 1000);
+}
+
+static void enroll_env(struct infer *in, struct fw_enroll_env *env)
+{
+	*env = (struct fw_enroll_env){ .store = in->store, .model_id = in->model_id,
+		.gallery = in->gallery, .threshold = in->d->cfg.threshold,
+		.device = fw_source_name(in->d->source), .lmk = in->lmk, .emb = in->emb,
+		.reload = enroll_reload, .current = enroll_current, .send = enroll_send, .ctx = in };
+}
+
+/* Per analysed frame: a camera sample for doctor, and the enrolment
+ * session's look at the frame when one runs. */
+static void enroll_frame(struct infer *in, const struct fw_frame *f, int denom, int fresh, int n,
+			 int64_t t)
+{
+	/* the light of this frame: the detector's decode, or after a still
+	 * frame the 1/8 look that stood in for it */
+	const struct fw_image *seen = fresh ? &in->small : &in->look;
+	struct fw_camcheck_sample cs = { .t_ns = f->t_ns[FW_STAGE_CAPTURED], .sequence = f->sequence,
+					 .session = f->session,
+					 .luma = fw_quality_luma(seen, NULL) };
+	const struct fw_image *img;
+	struct fw_enroll_env env;
+
+	float sx = (float)seen->width / f->width, sy = (float)seen->height / f->height;
+
+	for (int i = 0; i < n; i++) {
+		const struct fw_detection *dt = &in->dets[i];
+		float w = dt->x2 - dt->x1;
+		if (dt->score < FW_ENROLL_FACE_SCORE)
+			continue;
+		if (w > cs.face_max) {
+			/* the face's light, on the detector's image (cheap) */
+			float box[4] = { dt->x1 * sx, dt->y1 * sy, dt->x2 * sx, dt->y2 * sy };
+			cs.face_luma = fw_quality_luma(seen, box);
+		}
+		cs.face_min = cs.faces ? fminf(cs.face_min, w) : w;
+		cs.face_max = fmaxf(cs.face_max, w);
+		cs.faces++;
+	}
+	fw_enroll_sample(in->d->enroll, &cs);
+	if (!fw_enroll_active(in->d->enroll) || !(img = full_image(in, f, fresh ? denom : 0)))
+		return;
+	enroll_env(in, &env);
+	fw_enroll_frame(in->d->enroll, &env, t, img, in->dets, n);
+}
+
 static int infer_open(struct infer *in, struct daemon *d)
 {
 	const struct fw_config *c = &d->cfg;
@@ -347,6 +539,8 @@ static int infer_open(struct infer *in, struct daemon *d)
 
 	memset(in, 0, sizeof *in);
 	in->d = d;
+	in->max_fps = c->max_fps;
+	in->threshold = c->threshold;
 	snprintf(path, sizeof path, "%s/%s", d->models_dir,
 		 c->detector == FW_DETECTOR_FULL ? "blazeface_full.fwm" : "blazeface_short.fwm");
 	struct fw_model_options mo = { .tier = c->tier, .precision = c->precision };
@@ -368,9 +562,20 @@ static int infer_open(struct infer *in, struct daemon *d)
 	if ((err = fw_presence_create(&in->presence, &c->presence, MAX_NAMES)))
 		return err;
 	in->max_pev = fw_presence_max_events(in->presence);
+	fw_scan_init(&in->scan, &c->scan);
 	in->pev = calloc((size_t)in->max_pev, sizeof *in->pev);
 	if (!in->pev)
 		return FW_ENOMEM;
+	if (c->landmarks68) {
+		snprintf(path, sizeof path, "%s/landmarks68.fwm", d->models_dir);
+		mo.precision = FW_PRECISION_FLOAT; /* not calibrated for int8 */
+		if ((err = fw_attend_open(&in->attend, path, &mo, &c->attention,
+					  c->attention_rate_hz, MAX_NAMES)))
+			return err;
+		in->max_aev = fw_attend_max_events(in->attend);
+		if (!(in->aev = calloc((size_t)in->max_aev, sizeof *in->aev)))
+			return FW_ENOMEM;
+	}
 	snprintf(d->isa, sizeof d->isa, "%s", fw_model_kernels_name(fw_embedder_model(in->emb)));
 	return 0;
 }
@@ -383,12 +588,15 @@ static void infer_close(struct infer *in)
 	fw_jpeg_destroy(in->jpeg);
 	fw_tracker_destroy(in->tracker);
 	fw_presence_destroy(in->presence);
+	fw_attend_close(in->attend);
+	free(in->aev);
 	fw_store_close(in->store);
 	fw_gallery_free(in->gallery);
 	free(in->gallery_to_name);
 	free(in->pev);
 	free(in->small.data);
 	free(in->full.data);
+	free(in->look.data);
 }
 
 /* Decode buffers for frames up to w x h, allocated once (or again only if
@@ -407,13 +615,119 @@ static int ensure_buffers(struct infer *in, int w, int h)
 		in->small.data = malloc(need);
 		in->small_cap = in->small.data ? need : 0;
 	}
-	return in->small.data && in->full.data ? 0 : FW_ENOMEM;
+	if (need / 64 + 3 * 64 > in->look_cap) {
+		/* 1/8 in each direction, rounded up */
+		free(in->look.data);
+		in->look.data = malloc(need / 64 + 3 * 64);
+		in->look_cap = in->look.data ? need / 64 + 3 * 64 : 0;
+	}
+	return in->small.data && in->full.data && in->look.data ? 0 : FW_ENOMEM;
+}
+
+static void count_decode_error(struct daemon *d)
+{
+	pthread_mutex_lock(&d->stats_lock);
+	d->decode_errors++;
+	pthread_mutex_unlock(&d->stats_lock);
+}
+
+/* Decode the frame for the detector and run it as the scan plan says: the
+ * whole frame, regions around the tracked faces, or nothing when the scene
+ * stands still (core/scan.h). After a still frame the next one is likely
+ * still too, so an MJPEG frame is first looked at through a 1/8 DCT-scaled
+ * decode, about half the cost of the detector's, which is then skipped if
+ * nothing moved. Detections end in in->dets, in frame pixels. Returns how many, or
+ * -1 when the frame could not be decoded (counted). *fresh tells whether
+ * in->small now holds this frame. */
+static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t, int *fresh)
+{
+	const struct fw_track *tracks;
+	struct fw_scan_plan plan;
+	int nt = fw_tracker_tracks(in->tracker, &tracks), n, planned = 0;
+	float k;
+
+	*fresh = 0;
+	in->full_ready = 0;
+	plan.kind = FW_SCAN_FULL;
+	if (in->last_still && denom < 8 && f->format == FW_PIXFMT_MJPEG) {
+		if (fw_frame_to_rgb(in->jpeg, f, 8, &in->look, in->look_cap)) {
+			count_decode_error(in->d);
+			return -1;
+		}
+		fw_scan_plan(&in->scan, t, &in->look, f->width, f->height, nt, &plan);
+		planned = 1;
+	}
+	if (plan.kind != FW_SCAN_STILL) {
+		if (fw_frame_to_rgb(in->jpeg, f, denom, &in->small, in->small_cap)) {
+			count_decode_error(in->d);
+			return -1;
+		}
+		*fresh = 1;
+		f->t_ns[FW_STAGE_DECODED] = now_ns();
+		if (!planned)
+			fw_scan_plan(&in->scan, t, &in->small, f->width, f->height, nt, &plan);
+	}
+	in->last_still = plan.kind == FW_SCAN_STILL;
+	pthread_mutex_lock(&in->d->stats_lock);
+	in->d->scan = in->scan.stats;
+	pthread_mutex_unlock(&in->d->stats_lock);
+	if (plan.kind == FW_SCAN_STILL)
+		return in->n_dets; /* nothing moved: the last detections hold */
+	k = (float)in->small.width / (float)f->width;
+	fw_scan_regions(&in->scan, &in->small, tracks, nt, k, &plan);
+	if (plan.kind == FW_SCAN_REGIONS) {
+		n = fw_detector_run_regions(in->det, &in->small, (const int(*)[4])plan.rects,
+					    plan.n, in->dets, MAX_DETECTIONS);
+	} else {
+		if (in->d->cfg.detector == FW_DETECTOR_AUTO)
+			fw_detector_set_tiling(in->det, plan.tiles ? FW_DETECTOR_TILE_FRAC : 0.0f,
+					       FW_DETECTOR_TILE_OVERLAP);
+		n = fw_detector_run(in->det, &in->small, in->dets, MAX_DETECTIONS);
+	}
+	if (n < 0)
+		n = 0;
+	for (int i = 0; i < n; i++) {
+		/* detector pixels -> frame pixels */
+		float sx = 1.0f / k, sy = (float)f->height / in->small.height;
+		in->dets[i].x1 *= sx, in->dets[i].x2 *= sx;
+		in->dets[i].y1 *= sy, in->dets[i].y2 *= sy;
+		for (int j = 0; j < FW_DET_KEYPOINTS; j++)
+			in->dets[i].kp[j][0] *= sx, in->dets[i].kp[j][1] *= sy;
+	}
+	in->n_dets = n;
+	return n;
+}
+
+/* A reload changed the live settings (main thread, reload()). */
+static void take_live_settings(struct infer *in)
+{
+	struct daemon *d = in->d;
+	struct fw_tracker_config tc;
+	struct fw_presence_config pc;
+	float threshold;
+
+	pthread_mutex_lock(&d->stats_lock);
+	tc = d->cfg.tracker;
+	pc = d->cfg.presence;
+	in->scan.cfg = d->cfg.scan; /* the plan's state (references, clocks) stays */
+	in->max_fps = d->cfg.max_fps;
+	threshold = d->cfg.threshold;
+	pthread_mutex_unlock(&d->stats_lock);
+	if (threshold != in->threshold) {
+		/* the gallery carries the threshold: load it again with the new one */
+		in->threshold = threshold;
+		atomic_store(&d->reload_gallery, 1);
+	}
+	if (fw_tracker_set_config(in->tracker, &tc) || fw_presence_set_config(in->presence, &pc))
+		fw_log(FW_LOG_ERROR, "reload: the tracker or presence times were refused; "
+		       "the running ones stay");
 }
 
 static void *infer_main(void *arg)
 {
 	struct infer *in = arg;
 	struct daemon *d = in->d;
+	uint64_t frames = 0;
 
 	int64_t next_ns = 0;
 
@@ -422,23 +736,42 @@ static void *infer_main(void *arg)
 		struct fw_frame *f = NULL;
 		const struct fw_track *tracks;
 		int64_t t = now_ms();
-		int err, n, nt, denom;
+		int err, n, nt, denom, fresh;
 
 		/* At most max_fps analysed frames per second: presence and
 		 * recognition do not need the camera's full rate, and the ring
 		 * hands over the newest frame after the pause (the frames in
 		 * between are counted as dropped), so latency stays one frame. */
-		if (d->cfg.max_fps > 0) {
+		if (in->max_fps > 0) {
 			int64_t wait = next_ns - now_ns();
 			if (wait > 0) {
 				struct timespec ts = { wait / 1000000000, wait % 1000000000 };
 				nanosleep(&ts, NULL);
 			}
-			next_ns = now_ns() + 1000000000 / d->cfg.max_fps;
+			/* a still scene is looked at less often (scan_still_fps) */
+			int rate = in->last_still && in->scan.cfg.still_fps > 0 &&
+					   in->scan.cfg.still_fps < in->max_fps
+				   ? in->scan.cfg.still_fps
+				   : in->max_fps;
+			next_ns = now_ns() + 1000000000 / rate;
 		}
 
+		/* the watchdog's proof of life (daemon/service.h) */
+		fw_service_heartbeat(d->svc);
+		if (fw_service_test_stall(d->svc, frames)) {
+			while (!atomic_load(&d->stop))
+				usleep(100 * 1000);
+			break;
+		}
+		if (atomic_exchange(&d->reload_config, 0))
+			take_live_settings(in);
 		if (atomic_exchange(&d->reload_gallery, 0))
 			load_gallery(in);
+		{
+			struct fw_enroll_env env;
+			enroll_env(in, &env);
+			fw_enroll_poll(d->enroll, &env, t, atomic_load(&d->ended));
+		}
 		err = fw_ring_take(d->ring, 200, &f);
 		if (err == -EPIPE && !atomic_exchange(&d->ended, 1)) {
 			struct msg *m = &in->m;
@@ -457,8 +790,23 @@ static void *infer_main(void *arg)
 			nt = fw_tracker_tracks(in->tracker, &tracks);
 			emit_presence(in, fw_presence_update(in->presence, t, tracks, nt, in->pev, in->max_pev));
 			emit_presence(in, fw_presence_tick(in->presence, t, in->pev, in->max_pev));
+			attend(in, NULL, 1, tracks, nt, t);
 			atomic_store(&d->idle, nt == 0);
 			continue;
+		}
+		if (in->max_fps > 0 && f->t_ns[FW_STAGE_CAPTURED] &&
+		    now_ns() - f->t_ns[FW_STAGE_CAPTURED] > FRESH_NS) {
+			/* The newest frame waited in the ring while this thread
+			 * paused for max_fps: wait (without CPU) for the next one,
+			 * so that events report what the camera sees now, not up to
+			 * a camera interval ago. */
+			struct fw_frame *g;
+			int period_ms = d->cfg.fps > 0 ? 1000 / d->cfg.fps : 34;
+
+			if (fw_ring_take(d->ring, period_ms + 5, &g) == 0) {
+				fw_ring_release(d->ring, f);
+				f = g;
+			}
 		}
 		if (ensure_buffers(in, f->width, f->height)) {
 			fw_ring_release(d->ring, f);
@@ -469,45 +817,30 @@ static void *infer_main(void *arg)
 		denom = fw_jpeg_pick_scale(f->width, f->height,
 					   d->cfg.detector == FW_DETECTOR_SHORT ? 160 : 320,
 					   d->cfg.detector == FW_DETECTOR_SHORT ? 120 : 240);
-		if (fw_frame_to_rgb(in->jpeg, f, denom, &in->small, in->small_cap)) {
-			pthread_mutex_lock(&d->stats_lock);
-			d->decode_errors++;
-			pthread_mutex_unlock(&d->stats_lock);
+		n = detect(in, f, denom, now_ms(), &fresh);
+		if (n < 0) {
 			fw_ring_release(d->ring, f);
 			continue;
 		}
-		f->t_ns[FW_STAGE_DECODED] = now_ns();
-		if (d->cfg.detector == FW_DETECTOR_AUTO)
-			/* the tiles (6 of the 7 model runs) on every other frame:
-			 * a face they find still gets 3 hits within the tracker's
-			 * 5-update confirmation window, for 43 % less work */
-			fw_detector_set_tiling(in->det, (in->analysed++ & 1) ? 0.0f : FW_DETECTOR_TILE_FRAC,
-					       FW_DETECTOR_TILE_OVERLAP);
-		n = fw_detector_run(in->det, &in->small, in->dets, MAX_DETECTIONS);
-		if (n < 0)
-			n = 0;
-		for (int i = 0; i < n; i++) {
-			/* detector pixels -> frame pixels */
-			float sx = (float)f->width / in->small.width, sy = (float)f->height / in->small.height;
-			in->dets[i].x1 *= sx, in->dets[i].x2 *= sx;
-			in->dets[i].y1 *= sy, in->dets[i].y2 *= sy;
-			for (int k = 0; k < FW_DET_KEYPOINTS; k++)
-				in->dets[i].kp[k][0] *= sx, in->dets[i].kp[k][1] *= sy;
-		}
 		t = now_ms();
+		enroll_frame(in, f, denom, fresh, n, t);
 		fw_tracker_update(in->tracker, t, in->dets, n, f->width, f->height);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
-		recognise(in, f, denom, tracks, nt);
+		/* denom 0: in->small is not this frame, decode what is needed */
+		recognise(in, f, fresh ? denom : 0, tracks, nt);
 		f->t_ns[FW_STAGE_INFERRED] = now_ns();
 		track_messages(in);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
 		emit_presence(in, fw_presence_update(in->presence, t, tracks, nt, in->pev, in->max_pev));
+		attend(in, f, fresh ? denom : 0, tracks, nt, t);
 		atomic_store(&d->idle, nt == 0);
 		{
 			int64_t t0 = f->t_ns[FW_STAGE_CAPTURED];
 			float latency = t0 ? (float)(now_ns() - t0) / 1e6f : 0;
 			record_latency(d, latency);
+			frames++;
 			frame_message(in, tracks, nt, latency);
+			preview_hand_off(in, f);
 		}
 		fw_ring_release(d->ring, f);
 	}
@@ -520,6 +853,16 @@ static json_t *box_json(const float b[4])
 {
 	return json_pack("[ffff]", roundf(b[0] * 10) / 10, roundf(b[1] * 10) / 10,
 			 roundf((b[2] - b[0]) * 10) / 10, roundf((b[3] - b[1]) * 10) / 10);
+}
+
+static json_t *kp_json(const float kp[FW_DET_KEYPOINTS][2])
+{
+	json_t *a = json_array();
+
+	for (int k = 0; k < FW_DET_KEYPOINTS; k++)
+		json_array_append_new(a, json_pack("[ff]", roundf(kp[k][0] * 10) / 10,
+						   roundf(kp[k][1] * 10) / 10));
+	return a;
 }
 
 static json_t *name_json(const char *name)
@@ -540,7 +883,8 @@ static void set_present(struct daemon *d, const char *name, int present)
 		snprintf(d->present[d->n_present++], NAME_LEN, "%s", name);
 }
 
-/* Publish, and with --print-events write the same line to stdout. */
+/* Publish, and with --print-events write the same line to stdout; the
+ * MQTT sink gets the same line too. */
 static void publish(struct daemon *d, json_t *ev)
 {
 	const char *line;
@@ -548,12 +892,41 @@ static void publish(struct daemon *d, json_t *ev)
 
 	if (!ev)
 		return;
-	if (fw_events_publish(d->events, ev) == 0 && d->cfg.print_events &&
-	    (line = fw_events_last_line(d->events, &len))) {
-		fwrite(line, 1, len, stdout);
-		fflush(stdout);
+	fw_service_log_event(d->svc, ev);
+	if (fw_events_publish(d->events, ev) == 0 && (line = fw_events_last_line(d->events, &len))) {
+		fw_mqtt_event(d->mqtt, line, len);
+		if (d->cfg.print_events) {
+			fwrite(line, 1, len, stdout);
+			fflush(stdout);
+		}
 	}
 	json_decref(ev);
+}
+
+/* READY=1 once the models and gallery are loaded (before the threads
+ * start) and the camera streams (a frame was analysed), or is being waited
+ * for: the daemon is then serving and will take the camera when it comes. */
+static void service_ready(struct daemon *d, int analysed)
+{
+	struct fw_source_stats ss;
+
+	if (fw_service_is_ready(d->svc))
+		return;
+	fw_source_get_stats(d->source, &ss);
+	if (!analysed && (ss.state == FW_SOURCE_STARTING || ss.state == FW_SOURCE_OK))
+		return; /* frames are coming: READY with the first analysed one */
+	fw_service_ready(d->svc, analysed ? "watching" : "waiting for the camera");
+	fw_log(FW_LOG_DEBUG, "ready (camera %s)", fw_source_state_name(ss.state));
+}
+
+/* STATUS= for systemctl status: a status event's numbers, one line. */
+static void service_status(struct daemon *d, const json_t *st)
+{
+	fw_service_status(d->svc, "camera %s, %.1f fps, %d face%s, %d identities",
+			  json_string_value(json_object_get(st, "camera")),
+			  json_number_value(json_object_get(st, "fps")), d->last_faces,
+			  d->last_faces == 1 ? "" : "s",
+			  (int)json_integer_value(json_object_get(st, "gallery_identities")));
 }
 
 static void handle_msg(struct daemon *d, const struct msg *m)
@@ -569,6 +942,7 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 				       roundf(m->ev.score * 1e4f) / 1e4f);
 			break;
 		case FW_TRACK_IDENTIFIED:
+			fw_enroll_saw_identified(d->enroll, m->ev.track, m->identity);
 			ev = json_pack("{ss sI so sf}", "event", "face_identified", "track",
 				       (json_int_t)m->ev.track, "identity", name_json(m->identity),
 				       "similarity", roundf(m->ev.similarity * 1e4f) / 1e4f);
@@ -596,23 +970,39 @@ static void handle_msg(struct daemon *d, const struct msg *m)
 			       m->present ? "present" : "away");
 		break;
 	case MSG_FRAME: {
-		json_t *faces = json_array();
-		for (int i = 0; i < m->n_faces; i++)
-			json_array_append_new(faces, json_pack("{sI so sf so}", "track",
+		json_t *faces;
+		d->last_faces = m->n_faces;
+		service_ready(d, 1);
+		faces = json_array();
+		for (int i = 0; i < m->n_faces; i++) {
+			json_t *fo = json_pack("{sI so sf so so}", "track",
 				(json_int_t)m->faces[i].track, "box", box_json(m->faces[i].box), "score",
 				roundf(m->faces[i].score * 1e4f) / 1e4f, "identity",
-				name_json(m->faces[i].identity)));
+				name_json(m->faces[i].identity), "keypoints", kp_json(m->faces[i].kp));
+			if (fo && m->faces[i].has_lm) /* landmarks68 = on */
+				json_object_update_new(fo, fw_attend_json((const float(*)[2])m->faces[i].lm,
+									  &m->faces[i].pose,
+									  m->faces[i].looking));
+			json_array_append_new(faces, fo);
+		}
 		ev = json_pack("{ss so sf}", "event", "frame", "faces", faces, "latency_ms",
 			       roundf(m->latency_ms * 100) / 100);
 		/* per-frame results go to subscribers only, never to stdout */
 		if (ev)
 			fw_events_publish_new(d->events, ev);
+		fw_preview_share(d->preview); /* to `facectl preview` viewers, if any */
 		return;
 	}
+	case MSG_ATTENTION:
+		ev = fw_attend_event_json(&m->aev, m->identity);
+		break;
 	case MSG_ENDED:
 		fw_log(FW_LOG_INFO, "%s: the replay ended; presence times out as configured",
 		       fw_source_name(d->source));
 		return;
+	case MSG_ENROLL:
+		ev = fw_enroll_main_msg(d->enroll, &m->enroll);
+		break;
 	}
 	publish(d, ev);
 }
@@ -634,9 +1024,11 @@ static json_t *status_json(struct daemon *d, int advance)
 	struct timespec wall;
 	float lat[LATENCY_WINDOW], p50 = 0, p99 = 0;
 	unsigned n;
-	uint64_t frames, decode_errors;
+	uint64_t frames, decode_errors, embeddings;
+	struct fw_scan_stats scan;
 	double dt, cpu, fps;
 	int ids, templates;
+	json_t *st;
 
 	fw_source_get_stats(d->source, &ss);
 	fw_ring_get_stats(d->ring, &rs);
@@ -648,6 +1040,8 @@ static json_t *status_json(struct daemon *d, int advance)
 	decode_errors = d->decode_errors;
 	ids = d->gallery_identities;
 	templates = d->gallery_templates;
+	scan = d->scan;
+	embeddings = d->embeddings;
 	pthread_mutex_unlock(&d->stats_lock);
 	if (n) {
 		qsort(lat, n, sizeof lat[0], cmp_float);
@@ -667,7 +1061,7 @@ static json_t *status_json(struct daemon *d, int advance)
 		d->last_status_wall = wall;
 		d->last_usage = ru;
 	}
-	return json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
+	st = json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
 		"fps", round(fps * 10) / 10, "frames", (json_int_t)frames,
 		"drops", (json_int_t)(ss.dropped + rs.dropped), "corrupt",
 		(json_int_t)(ss.corrupt + ss.truncated + decode_errors), "reopens", (json_int_t)ss.reopens,
@@ -676,6 +1070,13 @@ static json_t *status_json(struct daemon *d, int advance)
 		"latency_p50_ms", round(p50 * 100) / 100, "latency_p99_ms", round(p99 * 100) / 100,
 		"camera", fw_source_state_name(ss.state), "kernels", d->isa,
 		"gallery_identities", ids, "gallery_templates", templates);
+	if (st)
+		json_object_set_new(st, "analysis",
+				    json_pack("{sI sI sI sI}", "full", (json_int_t)scan.full,
+					      "regions", (json_int_t)scan.regions, "still",
+					      (json_int_t)scan.still, "embeddings",
+					      (json_int_t)embeddings));
+	return st;
 }
 
 static json_t *hello(void *ctx)
@@ -729,6 +1130,29 @@ static int req_list(void *ctx, const struct fw_events_peer *peer, json_t *req, j
 	return 0;
 }
 
+/* `doctor`: the camera's setup and what the last seconds of frames say
+ * (daemon/camcheck.h); facectl doctor prints it with its advice. */
+static int req_doctor(void *ctx, const struct fw_events_peer *peer, json_t *req, json_t *reply)
+{
+	struct daemon *d = ctx;
+	struct fw_source_stats ss;
+	struct fw_camcheck_summary sum;
+	struct fw_camcheck_setup setup;
+
+	(void)peer, (void)req;
+	fw_source_get_stats(d->source, &ss);
+	fw_enroll_camcheck(d->enroll, &sum);
+	setup = (struct fw_camcheck_setup){ .device = fw_source_name(d->source),
+		.state = fw_source_state_name(ss.state),
+		.format = ss.format ? fw_pixfmt_name(ss.format) : NULL, .width = ss.width,
+		.height = ss.height,
+		.fps_negotiated = ss.fps_den ? (double)ss.fps_num / ss.fps_den : 0,
+		.fps_asked = d->cfg.fps };
+	json_object_set_new(reply, "camera", fw_camcheck_json(&setup, &sum));
+	json_object_set_new(reply, "max_fps", json_integer(d->cfg.max_fps));
+	return 0;
+}
+
 static void poll_gallery(struct daemon *d)
 {
 	int64_t gen;
@@ -736,6 +1160,7 @@ static void poll_gallery(struct daemon *d)
 	if (d->store && fw_store_generation(d->store, &gen) == 0 && gen != d->store_gen) {
 		d->store_gen = gen;
 		atomic_store(&d->reload_gallery, 1);
+		fw_mqtt_set_people(d->mqtt, d->store);
 	}
 }
 
@@ -759,7 +1184,8 @@ static int open_source(struct daemon *d)
 	err = fw_source_open(&d->source, &so);
 	if (err)
 		return err;
-	err = fw_ring_create(&d->ring, 4, fw_source_frame_bytes(d->source));
+	/* the preview's references come on top of the pipeline's 4 slots */
+	err = fw_ring_create(&d->ring, 4 + FW_PREVIEW_RING_REFS, fw_source_frame_bytes(d->source));
 	if (err)
 		return err;
 	return fw_capture_start(&d->capture, d->source, d->ring);
@@ -785,14 +1211,20 @@ static void usage(FILE *f)
 	      "  --kernels ref|fast\n"
 	      "  --print-events       also print every event to stdout as JSON lines\n"
 	      "  --exit-when-idle     replay: exit once it ended and every face has left\n"
+	      "  --preview            show a window: the picture, boxes, names, timings\n"
+	      "                       (keys: q quit, f full screen, k keypoints, s snapshot\n"
+	      "                       to the current directory); closing it stops the daemon\n"
 	      "  -h, --help, --version\n",
 	      f);
 }
 
-static int parse_args(struct daemon *d, int argc, char **argv)
+/* The settings: cfg (at its defaults) <- the --config file <- the options.
+ * At start-up and again on every reload. */
+static int parse_args(struct daemon *d, struct fw_config *cfg, int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CAMERA, O_LOOP, O_SOCKET, O_GALLERY, O_MODELS, O_DETECTOR,
-	       O_THRESHOLD, O_FPS, O_KERNELS, O_PRINT, O_IDLE, O_VERSION, O_PRECISION, O_MAXFPS };
+	       O_THRESHOLD, O_FPS, O_KERNELS, O_PRINT, O_IDLE, O_VERSION, O_PRECISION, O_MAXFPS,
+	       O_PREVIEW };
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "camera", required_argument, NULL, O_CAMERA },
@@ -808,6 +1240,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "max-fps", required_argument, NULL, O_MAXFPS },
 		{ "print-events", no_argument, NULL, O_PRINT },
 		{ "exit-when-idle", no_argument, NULL, O_IDLE },
+		{ "preview", no_argument, NULL, O_PREVIEW },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ 0 },
@@ -815,18 +1248,19 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	const char *why;
 	int c;
 
+	optind = 0; /* a reload reads the command line again */
 	/* the config file first, whatever its place: options override it */
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "--config"))
 			d->config_path = argv[i + 1];
-	if (d->config_path && fw_config_load(&d->cfg, d->config_path))
+	if (d->config_path && fw_config_load(cfg, d->config_path))
 		return 2;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		const char *key = NULL;
 		switch (c) {
 		case O_CONFIG: continue;
 		case O_CAMERA: key = "camera"; break;
-		case O_LOOP: d->cfg.loop = 1; continue;
+		case O_LOOP: cfg->loop = 1; continue;
 		case O_SOCKET: key = "socket"; break;
 		case O_GALLERY: key = "gallery"; break;
 		case O_MODELS: key = "models"; break;
@@ -836,18 +1270,19 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case O_PRECISION: key = "precision"; break;
 		case O_MAXFPS: key = "max_fps"; break;
 		case O_KERNELS:
-			if (fw_parse_kernels(optarg, &d->cfg.tier)) {
+			if (fw_parse_kernels(optarg, &cfg->tier)) {
 				fprintf(stderr, "facewatchd: --kernels takes ref or fast\n");
 				return 2;
 			}
 			continue;
-		case O_PRINT: d->cfg.print_events = 1; continue;
-		case O_IDLE: d->cfg.exit_when_idle = 1; continue;
+		case O_PRINT: cfg->print_events = 1; continue;
+		case O_IDLE: cfg->exit_when_idle = 1; continue;
+		case O_PREVIEW: d->want_preview = 1; continue;
 		case 'h': usage(stdout); exit(0);
 		case O_VERSION: puts("facewatchd " FW_VERSION); exit(0);
 		default: usage(stderr); return 2;
 		}
-		if (fw_config_set(&d->cfg, key, optarg, &why)) {
+		if (fw_config_set(cfg, key, optarg, &why)) {
 			fprintf(stderr, "facewatchd: --%s %s: %s\n", key, optarg, why);
 			return 2;
 		}
@@ -895,6 +1330,40 @@ static int catch_signals(void)
 	return 0;
 }
 
+/* SIGHUP: the configuration file (and the command line over it) again,
+ * then the gallery. Live keys apply now; the others are logged as needing
+ * a restart; a file with a bad line changes nothing. */
+static void reload(struct daemon *d)
+{
+	struct fw_config next;
+
+	fw_service_reloading(d->svc);
+	if (!d->config_path) {
+		fw_log(FW_LOG_INFO, "SIGHUP: reloading the gallery (no --config file to read again)");
+	} else {
+		fw_log(FW_LOG_INFO, "SIGHUP: reloading %s and the gallery", d->config_path);
+		fw_config_defaults(&next);
+		if (parse_args(d, &next, d->argc, d->argv)) {
+			fw_log(FW_LOG_ERROR, "%s: not applied, the running settings stay (fix the "
+			       "line above, then send SIGHUP again)", d->config_path);
+		} else if (fw_config_compare(&d->cfg, &next) & FW_CONFIG_LIVE) {
+			pthread_mutex_lock(&d->stats_lock);
+			fw_config_apply_live(&d->cfg, &next);
+			pthread_mutex_unlock(&d->stats_lock);
+			atomic_store(&d->reload_config, 1);
+		}
+	}
+	atomic_store(&d->reload_gallery, 1);
+	fw_service_ready(d->svc, "watching");
+}
+
+/* The preview window was closed: stop as SIGTERM would (exit status 0). */
+static void preview_closed(void *ctx)
+{
+	(void)ctx;
+	on_signal(SIGTERM);
+}
+
 static int run(struct daemon *d)
 {
 	struct fw_events_options eo = { .path = d->cfg.socket_path, .listen_fd = -1, .hello = hello,
@@ -903,7 +1372,7 @@ static int run(struct daemon *d)
 					 .requests_per_sec = d->cfg.requests_per_sec };
 	struct infer *in = NULL;
 	struct epoll_event ev;
-	int ep = -1, sfd = -1, tfd = -1, err, status_ticks = 0;
+	int ep = -1, sfd = -1, tfd = -1, err, status_ticks = 0, lfd;
 
 	snprintf(d->models_dir, sizeof d->models_dir, "%s",
 		 fw_photo_models_dir(d->cfg.models[0] ? d->cfg.models : NULL));
@@ -922,6 +1391,19 @@ static int run(struct daemon *d)
 			return 1;
 		}
 		eo.socket_gid = g->gr_gid;
+	}
+	if ((err = fw_service_open(&d->svc, d->cfg.camera))) {
+		fw_log(FW_LOG_ERROR, "cannot set up the systemd watchdog: %s", fw_strerror(err));
+		return 1;
+	}
+	/* socket activation: systemd's listening socket instead of our own */
+	if ((lfd = fw_service_listen_fd()) < -1) {
+		fw_service_close(d->svc);
+		return 1;
+	}
+	if (lfd >= 0) {
+		eo.path = NULL;
+		eo.listen_fd = lfd;
 	}
 	if ((err = catch_signals())) {
 		fw_log(FW_LOG_ERROR, "cannot set up signal handling: %s", fw_strerror(err));
@@ -949,19 +1431,35 @@ static int run(struct daemon *d)
 			fw_log(FW_LOG_WARN, "%s: no gallery; faces are detected but not recognised", gp);
 		}
 	}
-	if ((err = fw_events_queue_create(&d->queue, 256, sizeof(struct msg))))
+	if ((err = fw_events_queue_create(&d->queue, 256, sizeof(struct msg))) ||
+	    (err = fw_enroll_create(&d->enroll)))
 		goto fail;
 	if ((err = fw_events_create(&d->events, &eo)))
 		goto fail;
 	fw_events_add_request(d->events, "status", 0, req_status, d);
 	fw_events_add_request(d->events, "list", 0, req_list, d);
+	fw_enroll_set_server(d->enroll, d->events);
+	fw_events_add_request(d->events, "enroll", FW_EVENTS_MUTATING, fw_enroll_request_enroll,
+			      d->enroll);
+	fw_events_add_request(d->events, "not", FW_EVENTS_MUTATING, fw_enroll_request_not, d->enroll);
+	fw_events_add_request(d->events, "doctor", 0, req_doctor, d);
 	if ((err = open_source(d)))
 		goto fail;
+	if (d->cfg.mqtt_host[0] && (err = fw_mqtt_start(&d->mqtt, &d->cfg, d->cfg.camera)))
+		goto fail;
+	fw_mqtt_set_people(d->mqtt, d->store);
+	if ((err = fw_preview_create(&d->preview, d->ring, d->events)) ||
+	    (err = fw_preview_serve(d->preview)))
+		goto fail;
+	if (d->want_preview &&
+	    (err = fw_preview_window_start(&d->window, d->preview, "facewatch", preview_closed, d)))
+		goto fail;
+	fw_service_heartbeat(d->svc); /* the start-up above is not a stall */
 	if ((err = -pthread_create(&d->infer_thread, NULL, infer_main, in)))
 		goto fail;
 	d->infer_started = 1;
 	fw_log(FW_LOG_INFO, "watching %s; events on %s (%s kernels)", fw_source_name(d->source),
-	       d->cfg.socket_path, d->isa);
+	       lfd >= 0 ? "the socket systemd passed" : d->cfg.socket_path, d->isa);
 
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -981,6 +1479,10 @@ static int run(struct daemon *d)
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 	ev.data.fd = tfd;
 	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+	if ((ev.data.fd = fw_service_watchdog_fd(d->svc)) >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	if ((ev.data.fd = fw_mqtt_fd(d->mqtt)) >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
 
 	while (!atomic_load(&d->stop)) {
 		struct epoll_event evs[8];
@@ -994,6 +1496,8 @@ static int run(struct daemon *d)
 			int fd = evs[i].data.fd;
 			if (fd == fw_events_fd(d->events)) {
 				fw_events_dispatch(d->events, 0);
+			} else if (fd == fw_mqtt_fd(d->mqtt)) {
+				fw_mqtt_dispatch(d->mqtt);
 			} else if (fd == fw_events_queue_fd(d->queue)) {
 				struct msg m;
 				while (fw_events_queue_pop(d->queue, &m) > 0)
@@ -1002,20 +1506,37 @@ static int run(struct daemon *d)
 				unsigned char sig;
 				while (read(sfd, &sig, 1) == 1) {
 					if (sig == SIGHUP) {
-						fw_log(FW_LOG_INFO, "SIGHUP: reloading the gallery");
-						atomic_store(&d->reload_gallery, 1);
+						reload(d);
 					} else {
+						fw_service_stopping(d->svc);
 						atomic_store(&d->stop, 1);
 					}
 				}
+			} else if (fd == fw_service_watchdog_fd(d->svc)) {
+				fw_service_watchdog_tick(d->svc);
 			} else if (fd == tfd) {
 				uint64_t ticks;
 				if (read(tfd, &ticks, sizeof ticks) < 0)
 					continue;
 				poll_gallery(d);
-				if (d->cfg.status_interval_s && ++status_ticks >= d->cfg.status_interval_s) {
+				service_ready(d, 0);
+				{
+					struct fw_source_stats ss;
+					struct fw_ring_stats rs;
+					fw_source_get_stats(d->source, &ss);
+					fw_ring_get_stats(d->ring, &rs);
+					fw_preview_tick(d->preview, ss.dropped + rs.dropped, d->isa);
+				}
+				/* STATUS= follows the status events, or every 10 s without them */
+				if (++status_ticks >= (d->cfg.status_interval_s ? d->cfg.status_interval_s : 10)) {
+					json_t *st = status_json(d, 1);
 					status_ticks = 0;
-					publish(d, status_json(d, 1));
+					if (st)
+						service_status(d, st);
+					if (d->cfg.status_interval_s)
+						publish(d, st);
+					else
+						json_decref(st);
 				}
 				if (d->cfg.exit_when_idle && atomic_load(&d->ended) &&
 				    atomic_load(&d->idle) && !d->anyone_present && d->n_present == 0)
@@ -1034,14 +1555,20 @@ fail:
 		while (fw_events_queue_pop(d->queue, &m) > 0)
 			handle_msg(d, &m);
 	}
+	fw_mqtt_stop(d->mqtt); /* availability "offline" */
+	/* viewers hold ring references: gone before the ring */
+	fw_preview_window_stop(d->window);
+	fw_preview_destroy(d->preview);
 	if (d->capture)
 		fw_capture_stop(d->capture);
 	if (d->source)
 		fw_source_close(d->source);
 	if (d->ring)
 		fw_ring_destroy(d->ring);
+	fw_enroll_set_server(d->enroll, NULL);
 	fw_events_destroy(d->events);
 	fw_events_queue_destroy(d->queue);
+	fw_enroll_destroy(d->enroll);
 	fw_store_close(d->store);
 	if (in) {
 		infer_close(in);
@@ -1054,6 +1581,7 @@ fail:
 		close(tfd);
 	if (err)
 		fw_log(FW_LOG_ERROR, "stopping: %s", fw_strerror(err));
+	fw_service_close(d->svc);
 	return err ? 1 : 0;
 }
 
@@ -1065,7 +1593,9 @@ int main(int argc, char **argv)
 	fw_kernels_single_thread();
 	fw_config_defaults(&d.cfg);
 	pthread_mutex_init(&d.stats_lock, NULL);
-	rc = parse_args(&d, argc, argv);
+	d.argc = argc;
+	d.argv = argv;
+	rc = parse_args(&d, &d.cfg, argc, argv);
 	if (rc)
 		return rc;
 	return run(&d);

@@ -61,6 +61,14 @@ void fw_photo_close(struct fw_photo *p)
 
 int fw_photo_open(struct fw_photo **out, const char *models_dir, enum fw_kernel_tier tier)
 {
+	struct fw_model_options opt = { .tier = tier };
+
+	return fw_photo_open_with(out, models_dir, &opt);
+}
+
+int fw_photo_open_with(struct fw_photo **out, const char *models_dir,
+		       const struct fw_model_options *opt)
+{
 	char path[PATH_MAX + 32];
 	struct fw_photo *p;
 	int err;
@@ -70,10 +78,12 @@ int fw_photo_open(struct fw_photo **out, const char *models_dir, enum fw_kernel_
 	if (!p)
 		return FW_ENOMEM;
 #define MODEL(file) (snprintf(path, sizeof path, "%s/%s", models_dir, file), path)
-	if ((err = fw_detector_open(&p->det[0], MODEL("blazeface_full.fwm"), FW_DETECTOR_FULL, tier)) ||
-	    (err = fw_detector_open(&p->det[1], MODEL("blazeface_short.fwm"), FW_DETECTOR_SHORT, tier)) ||
-	    (err = fw_landmarks_open(&p->lmk, MODEL("onet.fwm"), tier)) ||
-	    (err = fw_embedder_open(&p->emb, MODEL("mobilefacenet.fwm"), tier))) {
+	if ((err = fw_detector_open_with(&p->det[0], MODEL("blazeface_full.fwm"), FW_DETECTOR_FULL,
+					 opt)) ||
+	    (err = fw_detector_open_with(&p->det[1], MODEL("blazeface_short.fwm"), FW_DETECTOR_SHORT,
+					 opt)) ||
+	    (err = fw_landmarks_open_with(&p->lmk, MODEL("onet.fwm"), opt)) ||
+	    (err = fw_embedder_open_with(&p->emb, MODEL("mobilefacenet.fwm"), opt))) {
 		fw_photo_close(p);
 		return err;
 	}
@@ -186,6 +196,17 @@ int fw_parse_kernels(const char *v, enum fw_kernel_tier *t)
 		*t = FW_KERNELS_REF;
 	else if (!strcmp(v, "fast"))
 		*t = FW_KERNELS_FAST;
+	else
+		return -1;
+	return 0;
+}
+
+int fw_parse_precision(const char *v, enum fw_precision *p)
+{
+	if (!strcmp(v, "int8"))
+		*p = FW_PRECISION_INT8;
+	else if (!strcmp(v, "float"))
+		*p = FW_PRECISION_FLOAT;
 	else
 		return -1;
 	return 0;

@@ -43,10 +43,15 @@ struct fw_photo;
  * of them (the caller names the option in its message). */
 int fw_parse_detector(const char *v, enum fw_detector_kind *k); /* short | full | auto */
 int fw_parse_kernels(const char *v, enum fw_kernel_tier *t);    /* ref | fast */
+int fw_parse_precision(const char *v, enum fw_precision *p);    /* int8 | float */
 
 const char *fw_photo_models_dir(const char *override);
 
 int fw_photo_open(struct fw_photo **out, const char *models_dir, enum fw_kernel_tier tier);
+/* The same with every model load option (precision: int8 where a model is
+ * calibrated, as the daemon runs; the default opens float). */
+int fw_photo_open_with(struct fw_photo **out, const char *models_dir,
+		       const struct fw_model_options *opt);
 void fw_photo_close(struct fw_photo *p);
 void fw_photo_set_align(struct fw_photo *p, enum fw_photo_align align);
 

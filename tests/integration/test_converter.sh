@@ -45,6 +45,23 @@ expect_reject "truncated flatbuffer" "$tmp/truncated.tflite"
 
 expect_reject "missing file" "$tmp/does-not-exist.tflite"
 
+# TensorFlow.js manifests (face-api's landmark net)
+echo '[{"paths": ["w.bin"], "weigh' >"$tmp/broken-weights_manifest.json"
+expect_reject "manifest that is not JSON" "$tmp/broken-weights_manifest.json"
+echo '[{"paths": ["missing.bin"], "weights": []}]' >"$tmp/noshard-weights_manifest.json"
+expect_reject "manifest whose shard is missing" "$tmp/noshard-weights_manifest.json"
+grep -q missing.bin "$tmp/stderr" || fail "missing shard: message does not name it: $(cat "$tmp/stderr")"
+head -c 16 /dev/zero >"$tmp/w.bin"
+echo '[{"paths": ["w.bin"], "weights": [{"name": "dense0/conv0/filters", "shape": [4, 4],
+  "dtype": "float32"}]}]' >"$tmp/short-weights_manifest.json"
+expect_reject "shard shorter than the manifest says" "$tmp/short-weights_manifest.json"
+echo '[{"paths": ["w.bin"], "weights": [{"name": "dense0/conv0/filters", "shape": [2, 2],
+  "dtype": "float32"}]}]' >"$tmp/other-weights_manifest.json"
+head -c 16 /dev/zero >"$tmp/w.bin"
+expect_reject "another architecture" "$tmp/other-weights_manifest.json"
+grep -q 'dense0/conv0/filters' "$tmp/stderr" ||
+	fail "another architecture: message does not name the weight: $(cat "$tmp/stderr")"
+
 "$FWCONVERT" >/dev/null 2>&1
 status=$?
 [ "$status" -eq 2 ] || fail "no arguments: exit status $status, expected 2 (usage)"
@@ -55,7 +72,7 @@ u32() {
 	od -An -tu4 -j "$2" -N 4 "$1" | tr -d ' '
 }
 
-for name in blazeface_short blazeface_full mobilefacenet onet; do
+for name in blazeface_short blazeface_full mobilefacenet onet landmarks68; do
 	f="$FW_MODELS_DIR/$name.fwm"
 	if [ ! -f "$f" ]; then
 		fail "$f is missing"

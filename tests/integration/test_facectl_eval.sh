@@ -46,6 +46,18 @@ j = json.load(open(sys.argv[1]))
 assert j["runs_640x480"] == 7 and j["settings"]["all"]["faces"] == 6, j
 PY
 
+# 3b. int8, as the daemon runs: the full-range model finds the same faces
+#     (AP within 0.02 of the float run above) and says it ran int8
+"$FACECTL" eval detect "$P/gt.txt" --detector full --precision int8 --json >"$T/int8.json"
+check "detect --precision int8: same AP as float, reported as int8" python3 - "$T/det.json" "$T/int8.json" <<'PY'
+import json, sys
+f, q = (json.load(open(p)) for p in sys.argv[1:3])
+assert f["precision"] == "float" and q["precision"] == "int8", (f.get("precision"), q.get("precision"))
+assert abs(f["settings"]["all"]["ap"] - q["settings"]["all"]["ap"]) < 0.02, (f["settings"], q["settings"])
+PY
+rc=0; "$FACECTL" eval detect "$P/gt.txt" --precision int4 2>"$T/prec.err" || rc=$?
+check "--precision int4 refused with exit 2 and a message" bash -c "[ $rc -eq 2 ] && grep -q 'int8 or float' '$T/prec.err'"
+
 # 4. malformed annotations: file and line named, exit 1
 printf 'images/2008_001009.jpg 2\n145 79 76 76\n125 214 90\n' >"$T/bad.txt"
 set +e

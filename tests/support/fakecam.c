@@ -81,6 +81,7 @@ static struct {
 	int nframes, mj_w, mj_h;
 	/* device state */
 	int present, busy, stalled;
+	int no_done; /* QUERYBUF never says DONE, as v4l2loopback */
 	uint64_t max_frames; /* FAKECAM_FRAMES: stall after this many frames; 0 = never */
 	int fault[3];
 	uint32_t fourcc;
@@ -219,7 +220,7 @@ static int configure_locked(const struct fakecam_config *c)
 	if (!fc.formats)
 		fc.formats = FAKECAM_YUYV;
 	fc.present = 1;
-	fc.busy = fc.stalled = 0;
+	fc.busy = fc.stalled = fc.no_done = 0;
 	memset(fc.fault, 0, sizeof fc.fault);
 	memset(&fc.stats, 0, sizeof fc.stats);
 	fc.fourcc = fc.formats & FAKECAM_MJPEG  ? V4L2_PIX_FMT_MJPEG
@@ -724,6 +725,9 @@ nomem:
 		produce(f);
 		if (req == VIDIOC_QUERYBUF) {
 			fill_vbuf(f, (int)vb->index, vb);
+			if (fc.no_done)
+				vb->flags = (vb->flags & ~(uint32_t)V4L2_BUF_FLAG_DONE) |
+					    V4L2_BUF_FLAG_QUEUED;
 			return 0;
 		}
 		if (req == VIDIOC_QBUF) {
@@ -910,6 +914,13 @@ void fakecam_set_busy(int busy)
 {
 	lock();
 	fc.busy = busy;
+	unlock();
+}
+
+void fakecam_set_no_done(int on)
+{
+	lock();
+	fc.no_done = on;
 	unlock();
 }
 

@@ -68,6 +68,9 @@ void fakecam_unplug(void);
 void fakecam_replug(void);
 void fakecam_set_busy(int busy);   /* open fails with EBUSY */
 void fakecam_set_stall(int stall); /* streaming continues but no frame comes */
+/* QUERYBUF reports every buffer QUEUED, never DONE, as v4l2loopback does
+ * (OBS's virtual camera): only poll says a frame is ready. */
+void fakecam_set_no_done(int on);
 
 struct fakecam_stats {
 	unsigned opens;      /* successful opens */

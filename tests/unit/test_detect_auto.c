@@ -142,6 +142,70 @@ static void test_auto_small_face(void **state)
 	fw_detector_close(ds);
 }
 
+/* Following a tracked face: one model run on a square around it finds the
+ * face the whole frame finds (same box within IoU 0.8, on the same image
+ * coordinates), a region away from the face finds nothing, two regions
+ * over the same face give one detection, and a short-range detector can
+ * follow a face in a region that its whole-frame run is too coarse for
+ * (the small face of test_auto_small_face). */
+static void test_regions(void **state)
+{
+	struct fw_image img = { 0 }, src = { 0 }, small, frame;
+	struct fw_detection whole[16], out[16];
+	struct fw_detector *ds = open_kind(FW_DETECTOR_SHORT);
+	int nw, n;
+
+	(void)state;
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &img), 0);
+	nw = fw_detector_run(ds, &img, whole, 16);
+	assert_true(nw >= 1);
+	{
+		float w = whole[0].x2 - whole[0].x1, cx = (whole[0].x1 + whole[0].x2) / 2,
+		      cy = (whole[0].y1 + whole[0].y2) / 2;
+		int side = (int)(2.4f * w);
+		const int around[2][4] = {
+			{ (int)(cx - side / 2), (int)(cy - side / 2), side, side },
+			{ (int)(cx - side / 2) + 10, (int)(cy - side / 2) - 5, side, side },
+		};
+		const int away[1][4] = { { 0, 0, 60, 60 } };
+
+		n = fw_detector_run_regions(ds, &img, around, 1, out, 16);
+		assert_int_equal(n, 1);
+		assert_true(fw_detection_iou(&out[0], &whole[0]) >= 0.8f);
+		/* corrected like fw_detector_run's: taller than wide */
+		assert_true(out[0].y2 - out[0].y1 > out[0].x2 - out[0].x1);
+		n = fw_detector_run_regions(ds, &img, around, 2, out, 16);
+		assert_int_equal(n, 1);
+		assert_int_equal(fw_detector_run_regions(ds, &img, away, 1, out, 16), 0);
+		assert_int_equal(fw_detector_run_regions(ds, &img, around, FW_DETECTOR_MAX_REGIONS + 1,
+							 out, 16), FW_EINVAL);
+	}
+	/* the 74-px face in a 960x720 frame of test_auto_small_face */
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &src), 0);
+	assert_int_equal(fw_image_alloc(&small, 569, 320), 0);
+	fw_image_resize(&src, &small);
+	assert_int_equal(fw_image_alloc(&frame, 960, 720), 0);
+	memset(frame.data, 90, (size_t)frame.stride * frame.height);
+	for (int y = 0; y < small.height; y++)
+		memcpy(frame.data + (size_t)(300 + y) * frame.stride + 3 * 300,
+		       small.data + (size_t)y * small.stride, 3 * (size_t)small.width);
+	assert_int_equal(fw_detector_run(ds, &frame, out, 16), 0);
+	{
+		const int r[1][4] = { { 596 - 120, 375 - 120, 240, 240 } };
+		struct fw_detection face = { .x1 = 559, .y1 = 324, .x2 = 633, .y2 = 425 };
+		n = fw_detector_run_regions(ds, &frame, r, 1, out, 16);
+		assert_int_equal(n, 1);
+		assert_true(fw_detection_iou(&out[0], &face) >= 0.5f);
+	}
+	fw_image_free(&img);
+	fw_image_free(&src);
+	fw_image_free(&small);
+	fw_image_free(&frame);
+	fw_detector_close(ds);
+}
+
 static void test_auto_does_not_allocate(void **state)
 {
 	struct fw_detector *d;
@@ -175,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_box_correction),
 		cmocka_unit_test(test_auto_finds_face),
 		cmocka_unit_test(test_auto_small_face),
+		cmocka_unit_test(test_regions),
 		cmocka_unit_test(test_auto_does_not_allocate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

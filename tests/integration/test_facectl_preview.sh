@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# facectl preview attached to a running facewatchd (SDL's dummy driver, no
+# screen): the daemon replays the Hamilton clip with lin-manuel-miranda
+# enrolled, and shows its own --preview window too. facectl preview must
+# get frames through the daemon's shared memory, draw N of them and save a
+# snapshot in which every face of the last frame has its box, in its
+# state's colour, where the daemon said. Then SIGTERM stops the daemon
+# (window and all) cleanly. The same with a YUYV camera (the fake V4L2
+# device), and a viewer without a daemon says so.
+set -euo pipefail
+: "${FACECTL:?}" "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
+[ "${FW_HAVE_SDL:-}" = 1 ] || { echo "SKIP: built without SDL2 (no preview window)"; exit 77; }
+command -v convert >/dev/null || { echo "SKIP: convert (imagemagick) is missing"; exit 77; }
+export FACEWATCH_MODELS=$FW_MODELS_DIR SDL_VIDEODRIVER=dummy
+CLIP=$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg
+PHOTO=$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/lin-manuel-miranda.png
+T=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$T"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- daemon log"; cat "$T/daemon.log"; exit 1; }
+
+"$FACECTL" enroll --gallery "$T/gallery.db" lin-manuel-miranda "$PHOTO" >/dev/null
+printf 'status_interval = 0\n' >"$T/facewatchd.conf"
+# frames 100-200 of the clip, where there is always a face (his), at half
+# pace: 6.7 s, long enough for the frames below even on a slow machine
+python3 "$(dirname "$0")/clip_frames.py" "$CLIP" 100 200 "$T/clip.mjpeg"
+"$FACEWATCHD" --config "$T/facewatchd.conf" --camera "replay:$T/clip.mjpeg" --fps 15 \
+  --socket "$T/fw.sock" --gallery "$T/gallery.db" --preview 2>"$T/daemon.log" &
+pid=$!
+for _ in $(seq 100); do [ -S "$T/fw.sock" ] && break; sleep 0.1; done
+[ -S "$T/fw.sock" ] || fail "no socket"
+
+timeout 60 "$FACECTL" preview --socket "$T/fw.sock" --frames 15 --snapshot "$T/shot.jpg" \
+  >"$T/out.json" 2>"$T/facectl.log" || { cat "$T/facectl.log"; fail "facectl preview failed"; }
+cat "$T/out.json"
+convert "$T/shot.jpg" "$T/shot.ppm"
+python3 - "$T/shot.ppm" "$T/out.json" <<'PY' || fail "the snapshot does not show what the daemon sent"
+import json, sys
+data = open(sys.argv[1], "rb").read()
+parts, pos = [], 0
+while len(parts) < 4:
+    while data[pos:pos+1].isspace(): pos += 1
+    if data[pos:pos+1] == b"#":
+        pos = data.index(b"\n", pos); continue
+    end = pos
+    while not data[end:end+1].isspace(): end += 1
+    parts.append(data[pos:end]); pos = end
+pos += 1
+w, h, pix = int(parts[1]), int(parts[2]), data[pos:]
+def px(x, y): i = (y * w + x) * 3; return tuple(pix[i:i+3])
+out = json.load(open(sys.argv[2]))
+assert out["frames"] == 15, out
+assert (w, h) == (out["width"], out["height"]) == (640, 360), (w, h, out)
+COLOUR = {True: (0, 220, 120), False: (255, 140, 0)}   # display.c: identified, unknown
+def near(p, c): return all(abs(a - b) < 50 for a, b in zip(p, c))
+HUD = 26
+def edge_hits(box, colour):
+    x, y, bw, bh = box
+    x1, y1, x2, y2 = round(x), round(y), round(x + bw), round(y + bh)
+    hits = total = 0
+    for yy in range(max(y1 + 4, HUD), min(y2 - 4, h), 3):
+        for xx in (x1, x2 - 1):
+            if 0 <= xx < w:
+                total += 1
+                hits += any(near(px(min(max(xx + d, 0), w - 1), yy), colour) for d in (-1, 0, 1))
+    return hits / max(total, 1)
+faces = out["faces"]
+assert faces, "the last frame shown had no face (every frame of this cut has one)"
+for f in faces:
+    r = edge_hits(f["box"], COLOUR[f["identity"] is not None])
+    print("face %s at %s: %.0f %% of its box edges in its colour" % (f["identity"], f["box"], r * 100))
+    assert r > 0.8, r
+# and nothing of ours where no face is: the bottom-right corner, if free
+boxes = [f["box"] for f in faces]
+if all(b[0] + b[2] < 480 or b[1] + b[3] < 250 for b in boxes):
+    far = [px(xx, yy) for yy in range(260, 350) for xx in range(490, 630)]
+    assert not any(near(p, c) for p in far for c in COLOUR.values() if sum(p) > 150), "box colour where no face is"
+print("ok: %d faces drawn where the daemon said" % len(faces))
+PY
+
+# the daemon's own window is running too; SIGTERM stops it all cleanly
+kill -TERM "$pid"
+rc=0
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "the daemon still runs 10 s after SIGTERM"
+wait "$pid" || rc=$?
+pid=
+[ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
+
+# A YUYV camera (the fake V4L2 device: grey vertical bars, 40 px wide,
+# Y 200 and 60): the frames go through the shared memory as they are and
+# are shown as a YUY2 texture, in the daemon's window and in facectl's.
+if [ -n "${FAKECAM_SO:-}" ]; then
+  rm -f "$T/fw.sock"
+  env ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" LD_PRELOAD=$FAKECAM_SO \
+    FAKECAM_DEV=/dev/video0 FAKECAM_FORMATS=yuyv FAKECAM_FPS=30 \
+    "$FACEWATCHD" --config "$T/facewatchd.conf" --camera /dev/video0 \
+      --socket "$T/fw.sock" --gallery "$T/gallery.db" --preview 2>"$T/daemon.log" &
+  pid=$!
+  for _ in $(seq 100); do [ -S "$T/fw.sock" ] && break; sleep 0.1; done
+  timeout 60 "$FACECTL" preview --socket "$T/fw.sock" --frames 5 --snapshot "$T/yuyv.jpg" \
+    >"$T/out.json" 2>"$T/facectl.log" || { cat "$T/facectl.log"; fail "facectl preview (YUYV) failed"; }
+  convert "$T/yuyv.jpg" -crop 640x1+0+300 -depth 8 "gray:$T/row.raw"
+  python3 - "$T/row.raw" <<'PY' || fail "the YUYV frame is not shown as the camera sent it"
+import sys
+row = open(sys.argv[1], "rb").read()
+assert len(row) == 640, len(row)
+# BT.601 limited range: Y 200 -> 214, Y 60 -> 51; bands 40 px wide
+runs, cur, n = [], None, 0
+for v in row:
+    level = "hi" if v > 190 else "lo" if v < 75 else "mid"
+    if level == cur: n += 1
+    else:
+        if cur: runs.append((cur, n))
+        cur, n = level, 1
+runs.append((cur, n))
+inner = [r for r in runs[1:-1] if r[0] != "mid"]
+print("bands:", runs[:6], "...")
+assert len(inner) >= 12 and all(34 <= n <= 41 for _, n in inner), runs
+PY
+  kill -TERM "$pid"; rc=0; wait "$pid" || rc=$?; pid=
+  [ "$rc" = 0 ] || fail "YUYV daemon: exit status $rc after SIGTERM"
+fi
+
+# no daemon: a clear message, exit status 1
+rc=0
+"$FACECTL" preview --socket "$T/fw.sock" --frames 1 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "cannot connect" "$T/err" || { cat "$T/err"; fail "no daemon: status $rc"; }
+echo "1 passed, 0 failed"
