@@ -22,6 +22,9 @@ void fw_config_defaults(struct fw_config *c)
 	c->fps = 30;
 	c->max_fps = 10;
 	c->status_interval_s = 10;
+	c->socket_mode = 0660;
+	c->max_request_bytes = 65536;
+	c->requests_per_sec = 20;
 	fw_paths_socket(c->socket_path, sizeof c->socket_path); /* shared with facectl */
 	fw_presence_config_default(&c->presence);
 	fw_tracker_config_default(&c->tracker);
@@ -115,7 +118,16 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 {
 	long x;
 
-#define COPY(field) snprintf(c->field, sizeof c->field, "%s", v)
+	/* a value that does not fit is refused, never cut: a trusted_group
+	 * cut short could name another group, a path another file */
+#define COPY(field)                                                                \
+	do {                                                                       \
+		if (strlen(v) >= sizeof c->field) {                                \
+			*why = "is too long";                                      \
+			return -1;                                                 \
+		}                                                                  \
+		memcpy(c->field, v, strlen(v) + 1);                                \
+	} while (0)
 #define INT(field, lo, hi)                                                         \
 	do {                                                                       \
 		if (parse_int(v, lo, hi, &x)) {                                    \
@@ -152,7 +164,7 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 	} else if (!strcmp(key, "threshold")) {
 		char *end;
 		float t = strtof(v, &end);
-		if (*end || !(t > -1 && t < 1)) {
+		if (end == v || *end || !(t > -1 && t < 1)) {
 			*why = "expects a cosine similarity between -1 and 1";
 			return -1;
 		}
@@ -172,6 +184,32 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 		INT(status_interval_s, 0, 86400);
 	else if (!strcmp(key, "trusted_group"))
 		COPY(trusted_group);
+	else if (!strcmp(key, "socket_group"))
+		COPY(socket_group);
+	else if (!strcmp(key, "socket_mode")) {
+		char *end;
+		unsigned long m;
+		errno = 0;
+		m = strtoul(v, &end, 8);
+		/* owner read and write (the daemon's own clients), nothing
+		 * beyond rwx for group and others */
+		if (errno || *v < '0' || *v > '7' || *end || m > 0777 ||
+		    (m & 0600) != 0600) {
+			*why = "expects octal permissions from 0600 to 0777 (e.g. 0660)";
+			return -1;
+		}
+		c->socket_mode = (unsigned)m;
+	} else if (!strcmp(key, "max_request_bytes"))
+		INT(max_request_bytes, 256, 16 << 20);
+	else if (!strcmp(key, "requests_per_sec")) {
+		char *end;
+		float r = strtof(v, &end);
+		if (end == v || *end || !(r >= 0.1f && r <= 1e5f)) {
+			*why = "expects a number of requests per second from 0.1 to 100000";
+			return -1;
+		}
+		c->requests_per_sec = r;
+	}
 	else if (!strcmp(key, "arrive_ms"))
 		INT(presence.arrive_ms, 0, 3600000);
 	else if (!strcmp(key, "lost_ms"))
@@ -247,21 +285,29 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 
 /* INI-like: `key = value` lines; '#' or ';' start a comment line; a
  * [section] header is accepted and ignored (all keys are unique). */
-int fw_config_load(struct fw_config *c, const char *path)
+int fw_config_read(struct fw_config *c, FILE *f, const char *name)
 {
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	int n = 0, bad = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int n = 0, bad = 0, err = 0;
 
-	if (!f) {
-		fw_log(FW_LOG_ERROR, "%s: cannot read the configuration: %s", path, strerror(errno));
-		return -errno;
-	}
-	while (fgets(line, sizeof line, f)) {
+	while ((len = getline(&line, &cap, f)) >= 0) {
 		char *k = line, *v, *e;
 		const char *why = NULL;
 
 		n++;
+		if (len > FW_CONFIG_LINE_MAX) {
+			fw_log(FW_LOG_ERROR, "%s:%d: line longer than %d bytes", name, n,
+			       FW_CONFIG_LINE_MAX);
+			bad = 1;
+			continue;
+		}
+		if (memchr(line, 0, (size_t)len)) {
+			fw_log(FW_LOG_ERROR, "%s:%d: a NUL byte; is this a text file?", name, n);
+			bad = 1;
+			continue;
+		}
 		while (*k == ' ' || *k == '\t')
 			k++;
 		e = k + strlen(k);
@@ -271,7 +317,7 @@ int fw_config_load(struct fw_config *c, const char *path)
 			continue;
 		v = strchr(k, '=');
 		if (!v) {
-			fw_log(FW_LOG_ERROR, "%s:%d: expected `key = value`", path, n);
+			fw_log(FW_LOG_ERROR, "%s:%d: expected `key = value`", name, n);
 			bad = 1;
 			continue;
 		}
@@ -282,12 +328,31 @@ int fw_config_load(struct fw_config *c, const char *path)
 		while (*v == ' ' || *v == '\t')
 			v++;
 		if (fw_config_set(c, k, v, &why)) {
-			fw_log(FW_LOG_ERROR, "%s:%d: %s: %s", path, n, k, why);
+			fw_log(FW_LOG_ERROR, "%s:%d: %.64s: %s", name, n, k, why);
 			bad = 1;
 		}
 	}
+	if (ferror(f)) {
+		err = errno == ENOMEM ? FW_ENOMEM : FW_EIO;
+		fw_log(FW_LOG_ERROR, "%s: cannot read the configuration: %s", name, strerror(errno));
+	}
+	free(line);
+	return err ? err : bad ? FW_EINVAL : 0;
+}
+
+int fw_config_load(struct fw_config *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int err;
+
+	if (!f) {
+		err = -errno;
+		fw_log(FW_LOG_ERROR, "%s: cannot read the configuration: %s", path, strerror(errno));
+		return err;
+	}
+	err = fw_config_read(c, f, path);
 	fclose(f);
-	return bad ? FW_EINVAL : 0;
+	return err;
 }
 
 /* ---- reload: which keys changed, and which of them apply live ----------- */
@@ -315,6 +380,10 @@ static const struct key_info keys[] = {
 	KEY("height", height, K_INT, 0),
 	KEY("fps", fps, K_INT, 0),
 	KEY("trusted_group", trusted_group, K_STR, 0),
+	KEY("socket_mode", socket_mode, K_INT, 0),
+	KEY("socket_group", socket_group, K_STR, 0),
+	KEY("max_request_bytes", max_request_bytes, K_INT, 0),
+	KEY("requests_per_sec", requests_per_sec, K_FLOAT, 0),
 	KEY("threshold", threshold, K_FLOAT, 1),
 	KEY("max_fps", max_fps, K_INT, 1),
 	KEY("status_interval", status_interval_s, K_INT, 1),

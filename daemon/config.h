@@ -9,6 +9,7 @@
 #define FW_DAEMON_CONFIG_H
 
 #include <limits.h>
+#include <stdio.h>
 
 #include "core/attention.h"
 #include "core/detector.h"
@@ -17,6 +18,8 @@
 #include "core/presence.h"
 #include "core/scan.h"
 #include "core/tracker.h"
+
+#define FW_CONFIG_LINE_MAX 4096 /* bytes in one line of a configuration file, '\n' included */
 
 struct fw_config {
 	char camera[PATH_MAX];     /* "" = the first camera; "replay:PATH" = a file or folder */
@@ -32,6 +35,10 @@ struct fw_config {
 	int max_fps;               /* frames analysed per second at most; 0 = every frame */
 	int status_interval_s;
 	char trusted_group[64];
+	unsigned socket_mode;      /* permissions of the socket file (0660) */
+	char socket_group[64];     /* group of the socket file; "" = the daemon's */
+	int max_request_bytes;     /* longest request line */
+	float requests_per_sec;    /* per client; its burst is twice that (at least 10) */
 	int print_events;          /* also write every event to stdout, one JSON line each */
 	int exit_when_idle;        /* replay: exit once it ended and everyone has left */
 	struct fw_presence_config presence;
@@ -65,6 +72,11 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
  * the file name and line number; returns 0, FW_EINVAL when a line was bad
  * (the good ones are still applied), or -errno when the file cannot be read. */
 int fw_config_load(struct fw_config *c, const char *path);
+
+/* The same from an open stream (a file, a pipe, fmemopen()); `name` names
+ * it in messages. A line longer than FW_CONFIG_LINE_MAX bytes, or holding
+ * a NUL byte, is one bad line. FW_EIO (or FW_ENOMEM) when reading fails. */
+int fw_config_read(struct fw_config *c, FILE *f, const char *name);
 
 /* A reload (SIGHUP): `next` is what the file and the command line say now.
  * Logs each key whose value differs from `running`, old -> new: at INFO the

@@ -688,24 +688,64 @@ out:
 	return failed;
 }
 
+/* The whole of f into a malloc'd buffer (caller frees): 0 or -errno. */
+static int read_all(FILE *f, char **buf, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *p = malloc(cap), *q;
+
+	while (p) {
+		n += fread(p + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		q = cap <= SIZE_MAX / 2 ? realloc(p, cap * 2) : NULL;
+		if (!q) {
+			free(p);
+			return -ENOMEM;
+		}
+		p = q;
+		cap *= 2;
+	}
+	if (!p)
+		return -ENOMEM;
+	if (ferror(f)) {
+		int err = errno ? -errno : -EIO;
+		free(p);
+		return err;
+	}
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
 static int cmd_import(struct gopts *o, int argc, char **argv)
 {
 	struct fw_store_import_result r;
 	struct fw_store *s = NULL;
-	json_error_t jerr;
-	json_t *doc, *j;
+	json_t *doc = NULL, *j;
+	FILE *f;
+	char *buf = NULL;
+	size_t len = 0;
 	int err;
 
 	if (argc != 1) {
 		fprintf(stderr, "facectl import: give the file to import (- for stdin)\n");
 		return 2;
 	}
-	doc = !strcmp(argv[0], "-") ? json_loadf(stdin, 0, &jerr) : json_load_file(argv[0], 0, &jerr);
-	if (!doc) {
-		fw_log(FW_LOG_ERROR, "%s:%d:%d: not valid JSON: %s", argv[0], jerr.line, jerr.column,
-		       jerr.text);
+	f = !strcmp(argv[0], "-") ? stdin : fopen(argv[0], "rb");
+	err = f ? read_all(f, &buf, &len) : -errno;
+	if (f && f != stdin)
+		fclose(f);
+	if (err) {
+		fw_log(FW_LOG_ERROR, "%s: cannot read: %s", argv[0], strerror(-err));
 		return 1;
 	}
+	/* the whole document is checked before the gallery is even opened:
+	 * a bad file creates no gallery */
+	err = fw_store_import_parse(buf, len, argv[0], &doc);
+	free(buf);
+	if (err)
+		return 1;
 	err = open_store(o, FW_STORE_CREATE, &s);
 	if (!err)
 		err = fw_store_import(s, doc, argv[0], &r);

@@ -1379,7 +1379,9 @@ static void preview_closed(void *ctx)
 static int run(struct daemon *d)
 {
 	struct fw_events_options eo = { .path = d->cfg.socket_path, .listen_fd = -1, .hello = hello,
-					 .ctx = d };
+					 .ctx = d, .mode = d->cfg.socket_mode,
+					 .max_line = (size_t)d->cfg.max_request_bytes,
+					 .requests_per_sec = d->cfg.requests_per_sec };
 	struct infer *in = NULL;
 	struct epoll_event ev;
 	int ep = -1, sfd = -1, tfd = -1, err, status_ticks = 0, lfd;
@@ -1393,6 +1395,14 @@ static int run(struct daemon *d)
 			return 1;
 		}
 		eo.trusted_gid = g->gr_gid;
+	}
+	if (d->cfg.socket_group[0]) {
+		struct group *g = getgrnam(d->cfg.socket_group);
+		if (!g) {
+			fw_log(FW_LOG_ERROR, "socket_group '%s' does not exist", d->cfg.socket_group);
+			return 1;
+		}
+		eo.socket_gid = g->gr_gid;
 	}
 	if ((err = fw_service_open(&d->svc, d->cfg.camera))) {
 		fw_log(FW_LOG_ERROR, "cannot set up the systemd watchdog: %s", fw_strerror(err));

@@ -1362,6 +1362,27 @@ static int check_doc(const json_t *doc, const char *what)
 	return 0;
 }
 
+int fw_store_import_parse(const void *buf, size_t len, const char *what, json_t **out)
+{
+	json_error_t jerr;
+	json_t *doc;
+	int err;
+
+	*out = NULL;
+	doc = json_loadb(buf, len, 0, &jerr);
+	if (!doc) {
+		fw_log(FW_LOG_ERROR, "%s:%d:%d: not valid JSON: %s", what, jerr.line, jerr.column,
+		       jerr.text);
+		return FW_EFORMAT;
+	}
+	if ((err = check_doc(doc, what))) {
+		json_decref(doc);
+		return err;
+	}
+	*out = doc;
+	return 0;
+}
+
 struct import_ctx {
 	const json_t *doc;
 	const char *what;

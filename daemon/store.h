@@ -207,4 +207,12 @@ struct fw_store_import_result {
 int fw_store_import(struct fw_store *s, const json_t *doc, const char *what,
 		    struct fw_store_import_result *r);
 
+/* The bytes of an export (a file's whole contents, `what` naming it) as a
+ * checked document for fw_store_import(): JSON, then the same checks as
+ * fw_store_import() makes, without touching any gallery. 0 and a new
+ * reference in *out; FW_EFORMAT (not JSON, or a bad member: logged as
+ * "what:line:column: ..." or "what: identities[2].name: ...") or
+ * FW_EVERSION, with *out NULL. */
+int fw_store_import_parse(const void *buf, size_t len, const char *what, json_t **out);
+
 #endif

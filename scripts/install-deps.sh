@@ -17,6 +17,7 @@ PKGS=(
   qemu-system-x86 busybox-static cpio kmod linux-headers-amd64 v4l2loopback-source   # capture: real-kernel V4L2 test (tests/qemu)
   libmosquitto-dev mosquitto mosquitto-clients socat jq   # automation: MQTT sink, examples
   libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core xvfb xauth x11-apps xdotool imagemagick   # preview
+  valgrind   # valgrind_avx2 test (sanitizers and fuzzing, issue 11)
 )
 # npm may come from another source than Debian (e.g. nodesource's nodejs
 # bundles it, and then Debian's npm package conflicts): ask for the command.

@@ -30,7 +30,8 @@ if [ -n "${FAKECAM_SO:-}" ]; then
   # the camera plays the clip once, then stalls (no more frames)
   # no OPENBLAS_NUM_THREADS: OpenBLAS then starts its worker threads before
   # main(), and a SIGTERM must still stop the daemon cleanly (below)
-  # (an ASan build needs its runtime first; the preload is second there)
+  # (in an ASan build the shim comes before the ASan runtime: allowed, and
+  # fakecam waits for the environment before it reads FAKECAM_*)
   env -u OPENBLAS_NUM_THREADS ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
     LD_PRELOAD=$FAKECAM_SO FAKECAM_DEV=/dev/video0 FAKECAM_MJPEG=$CLIP FAKECAM_FPS=30 \
   FAKECAM_FRAMES=300 \

@@ -264,7 +264,12 @@ static void lock(void)
 {
 	init();
 	pthread_mutex_lock(&lk);
-	if (!fc.configured)
+	/* Not before the environment exists: an ASan runtime loaded after
+	 * this preloaded shim calls mmap() (so ours) while the dynamic loader
+	 * initialises it, before libc has set environ; configuring then would
+	 * fix the camera to YUYV without FAKECAM_MJPEG. Nothing of ours is
+	 * open yet, so those early calls pass straight through. */
+	if (!fc.configured && environ)
 		configure_from_env();
 }
 
@@ -1189,9 +1194,23 @@ int ioctl(int fd, unsigned long req, ...)
 
 static void *mmap_common(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	static void *(*anon_mmap)(void *, size_t, int, int, int, off_t);
 	struct fc_fd *f;
 	void *p;
 
+	/* Anonymous memory is never the camera's. Passed through without the
+	 * lock or pthread_once: sanitizer runtimes allocate this way while the
+	 * dynamic loader initialises them, before they can take a pthread
+	 * call (TSan crashes in pthread_once then). */
+	if (fd < 0) {
+		void *(*m)(void *, size_t, int, int, int, off_t) =
+			__atomic_load_n(&anon_mmap, __ATOMIC_ACQUIRE);
+		if (!m) {
+			m = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
+			__atomic_store_n(&anon_mmap, m, __ATOMIC_RELEASE);
+		}
+		return m(addr, len, prot, flags, fd, off);
+	}
 	lock();
 	f = find_fd(fd);
 	if (!f) {
