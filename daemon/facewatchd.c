@@ -134,6 +134,7 @@ struct daemon {
 
 	atomic_int stop;
 	atomic_int reload_gallery;   /* main -> inference: load the gallery again */
+	int hup_pending;             /* main: a SIGHUP waits for the last reload to be taken */
 	atomic_int reload_config;    /* main -> inference: take cfg's live keys */
 	atomic_int ended;            /* inference: the replay ended */
 	atomic_int idle;             /* inference: nobody present, no track */
@@ -1369,6 +1370,16 @@ static void reload(struct daemon *d)
 	fw_service_ready(d->svc, "watching");
 }
 
+/* A pending SIGHUP, once the inference thread has taken up the last
+ * reload. */
+static void reload_if_idle(struct daemon *d)
+{
+	if (d->hup_pending && !atomic_load(&d->reload_gallery) && !atomic_load(&d->reload_config)) {
+		d->hup_pending = 0;
+		reload(d);
+	}
+}
+
 /* The preview window was closed: stop as SIGTERM would (exit status 0). */
 static void preview_closed(void *ctx)
 {
@@ -1527,9 +1538,13 @@ static int run(struct daemon *d)
 						atomic_store(&d->stop, 1);
 					}
 				}
-				/* a storm of them is one reload, logged once */
-				if (hup && !atomic_load(&d->stop))
-					reload(d);
+				/* a storm of them is one reload per time the
+				 * inference thread takes one up (the rest wait for
+				 * the 1 s timer), and the last file is always read */
+				if (hup && !atomic_load(&d->stop)) {
+					d->hup_pending = 1;
+					reload_if_idle(d);
+				}
 			} else if (fd == fw_service_watchdog_fd(d->svc)) {
 				fw_service_watchdog_tick(d->svc);
 			} else if (fd == tfd) {
@@ -1537,6 +1552,7 @@ static int run(struct daemon *d)
 				if (read(tfd, &ticks, sizeof ticks) < 0)
 					continue;
 				poll_gallery(d);
+				reload_if_idle(d);
 				service_ready(d, 0);
 				{
 					struct fw_source_stats ss;
