@@ -426,6 +426,12 @@ static void preview_hand_off(struct infer *in, struct fw_frame *f)
 			/* landmarks68 = on: the 68 points instead of the detector's 6 */
 			p->n_points = FW_LM68_POINTS;
 			memcpy(p->points, m->faces[i].lm, sizeof m->faces[i].lm);
+			p->has_pose = 1; /* the axes from the nose tip (iBUG point 30) */
+			p->yaw = m->faces[i].pose.yaw;
+			p->pitch = m->faces[i].pose.pitch;
+			p->roll = m->faces[i].pose.roll;
+			p->origin[0] = m->faces[i].lm[30][0];
+			p->origin[1] = m->faces[i].lm[30][1];
 		} else {
 			p->n_points = FW_DET_KEYPOINTS;
 			memcpy(p->points, m->faces[i].kp, sizeof m->faces[i].kp);

@@ -426,6 +426,42 @@ static void fill(struct fw_display *w, int x, int y, int wd, int ht, const uint8
 	SDL_RenderFillRect(w->ren, &r);
 }
 
+void fw_display_pose_axis(float yaw, float pitch, float roll, int k, float dir[2])
+{
+	const double d2r = 3.14159265358979323846 / 180.0;
+	const double cy = cos(yaw * d2r), sy = sin(yaw * d2r), cp = cos(pitch * d2r),
+		     sp = sin(pitch * d2r), cr = cos(roll * d2r), sr = sin(roll * d2r);
+	/* head frame: x right (as seen), y up, z out of the face towards the
+	 * camera; yaw turns about y, then pitch about x, then roll about the
+	 * view axis (clockwise as seen for roll > 0) */
+	double v[3] = { k == 0, k == 1, k == 2 }, t;
+
+	t = v[0] * cy + v[2] * sy, v[2] = -v[0] * sy + v[2] * cy, v[0] = t;
+	t = v[1] * cp + v[2] * sp, v[2] = -v[1] * sp + v[2] * cp, v[1] = t;
+	t = v[0] * cr + v[1] * sr, v[1] = -v[0] * sr + v[1] * cr, v[0] = t;
+	dir[0] = (float)v[0];
+	dir[1] = (float)-v[1]; /* picture y runs down */
+}
+
+static void draw_pose(struct fw_display *w, const struct fw_display_face *f, int x1, int x2)
+{
+	static const uint8_t colour[3][3] = { { 230, 40, 40 }, { 40, 200, 60 }, { 40, 110, 255 } };
+	int ox, oy;
+	float len = 0.5f * (float)(x2 - x1);
+
+	fw_display_map(w, f->origin[0], f->origin[1], &ox, &oy);
+	for (int k = 0; k < 3; k++) {
+		float d[2];
+		fw_display_pose_axis(f->yaw, f->pitch, f->roll, k, d);
+		SDL_SetRenderDrawColor(w->ren, colour[k][0], colour[k][1], colour[k][2], 255);
+		/* three lines side by side: visible at any window size */
+		for (int o = -1; o <= 1; o++)
+			SDL_RenderDrawLine(w->ren, ox + (d[1] != 0 ? o : 0), oy + (d[1] != 0 ? 0 : o),
+					   ox + (d[1] != 0 ? o : 0) + (int)lroundf(len * d[0]),
+					   oy + (d[1] != 0 ? 0 : o) + (int)lroundf(len * d[1]));
+	}
+}
+
 static void draw_face(struct fw_display *w, const struct fw_display_face *f, int thick, int top)
 {
 	static const uint8_t black[3] = { 0, 0, 0 }, point[3] = { 255, 235, 0 };
@@ -451,6 +487,8 @@ static void draw_face(struct fw_display *w, const struct fw_display_face *f, int
 			fw_display_map(w, f->points[i][0], f->points[i][1], &px, &py);
 			fill(w, px - r, py - r, 2 * r + 1, 2 * r + 1, point, 255);
 		}
+		if (f->has_pose)
+			draw_pose(w, f, x1, x2);
 	}
 
 	if (!w->font)

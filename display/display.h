@@ -75,7 +75,20 @@ struct fw_display_face {
 	float similarity;              /* shown when name is set */
 	int n_points;                  /* 0..FW_DISPLAY_MAX_POINTS */
 	float points[FW_DISPLAY_MAX_POINTS][2];
+	/* head pose (landmarks68 = on), drawn as three axes from `origin` (the
+	 * nose tip), half a box wide: red to the head's right-hand side as seen,
+	 * green up, blue where the nose points. Degrees, as core/landmarks68.h:
+	 * yaw > 0 turns the nose to the picture's right, pitch > 0 up, roll > 0
+	 * tilts the head clockwise in the picture. */
+	int has_pose;
+	float yaw, pitch, roll;
+	float origin[2];
 };
+
+/* The picture-plane direction (dx, dy; y down) of the head's axis k (0 red:
+ * right, 1 green: up, 2 blue: the nose) for a pose, as drawn. Its length is
+ * the axis's foreshortening (1: in the picture plane, 0: along the view). */
+void fw_display_pose_axis(float yaw, float pitch, float roll, int k, float dir[2]);
 
 /* The head-up line. Negative numbers are "not known yet" and left out. */
 struct fw_display_hud {

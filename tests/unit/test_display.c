@@ -3,6 +3,7 @@
  * results say, in the state's colour, nothing is drawn where no face is,
  * keys do what the help says, a snapshot is what is shown, a missing font
  * leaves boxes without text. SDL_VIDEODRIVER=dummy comes from CTest. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -309,6 +310,59 @@ static void test_keypoints_and_the_k_key(void **state)
 	fw_display_close(d);
 }
 
+/* The head-pose axes: facing the camera, red runs right and green up from
+ * the nose tip and blue (the nose) is a point; turned to the picture's right
+ * (yaw 90) blue runs right; tilted clockwise (roll 90) red runs down. The
+ * `k` key hides them with the points. */
+static void test_pose_axes(void **state)
+{
+	static const uint8_t red[3] = { 230, 40, 40 }, green[3] = { 40, 200, 60 },
+			     blue[3] = { 40, 110, 255 };
+	struct fw_display *d = open_window(W, H, NULL, NULL);
+	struct fw_display_picture pic = grey_picture();
+	struct fw_display_face f = face(100, 60, 220, 200, FW_DISPLAY_IDENTIFIED, "alice");
+	struct fw_image img;
+	float dir[2];
+
+	(void)state;
+	f.has_pose = 1;
+	f.origin[0] = 160, f.origin[1] = 130; /* axes 60 px long */
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	assert_rgb(&img, 190, 130, red);
+	assert_rgb(&img, 160, 100, green);
+	assert_bg(&img, 130, 130); /* nothing to the left */
+	assert_bg(&img, 160, 160); /* nor below */
+
+	f.yaw = 90;
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	assert_rgb(&img, 190, 130, blue);
+	fw_display_pose_axis(90, 0, 0, 0, dir); /* red now points at the viewer */
+	assert_true(fabsf(dir[0]) < 1e-6f && fabsf(dir[1]) < 1e-6f);
+
+	f.yaw = 0, f.roll = 90;
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	assert_rgb(&img, 160, 160, red);
+	assert_rgb(&img, 190, 130, green);
+	/* mirrored yaw, mirrored drawing */
+	fw_display_pose_axis(30, 10, 0, 2, dir);
+	{
+		float m[2];
+		fw_display_pose_axis(-30, 10, 0, 2, m);
+		assert_true(fabsf(dir[0] + m[0]) < 1e-6f && fabsf(dir[1] - m[1]) < 1e-6f);
+		assert_true(dir[0] > 0 && dir[1] < 0); /* right and up */
+	}
+
+	push_key(SDLK_k);
+	assert_int_equal(fw_display_poll(d), FW_DISPLAY_NONE);
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	assert_bg(&img, 160, 160);
+	fw_display_close(d);
+}
+
 static void test_quit_keys_and_close(void **state)
 {
 	static const SDL_Keycode keys[] = { SDLK_q, SDLK_ESCAPE };
@@ -518,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_coordinates_of_a_smaller_picture),
 		cmocka_unit_test(test_yuyv_picture),
 		cmocka_unit_test(test_keypoints_and_the_k_key),
+		cmocka_unit_test(test_pose_axes),
 		cmocka_unit_test(test_quit_keys_and_close),
 		cmocka_unit_test(test_f_toggles_full_screen),
 		cmocka_unit_test(test_hud),
