@@ -103,6 +103,25 @@ static void test_auto_finds_face(void **state)
 	fw_detector_close(ds);
 }
 
+/* obama-480p (face 111 px wide) shrunk by 2/3 (74 px) into a grey 960x720
+ * frame at (300, 300): the face spans x 559..633, y 324..425. */
+static void small_face_frame(struct fw_image *frame)
+{
+	struct fw_image src = { 0 }, small;
+
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &src), 0);
+	assert_int_equal(fw_image_alloc(&small, 569, 320), 0);
+	fw_image_resize(&src, &small);
+	assert_int_equal(fw_image_alloc(frame, 960, 720), 0);
+	memset(frame->data, 90, (size_t)frame->stride * frame->height);
+	for (int y = 0; y < small.height; y++)
+		memcpy(frame->data + (size_t)(300 + y) * frame->stride + 3 * 300,
+		       small.data + (size_t)y * small.stride, 3 * (size_t)small.width);
+	fw_image_free(&src);
+	fw_image_free(&small);
+}
+
 /* A face too small for the whole-frame run is found by the tiles:
  * obama-480p (face 111 px wide) shrunk by 2/3 (74 px) into a 960x720 frame
  * at (300, 300): 7.7 % of the frame width, the far end of the desk range.
@@ -110,21 +129,13 @@ static void test_auto_finds_face(void **state)
  * a 413-px tile scaled to 128 it is 23 px. */
 static void test_auto_small_face(void **state)
 {
-	struct fw_image src = { 0 }, small, frame;
+	struct fw_image frame;
 	struct fw_detection out[16];
 	struct fw_detector *da = open_kind(FW_DETECTOR_AUTO), *ds = open_kind(FW_DETECTOR_SHORT);
 	int na, ns, hit = 0;
 
 	(void)state;
-	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
-					 &src), 0);
-	assert_int_equal(fw_image_alloc(&small, 569, 320), 0);
-	fw_image_resize(&src, &small);
-	assert_int_equal(fw_image_alloc(&frame, 960, 720), 0);
-	memset(frame.data, 90, (size_t)frame.stride * frame.height);
-	for (int y = 0; y < small.height; y++)
-		memcpy(frame.data + (size_t)(300 + y) * frame.stride + 3 * 300,
-		       small.data + (size_t)y * small.stride, 3 * (size_t)small.width);
+	small_face_frame(&frame);
 	ns = fw_detector_run(ds, &frame, out, 16);
 	assert_int_equal(ns, 0);
 	na = fw_detector_run(da, &frame, out, 16);
@@ -135,8 +146,6 @@ static void test_auto_small_face(void **state)
 			hit = 1;
 	}
 	assert_true(hit);
-	fw_image_free(&src);
-	fw_image_free(&small);
 	fw_image_free(&frame);
 	fw_detector_close(da);
 	fw_detector_close(ds);
@@ -150,7 +159,7 @@ static void test_auto_small_face(void **state)
  * (the small face of test_auto_small_face). */
 static void test_regions(void **state)
 {
-	struct fw_image img = { 0 }, src = { 0 }, small, frame;
+	struct fw_image img = { 0 }, frame;
 	struct fw_detection whole[16], out[16];
 	struct fw_detector *ds = open_kind(FW_DETECTOR_SHORT);
 	int nw, n;
@@ -182,15 +191,7 @@ static void test_regions(void **state)
 							 out, 16), FW_EINVAL);
 	}
 	/* the 74-px face in a 960x720 frame of test_auto_small_face */
-	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
-					 &src), 0);
-	assert_int_equal(fw_image_alloc(&small, 569, 320), 0);
-	fw_image_resize(&src, &small);
-	assert_int_equal(fw_image_alloc(&frame, 960, 720), 0);
-	memset(frame.data, 90, (size_t)frame.stride * frame.height);
-	for (int y = 0; y < small.height; y++)
-		memcpy(frame.data + (size_t)(300 + y) * frame.stride + 3 * 300,
-		       small.data + (size_t)y * small.stride, 3 * (size_t)small.width);
+	small_face_frame(&frame);
 	assert_int_equal(fw_detector_run(ds, &frame, out, 16), 0);
 	{
 		const int r[1][4] = { { 596 - 120, 375 - 120, 240, 240 } };
@@ -200,8 +201,6 @@ static void test_regions(void **state)
 		assert_true(fw_detection_iou(&out[0], &face) >= 0.5f);
 	}
 	fw_image_free(&img);
-	fw_image_free(&src);
-	fw_image_free(&small);
 	fw_image_free(&frame);
 	fw_detector_close(ds);
 }
