@@ -142,6 +142,7 @@ struct daemon {
 	/* statistics: written by inference, read by main */
 	pthread_mutex_t stats_lock;
 	uint64_t frames, decode_errors;
+	uint64_t stale;              /* frames passed over for a fresher one (counted as drops) */
 	struct fw_scan_stats scan;   /* frames scanned whole, in regions, not at all */
 	uint64_t embeddings;         /* faces embedded (landmarks + embedder runs) */
 	float latency[LATENCY_WINDOW];
@@ -813,6 +814,9 @@ static void *infer_main(void *arg)
 			if (fw_ring_take(d->ring, period_ms + 5, &g) == 0) {
 				fw_ring_release(d->ring, f);
 				f = g;
+				pthread_mutex_lock(&d->stats_lock);
+				d->stale++;
+				pthread_mutex_unlock(&d->stats_lock);
 			}
 		}
 		if (ensure_buffers(in, f->width, f->height)) {
@@ -1033,7 +1037,7 @@ static json_t *status_json(struct daemon *d, int advance)
 	struct timespec wall;
 	float lat[LATENCY_WINDOW], p50 = 0, p99 = 0;
 	unsigned n;
-	uint64_t frames, decode_errors, embeddings;
+	uint64_t frames, decode_errors, embeddings, stale;
 	struct fw_scan_stats scan;
 	double dt, cpu, fps;
 	int ids, templates;
@@ -1050,6 +1054,7 @@ static json_t *status_json(struct daemon *d, int advance)
 	templates = d->gallery_templates;
 	scan = d->scan;
 	embeddings = d->embeddings;
+	stale = d->stale;
 	pthread_mutex_unlock(&d->stats_lock);
 	if (n) {
 		qsort(lat, n, sizeof lat[0], cmp_float);
@@ -1071,7 +1076,7 @@ static json_t *status_json(struct daemon *d, int advance)
 	}
 	st = json_pack("{ss sf sI sI sI sI sI sf sf sf ss ss si si}", "event", "status",
 		"fps", round(fps * 10) / 10, "frames", (json_int_t)frames,
-		"drops", (json_int_t)(ss.dropped + rs.dropped), "corrupt",
+		"drops", (json_int_t)(ss.dropped + rs.dropped + stale), "corrupt",
 		(json_int_t)(ss.corrupt + ss.truncated + decode_errors), "reopens", (json_int_t)ss.reopens,
 		"queue_drops", (json_int_t)qs.dropped,
 		"cpu", dt > 0 ? round(cpu / dt * 1000) / 10 : 0.0,

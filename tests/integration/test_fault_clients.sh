@@ -20,6 +20,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$FACECTL" enroll --gallery "$T/gallery.db" lin-manuel-miranda \
   "$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/lin-manuel-miranda.png" >/dev/null
 PYTHONPATH=$(dirname "$0")/../support python3 - "$T" <<'PY'
+import atexit
 import json, os, selectors, signal, socket, subprocess, sys, threading, time
 import faultlib as fl
 
@@ -44,6 +45,8 @@ proc = subprocess.Popen([P["facewatchd"], "--config", os.path.join(T, "fw.conf")
                          "--camera", "replay:" + P["clip"], "--loop", "--fps", "30",
                          "--socket", sock, "--gallery", os.path.join(T, "gallery.db")],
                         stdout=subprocess.DEVNULL, stderr=logf)
+# a failing check or an exception must not leave a looping daemon behind
+atexit.register(lambda: proc.poll() is None and proc.kill())
 failures = []
 def check(ok, what):
     print(("ok - " if ok else "FAIL - ") + what, flush=True)
