@@ -168,10 +168,10 @@ kill "$last_pid"
 refuse() {
   start_daemon "$1" "$2" "$T/$1.db"
   local rc=0
-  "$FACECTL" enroll someone --camera --count 2 --timeout 4 --socket "$T/$1.sock" >"$T/$1.out" 2>"$T/$1.err" || rc=$?
+  "$FACECTL" enroll someone --camera --count 2 --timeout 8 --socket "$T/$1.sock" >"$T/$1.out" 2>"$T/$1.err" || rc=$?
   if [ $rc = 1 ] && tail -1 "$T/$1.out" | grep -q "\"reason\":\"$3\"" && grep -qi "$4" "$T/$1.err"; then
     pass "refused on $1: $(grep -o 'error":"[^"]*' "$T/$1.out" | tail -1 | cut -c9-)"
-  else fail "$1: status $rc"; cat "$T/$1.out" "$T/$1.err"; tail -3 "$T/$1.log"; fi
+  else fail "$1: status $rc"; cat "$T/$1.out" "$T/$1.err"; tail -20 "$T/$1.log"; "$FACECTL" status --socket "$T/$1.sock" 2>&1 | tail -5; fi
   if "$FACECTL" list --gallery "$T/$1.db" | grep -q someone; then fail "$1: someone was enrolled"; fi
   if [ "$1" = dark ]; then
     # doctor's camera checks say it too
