@@ -744,15 +744,17 @@ static void *infer_main(void *arg)
 		struct fw_frame *f = NULL;
 		const struct fw_track *tracks;
 		int64_t t = now_ms();
-		int err, n, nt, denom, fresh;
+		int err, n, nt, denom, fresh, slept;
 
 		/* At most max_fps analysed frames per second: presence and
 		 * recognition do not need the camera's full rate, and the ring
 		 * hands over the newest frame after the pause (the frames in
 		 * between are counted as dropped), so latency stays one frame. */
+		slept = 0;
 		if (in->max_fps > 0) {
 			int64_t wait = next_ns - now_ns();
 			if (wait > 0) {
+				slept = 1;
 				struct timespec ts = { wait / 1000000000, wait % 1000000000 };
 				nanosleep(&ts, NULL);
 			}
@@ -802,12 +804,13 @@ static void *infer_main(void *arg)
 			atomic_store(&d->idle, nt == 0);
 			continue;
 		}
-		if (in->max_fps > 0 && f->t_ns[FW_STAGE_CAPTURED] &&
+		if (slept && f->t_ns[FW_STAGE_CAPTURED] &&
 		    now_ns() - f->t_ns[FW_STAGE_CAPTURED] > FRESH_NS) {
 			/* The newest frame waited in the ring while this thread
 			 * paused for max_fps: wait (without CPU) for the next one,
 			 * so that events report what the camera sees now, not up to
-			 * a camera interval ago. */
+			 * a camera interval ago. Not when this thread is the slower
+			 * one (it did not pause): then waiting only loses time. */
 			struct fw_frame *g;
 			int period_ms = d->cfg.fps > 0 ? 1000 / d->cfg.fps : 34;
 

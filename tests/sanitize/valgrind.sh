@@ -31,7 +31,7 @@ echo "ok: facectl detect, clean ($(($(date +%s) - t0)) s)"
 
 "$FACECTL" enroll --gallery "$T/gallery.db" lin-manuel-miranda "$PHOTO" >/dev/null
 # frames 120-149 of the clip (lin-manuel-miranda facing the camera, a
-# large face), paced at 5 fps: slow enough that the daemon under valgrind
+# large face), paced at 2 fps: slow enough that the daemon under valgrind
 # analyses most of them (every frame, short-range detector), so it
 # detects, tracks, embeds and recognises
 $PY - "$CLIP" "$T/short.mjpeg" <<'PY'
@@ -53,7 +53,7 @@ CONF
 t0=$(date +%s)
 rc=0
 timeout -s INT 600 "${vg[@]}" --log-file="$T/daemon.vg" "$FACEWATCHD" --config "$T/facewatchd.conf" \
-  --camera "replay:$T/short.mjpeg" --fps 5 --exit-when-idle --print-events \
+  --camera "replay:$T/short.mjpeg" --fps 2 --exit-when-idle --print-events \
   --socket "$T/fw.sock" --gallery "$T/gallery.db" >"$T/events.jsonl" 2>"$T/daemon.log" || rc=$?
 cat "$T/daemon.vg"
 [ $rc = 0 ] || { tail -20 "$T/daemon.log"; fail "facewatchd under valgrind: exit $rc"; }
