@@ -14,7 +14,11 @@ cmake -S "$src" -B "$dir" "${opts[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir
 case $kind in
 address)
   cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; exit 1; }
-  sel=(-LE "$pattern")
+  # test_preview_xvfb asserts that the clip's last frame shows the face
+  # identified, which an ASan daemon on a busy machine does not reach in
+  # time; the preview's drawing runs under ASan in test_display and
+  # test_facectl_preview
+  sel=(-LE "$pattern" -E '^test_preview_xvfb$')
   export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-}:halt_on_error=1:print_stacktrace=1
   ;;
