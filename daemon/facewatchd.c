@@ -240,6 +240,7 @@ struct infer {
 	struct fw_attention_event *aev;
 	int max_aev;
 	int full_ready;              /* in->full holds this frame (or small is full size) */
+	int small_fresh;             /* in->small holds this frame (not after a still one) */
 	struct msg m;
 	struct fw_preview_result pv; /* the frame's results as the preview draws them */
 };
@@ -303,11 +304,11 @@ static void emit_presence(struct infer *in, int n)
 }
 
 /* The full-resolution frame: the detector's own image when it was decoded
- * at full size, else decoded (once per frame) into in->full. NULL when it
- * cannot be decoded. */
+ * at full size for this frame, else decoded (once per frame) into in->full.
+ * NULL when it cannot be decoded. */
 static const struct fw_image *full_image(struct infer *in, const struct fw_frame *f, int denom)
 {
-	if (denom == 1)
+	if (denom == 1 && in->small_fresh)
 		return &in->small;
 	if (!in->full_ready && fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
 		return NULL;
@@ -504,12 +505,12 @@ static void enroll_env(struct infer *in, struct fw_enroll_env *env)
 
 /* Per analysed frame: a camera sample for doctor, and the enrolment
  * session's look at the frame when one runs. */
-static void enroll_frame(struct infer *in, const struct fw_frame *f, int denom, int fresh, int n,
+static void enroll_frame(struct infer *in, const struct fw_frame *f, int denom, int n,
 			 int64_t t)
 {
 	/* the light of this frame: the detector's decode, or after a still
 	 * frame the 1/8 look that stood in for it */
-	const struct fw_image *seen = fresh ? &in->small : &in->look;
+	const struct fw_image *seen = in->small_fresh ? &in->small : &in->look;
 	struct fw_camcheck_sample cs = { .t_ns = f->t_ns[FW_STAGE_CAPTURED], .sequence = f->sequence,
 					 .session = f->session,
 					 .luma = fw_quality_luma(seen, NULL) };
@@ -533,7 +534,7 @@ static void enroll_frame(struct infer *in, const struct fw_frame *f, int denom, 
 		cs.faces++;
 	}
 	fw_enroll_sample(in->d->enroll, &cs);
-	if (!fw_enroll_active(in->d->enroll) || !(img = full_image(in, f, fresh ? denom : 0)))
+	if (!fw_enroll_active(in->d->enroll) || !(img = full_image(in, f, denom)))
 		return;
 	enroll_env(in, &env);
 	fw_enroll_frame(in->d->enroll, &env, t, img, in->dets, n);
@@ -645,16 +646,16 @@ static void count_decode_error(struct daemon *d)
  * still too, so an MJPEG frame is first looked at through a 1/8 DCT-scaled
  * decode, about half the cost of the detector's, which is then skipped if
  * nothing moved. Detections end in in->dets, in frame pixels. Returns how many, or
- * -1 when the frame could not be decoded (counted). *fresh tells whether
- * in->small now holds this frame. */
-static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t, int *fresh)
+ * -1 when the frame could not be decoded (counted). in->small_fresh tells
+ * whether in->small now holds this frame. */
+static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t)
 {
 	const struct fw_track *tracks;
 	struct fw_scan_plan plan;
 	int nt = fw_tracker_tracks(in->tracker, &tracks), n, planned = 0;
 	float k;
 
-	*fresh = 0;
+	in->small_fresh = 0;
 	in->full_ready = 0;
 	plan.kind = FW_SCAN_FULL;
 	if (in->last_still && denom < 8 && f->format == FW_PIXFMT_MJPEG) {
@@ -670,7 +671,7 @@ static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t, in
 			count_decode_error(in->d);
 			return -1;
 		}
-		*fresh = 1;
+		in->small_fresh = 1;
 		f->t_ns[FW_STAGE_DECODED] = now_ns();
 		if (!planned)
 			fw_scan_plan(&in->scan, t, &in->small, f->width, f->height, nt, &plan);
@@ -744,7 +745,7 @@ static void *infer_main(void *arg)
 		struct fw_frame *f = NULL;
 		const struct fw_track *tracks;
 		int64_t t = now_ms();
-		int err, n, nt, denom, fresh, slept;
+		int err, n, nt, denom, slept;
 
 		/* At most max_fps analysed frames per second: presence and
 		 * recognition do not need the camera's full rate, and the ring
@@ -831,22 +832,21 @@ static void *infer_main(void *arg)
 		denom = fw_jpeg_pick_scale(f->width, f->height,
 					   d->cfg.detector == FW_DETECTOR_SHORT ? 160 : 320,
 					   d->cfg.detector == FW_DETECTOR_SHORT ? 120 : 240);
-		n = detect(in, f, denom, now_ms(), &fresh);
+		n = detect(in, f, denom, now_ms());
 		if (n < 0) {
 			fw_ring_release(d->ring, f);
 			continue;
 		}
 		t = now_ms();
-		enroll_frame(in, f, denom, fresh, n, t);
+		enroll_frame(in, f, denom, n, t);
 		fw_tracker_update(in->tracker, t, in->dets, n, f->width, f->height);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
-		/* denom 0: in->small is not this frame, decode what is needed */
-		recognise(in, f, fresh ? denom : 0, tracks, nt);
+		recognise(in, f, denom, tracks, nt);
 		f->t_ns[FW_STAGE_INFERRED] = now_ns();
 		track_messages(in);
 		nt = fw_tracker_tracks(in->tracker, &tracks);
 		emit_presence(in, fw_presence_update(in->presence, t, tracks, nt, in->pev, in->max_pev));
-		attend(in, f, fresh ? denom : 0, tracks, nt, t);
+		attend(in, f, denom, tracks, nt, t);
 		atomic_store(&d->idle, nt == 0);
 		{
 			int64_t t0 = f->t_ns[FW_STAGE_CAPTURED];
