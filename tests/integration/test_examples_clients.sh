@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/notify-unknown-face.sh and examples/facewatch_client.py against a
 # real facewatchd replaying the Hamilton clip twice (a restart in between),
-# lin-manuel-miranda enrolled, unknown_ms = 1000 so the strangers in the
+# lin-manuel-miranda enrolled, unknown_ms = 500 so the strangers in the
 # clip are reported.
 #  - notify-send (a recorder on PATH) is called once for each unknown_face
 #    the daemon published while lin-manuel-miranda was present, and never
@@ -53,7 +53,7 @@ arrive_ms = 300
 leave_ms = 2000
 anyone_leave_ms = 2000
 face_lost_ms = 1000
-unknown_ms = 1000
+unknown_ms = 500
 status_interval = 0
 CONF
 run_daemon() { # run_daemon N: replay the clip once, until everyone left
