@@ -87,6 +87,7 @@ void fw_tracker_config_default(struct fw_tracker_config *cfg)
 		.bigger = 1.25f,
 		.better_score = 0.1f,
 		.more_frontal = 0.2f,
+		.improve_ms = 2000,
 		.vote_window = 7,
 		.vote_min = 4,
 		.same_threshold = FW_EMBED_SAME_THRESHOLD,
@@ -102,7 +103,8 @@ static bool config_ok(const struct fw_tracker_config *c)
 	       c->confirm_hits >= 1 && c->confirm_frames >= c->confirm_hits &&
 	       c->lost_ms >= 0 && c->lost_frames >= 1 && c->refresh_ms > 0 &&
 	       c->vote_interval_ms >= 0 && c->reacquire_ms >= 0 && c->bigger > 1 &&
-	       c->better_score > 0 && c->more_frontal > 0 && c->vote_window >= 1 &&
+	       c->better_score > 0 && c->more_frontal > 0 && c->improve_ms >= 0 &&
+	       c->vote_window >= 1 &&
 	       c->vote_window <= FW_TRACKER_MAX_VOTES && c->vote_min >= 1 &&
 	       c->vote_min <= c->vote_window && c->same_threshold >= -1 &&
 	       c->same_threshold <= 1 && c->unknown_ms >= 0;
@@ -505,12 +507,14 @@ unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id)
 		why |= FW_EMBED_UNDECIDED;
 	if (since >= c->refresh_ms)
 		why |= FW_EMBED_REFRESH;
-	if (det_side(d) >= c->bigger * s->embed_side)
-		why |= FW_EMBED_BIGGER;
-	if (d->score >= s->embed_score + c->better_score)
-		why |= FW_EMBED_SCORE;
-	if (fw_tracker_frontal(d) >= s->embed_frontal + c->more_frontal)
-		why |= FW_EMBED_FRONTAL;
+	if (s->pub.identity == FW_IDENTITY_UNDECIDED || since >= c->improve_ms) {
+		if (det_side(d) >= c->bigger * s->embed_side)
+			why |= FW_EMBED_BIGGER;
+		if (d->score >= s->embed_score + c->better_score)
+			why |= FW_EMBED_SCORE;
+		if (fw_tracker_frontal(d) >= s->embed_frontal + c->more_frontal)
+			why |= FW_EMBED_FRONTAL;
+	}
 	if (s->reacquired)
 		why |= FW_EMBED_REACQUIRED;
 	return why;

@@ -90,6 +90,11 @@ struct fw_tracker_config {
 				   * many times that of the last embedded one */
 	float better_score;       /* 0.1: ... or its detection score this much higher */
 	float more_frontal;       /* 0.2: ... or its fw_tracker_frontal() this much higher */
+	int64_t improve_ms;       /* 2000: once the identity is decided, those three (a
+				   * bigger, better-scored or more frontal view) count
+				   * only this long after the last embedding: a talking,
+				   * moving face crosses them several times a second,
+				   * and each embedding costs milliseconds of CPU */
 	/* identity */
 	int vote_window;          /* 7: votes remembered (<= FW_TRACKER_MAX_VOTES) */
 	int vote_min;             /* 4: votes needed to decide (<= vote_window) */
@@ -175,6 +180,7 @@ int fw_tracker_tracks(const struct fw_tracker *t, const struct fw_track **tracks
  *   BIGGER     its side bigger x `bigger` than the last embedded face's
  *   SCORE      its detection score better by better_score
  *   FRONTAL    its frontal score better by more_frontal
+ *              (these three, once decided, only improve_ms after the last)
  *   REACQUIRED seen again after reacquire_ms unseen (maybe someone else) */
 #define FW_EMBED_NEW 0x01u
 #define FW_EMBED_UNDECIDED 0x02u

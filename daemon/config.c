@@ -224,6 +224,8 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 		INT(tracker.unknown_ms, 0, 86400000);
 	else if (!strcmp(key, "refresh_ms"))
 		INT(tracker.refresh_ms, 100, 3600000);
+	else if (!strcmp(key, "improve_ms"))
+		INT(tracker.improve_ms, 0, 3600000);
 	else if (!strcmp(key, "scan_full_ms"))
 		INT(scan.full_ms, 0, 60000);
 	else if (!strcmp(key, "scan_still_ms"))
@@ -394,6 +396,7 @@ static const struct key_info keys[] = {
 	KEY("face_lost_ms", tracker.lost_ms, K_I64, 1),
 	KEY("unknown_ms", tracker.unknown_ms, K_I64, 1),
 	KEY("refresh_ms", tracker.refresh_ms, K_I64, 1),
+	KEY("improve_ms", tracker.improve_ms, K_I64, 1),
 	KEY("scan_full_ms", scan.full_ms, K_I64, 1),
 	KEY("scan_still_ms", scan.still_ms, K_I64, 1),
 	KEY("scan_still_diff", scan.still_diff, K_FLOAT, 1),

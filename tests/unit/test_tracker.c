@@ -597,7 +597,8 @@ static void test_unknown_face_flagged_once(void **state)
 /* ---- when to embed ---- */
 
 /* A still 100 px face, somewhat turned (frontal 0.5), score 0.8; the daemon
- * embeds whenever asked and the gallery says alice 0.7.
+ * embeds whenever asked and the gallery says alice 0.7. improve_ms 0: each
+ * reason on its own (the default's pause is the next test's).
  *   t 0       NEW; observed
  *   40, 80    nothing (undecided, but vote_interval_ms 100 not up)
  *   120, 240, 360  UNDECIDED; the 4th vote at 360 decides alice
@@ -613,11 +614,15 @@ static void test_unknown_face_flagged_once(void **state)
  *   6160      nothing */
 static void test_needs_embedding_when_useful_only(void **state)
 {
-	struct run *r = run_new(NULL);
+	struct fw_tracker_config cfg;
+	struct run *r;
 	struct fw_detection d = face(320, 240, 100);
 	int embeds = 0;
 
 	(void)state;
+	fw_tracker_config_default(&cfg);
+	cfg.improve_ms = 0;
+	r = run_new(&cfg);
 	turn(&d, 1.0f / 3.0f);
 	d.score = 0.8f;
 	assert_float_equal(fw_tracker_frontal(&d), 0.5, 1e-5);
@@ -665,6 +670,55 @@ static void test_needs_embedding_when_useful_only(void **state)
 	/* 9 embeddings in 6.2 s of a face at 25 fps (155 frames) */
 	assert_int_equal(embeds, 9);
 	run_free(r);
+}
+
+/* A decided face that keeps getting better: over 3 s (frames 10-85 at 25
+ * fps) alice turns to the camera (frontal 0 -> 1) and leans in (side 100
+ * -> 200 px), crossing the bigger and more-frontal marks again and again.
+ * With the default improve_ms (2000) she is re-embedded once in that time
+ * (the first frame 2 s after her deciding vote at 360 ms: frame 59); with
+ * improve_ms 0, at every mark. */
+static int embeds_while_improving(int64_t improve_ms)
+{
+	struct fw_tracker_config cfg;
+	struct run *r;
+	int during = 0;
+
+	fw_tracker_config_default(&cfg);
+	cfg.improve_ms = improve_ms;
+	r = run_new(&cfg);
+	for (int i = 0; i <= 85; i++) {
+		float k = i < 10 ? 0 : (i - 10) / 75.0f;
+		struct fw_detection d = face(320, 240, 100 + 100 * k);
+		unsigned why;
+
+		turn(&d, k / (1 + k)); /* frontal = k */
+		frame(r, i * FRAME_MS, &d, 1);
+		why = fw_tracker_needs_embedding(r->t, 1);
+		if (!why)
+			continue;
+		if (i >= 10) {
+			assert_int_equal(why & ~(FW_EMBED_BIGGER | FW_EMBED_FRONTAL | FW_EMBED_SCORE), 0);
+			if (improve_ms == 2000)
+				assert_int_equal(i, 59);
+			during++;
+		}
+		assert_true(fw_tracker_observe(r->t, 1, ALICE, 0.7f) >= 0);
+		if (i == 9)
+			assert_int_equal(track(r, 1)->identity, ALICE);
+		drain(r);
+	}
+	run_free(r);
+	return during;
+}
+
+static void test_better_views_wait_improve_ms(void **state)
+{
+	int paced = embeds_while_improving(2000), eager = embeds_while_improving(0);
+
+	(void)state;
+	assert_int_equal(paced, 1);
+	assert_true(eager >= 4);
 }
 
 /* A track not seen in the last update is not to be embedded, and cannot be
@@ -869,6 +923,7 @@ int main(void)
 		cmocka_unit_test(test_identified_never_before_appeared),
 		cmocka_unit_test(test_unknown_face_flagged_once),
 		cmocka_unit_test(test_needs_embedding_when_useful_only),
+		cmocka_unit_test(test_better_views_wait_improve_ms),
 		cmocka_unit_test(test_observe_needs_a_track_seen_now),
 		cmocka_unit_test(test_frontal_score),
 		cmocka_unit_test(test_events_that_do_not_fit_wait),
