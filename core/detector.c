@@ -13,8 +13,10 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fw.h"
+#include "kernels/q8.h"
 
 /* Detections kept per model run before the cross-run merge. At the
  * model's own thresholds a run gives a handful; the evaluation runs at
@@ -32,6 +34,8 @@ struct fw_detector {
 	void *lb_tmp;
 	float threshold;
 	float mul, add;         /* pixel -> model input: x / 127.5 - 1 */
+	uint8_t *in_u8;         /* an int8 model's u8 input (fw_model_input_u8), or NULL */
+	uint8_t lut[256], pad;  /* ... pixel -> its u8 code, and black's */
 	const float *regressors, *logits;
 	float tile_frac, tile_overlap;
 	struct fw_detection *cand; /* (1 + MAX_TILES) * RUN_MAX, planned at open */
@@ -40,6 +44,26 @@ struct fw_detector {
 static const char *kind_model_name(enum fw_detector_kind kind)
 {
 	return kind == FW_DETECTOR_FULL ? "blazeface_full" : "blazeface_short";
+}
+
+/* An int8 model: pixels go to its u8 input through a table (the codes the
+ * float input x = px * mul + add would be quantised to), not through
+ * floats quantised back in the model's first step. */
+static void use_u8_input(struct fw_detector *d)
+{
+	float x[257], scale;
+	uint8_t q[257];
+	int32_t zero;
+
+	d->in_u8 = fw_model_input_u8(d->model, &scale, &zero);
+	if (!d->in_u8)
+		return;
+	for (int v = 0; v < 256; v++)
+		x[v] = v * d->mul + d->add;
+	x[256] = d->add;
+	fw_q8_quantize(x, 257, 1.0f / scale, zero, q);
+	memcpy(d->lut, q, 256);
+	d->pad = q[256];
 }
 
 int fw_detector_open_with(struct fw_detector **out, const char *model_path,
@@ -100,6 +124,7 @@ int fw_detector_open_with(struct fw_detector **out, const char *model_path,
 		goto fail;
 	}
 	fw_anchor_generate(d->cfg, d->anchors);
+	use_u8_input(d);
 	*out = d;
 	return 0;
 fail:
@@ -194,7 +219,10 @@ static int run_once(struct fw_detector *d, const struct fw_image *img, struct fw
 	float *x = fw_model_input(d->model, &in);
 	int err, n;
 
-	fw_image_letterbox(img, in.w, in.h, d->mul, d->add, x, d->lb_tmp, &lb);
+	if (d->in_u8)
+		fw_image_letterbox_u8(img, in.w, in.h, d->lut, d->pad, d->in_u8, d->lb_tmp, &lb);
+	else
+		fw_image_letterbox(img, in.w, in.h, d->mul, d->add, x, d->lb_tmp, &lb);
 	err = fw_model_run(d->model);
 	if (err)
 		return err;

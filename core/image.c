@@ -16,6 +16,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +218,122 @@ static int whole_factor(int ssize, int dsize)
 	return fabs(scale - k) < DBL_EPSILON && k <= INT_MAX ? (int)k : 0;
 }
 
-#define SPAN_TABLE 512 /* output widths up to this get a table of column spans */
+
+#define SPAN_TABLE 512 /* output widths up to this take the row-at-a-time path */
+
+/* A destination column's horizontal taps in row_sum's order (leading,
+ * middle, trailing), padded at the end with zero weights: adding 0 * p to a
+ * sum of non-negative terms leaves it as it is, so any span of up to
+ * MAX_TAPS pixels (every shrink by less than 3) is summed branch-free with
+ * the same result as row_sum. */
+#define MAX_TAPS 4
+struct taps {
+	int off[MAX_TAPS]; /* byte offset of the pixel in the row */
+	float w[MAX_TAPS];
+};
+
+/* xs's spans as taps; false when a span is wider than MAX_TAPS. */
+static bool make_taps(const struct span *xs, int dst_w, struct taps *tp)
+{
+	for (int dx = 0; dx < dst_w; dx++) {
+		const struct span *sx = &xs[dx];
+		int k = 0;
+
+		if (sx->mid_end - sx->mid_begin + 2 > MAX_TAPS)
+			return false;
+		if (sx->first >= 0) {
+			tp[dx].off[k] = 3 * sx->first;
+			tp[dx].w[k++] = sx->w_first;
+		}
+		for (int x = sx->mid_begin; x < sx->mid_end; x++) {
+			tp[dx].off[k] = 3 * x;
+			tp[dx].w[k++] = sx->w_mid;
+		}
+		if (sx->last >= 0) {
+			tp[dx].off[k] = 3 * sx->last;
+			tp[dx].w[k++] = sx->w_last;
+		}
+		for (int base = k ? tp[dx].off[0] : 0; k < MAX_TAPS; k++) {
+			tp[dx].off[k] = base;
+			tp[dx].w[k] = 0;
+		}
+	}
+	return true;
+}
+
+/* One source row's weighted sums for every destination column (row_sum's
+ * arithmetic, column by column) into h[3 * dst_w]. */
+static void row_sums(const uint8_t *row, const struct span *xs, const struct taps *tp,
+		     int dst_w, float *h)
+{
+	if (!tp) {
+		for (int dx = 0; dx < dst_w; dx++)
+			row_sum(row, &xs[dx], h + 3 * dx);
+		return;
+	}
+	for (int dx = 0; dx < dst_w; dx++) {
+		float a0 = 0, a1 = 0, a2 = 0;
+
+		for (int k = 0; k < MAX_TAPS; k++) {
+			const uint8_t *p = row + tp[dx].off[k];
+			const float w = tp[dx].w[k];
+
+			a0 = a0 + p[0] * w;
+			a1 = a1 + p[1] * w;
+			a2 = a2 + p[2] * w;
+		}
+		h[3 * dx + 0] = a0;
+		h[3 * dx + 1] = a1;
+		h[3 * dx + 2] = a2;
+	}
+}
+
+/* acc += beta * h over a whole destination row: the same float operations,
+ * in the same order, as add_row's per pixel, so the results are the same
+ * bytes; one multiply-add per value that the compiler can vectorise. */
+static void accumulate(float *restrict acc, const float *restrict h, float beta, int n)
+{
+	for (int i = 0; i < n; i++)
+		acc[i] = acc[i] + beta * h[i];
+}
+
+/* fw_image_resize for outputs up to SPAN_TABLE wide, a destination row at a
+ * time: the column spans once, each source row's horizontal sums once per
+ * destination row that reads it, then the vertical weights over the whole
+ * row. */
+static void resize_rows(const struct fw_image *src, struct fw_image *dst)
+{
+	struct span xs[SPAN_TABLE];
+	struct taps taps[SPAN_TABLE];
+	float h[3 * SPAN_TABLE], acc[3 * SPAN_TABLE];
+	const int n = 3 * dst->width;
+	const struct taps *tp;
+
+	for (int dx = 0; dx < dst->width; dx++)
+		axis_span(dx, src->width, dst->width, &xs[dx]);
+	tp = make_taps(xs, dst->width, taps) ? taps : NULL;
+	for (int dy = 0; dy < dst->height; dy++) {
+		uint8_t *out = dst->data + (size_t)dy * (size_t)dst->stride;
+		struct span sy;
+
+		axis_span(dy, src->height, dst->height, &sy);
+		memset(acc, 0, sizeof(float) * (size_t)n);
+		if (sy.first >= 0) {
+			row_sums(src->data + (size_t)sy.first * (size_t)src->stride, xs, tp, dst->width, h);
+			accumulate(acc, h, sy.w_first, n);
+		}
+		for (int y = sy.mid_begin; y < sy.mid_end; y++) {
+			row_sums(src->data + (size_t)y * (size_t)src->stride, xs, tp, dst->width, h);
+			accumulate(acc, h, sy.w_mid, n);
+		}
+		if (sy.last >= 0) {
+			row_sums(src->data + (size_t)sy.last * (size_t)src->stride, xs, tp, dst->width, h);
+			accumulate(acc, h, sy.w_last, n);
+		}
+		for (int i = 0; i < n; i++)
+			out[i] = clamp_u8(acc[i]);
+	}
+}
 
 /* Separable resampling evaluated per destination pixel: each output is
  * sum_y beta_y * (sum_x alpha_x * S[y][x]), the order cv::resizeArea uses,
@@ -241,15 +357,12 @@ void fw_image_resize(const struct fw_image *src, struct fw_image *dst)
 			return;
 		}
 	}
-	/* the column spans, worked out once for the whole image when the
-	 * output is model-sized (it always is in the pipeline); wider outputs
-	 * recompute them per pixel rather than allocate */
-	struct span xs[SPAN_TABLE];
-	const int tabulated = dst->width <= SPAN_TABLE;
-
-	if (tabulated)
-		for (int dx = 0; dx < dst->width; dx++)
-			axis_span(dx, src->width, dst->width, &xs[dx]);
+	if (dst->width <= SPAN_TABLE) {
+		resize_rows(src, dst);
+		return;
+	}
+	/* wider outputs than the pipeline ever asks for: the spans are worked
+	 * out per pixel rather than tabulated or allocated */
 	for (int dy = 0; dy < dst->height; dy++) {
 		uint8_t *out = dst->data + (size_t)dy * (size_t)dst->stride;
 		struct span sy;
@@ -257,14 +370,9 @@ void fw_image_resize(const struct fw_image *src, struct fw_image *dst)
 		axis_span(dy, src->height, dst->height, &sy);
 		for (int dx = 0; dx < dst->width; dx++) {
 			float sum[3] = { 0, 0, 0 };
-			struct span sx_own;
-			const struct span *psx = &xs[dx < SPAN_TABLE ? dx : 0];
+			struct span sx;
 
-			if (!tabulated) {
-				axis_span(dx, src->width, dst->width, &sx_own);
-				psx = &sx_own;
-			}
-			const struct span sx = *psx;
+			axis_span(dx, src->width, dst->width, &sx);
 			if (sy.first >= 0)
 				add_row(src, sy.first, sy.w_first, &sx, sum);
 			for (int y = sy.mid_begin; y < sy.mid_end; y++)
@@ -292,10 +400,12 @@ size_t fw_letterbox_scratch(int out_w, int out_h)
  * scale = min(out_w / w, out_h / h) in double; the resized size is
  * round(w * scale) x round(h * scale), at least 1 and at most the input;
  * pad = (out - resized) / 2 rounded down, the odd pixel going right/bottom. */
-void fw_image_letterbox(const struct fw_image *src, int out_w, int out_h, float mul, float add,
-			float *out, void *tmp, struct fw_letterbox *lb)
+/* The letterbox's geometry in lb and the resized picture in rs (pixels in
+ * tmp); false when there is nothing to resize (the output is all padding,
+ * or there is no output). */
+static bool letterbox_resize(const struct fw_image *src, int out_w, int out_h, void *tmp,
+			     struct fw_letterbox *lb, struct fw_image *rs)
 {
-	struct fw_image rs;
 	double scale;
 	int rw, rh;
 
@@ -303,13 +413,8 @@ void fw_image_letterbox(const struct fw_image *src, int out_w, int out_h, float 
 	lb->in_h = out_h;
 	lb->scale = 0;
 	lb->pad_x = lb->pad_y = 0;
-	if (out_w <= 0 || out_h <= 0)
-		return;
-	if (!image_ok(src)) {
-		for (size_t i = 0; i < (size_t)out_w * (size_t)out_h * 3; i++)
-			out[i] = add;
-		return;
-	}
+	if (out_w <= 0 || out_h <= 0 || !image_ok(src))
+		return false;
 	scale = fmin((double)out_w / src->width, (double)out_h / src->height);
 	rw = (int)lround(src->width * scale);
 	rh = (int)lround(src->height * scale);
@@ -319,17 +424,29 @@ void fw_image_letterbox(const struct fw_image *src, int out_w, int out_h, float 
 	lb->pad_x = (out_w - rw) / 2;
 	lb->pad_y = (out_h - rh) / 2;
 
-	rs.width = rw;
-	rs.height = rh;
-	rs.stride = 3 * rw;
-	rs.data = tmp;
-	fw_image_resize(src, &rs);
+	rs->width = rw;
+	rs->height = rh;
+	rs->stride = 3 * rw;
+	rs->data = tmp;
+	fw_image_resize(src, rs);
+	return true;
+}
 
+void fw_image_letterbox(const struct fw_image *src, int out_w, int out_h, float mul, float add,
+			float *out, void *tmp, struct fw_letterbox *lb)
+{
+	struct fw_image rs;
+
+	if (!letterbox_resize(src, out_w, out_h, tmp, lb, &rs)) {
+		for (size_t i = 0; out_w > 0 && out_h > 0 && i < (size_t)out_w * (size_t)out_h * 3; i++)
+			out[i] = add;
+		return;
+	}
 	for (int y = 0; y < out_h; y++) {
 		float *o = out + (size_t)y * (size_t)out_w * 3;
 		int ry = y - lb->pad_y;
 
-		if (ry < 0 || ry >= rh) {
+		if (ry < 0 || ry >= rs.height) {
 			for (int i = 0; i < out_w * 3; i++)
 				o[i] = add;
 			continue;
@@ -338,7 +455,7 @@ void fw_image_letterbox(const struct fw_image *src, int out_w, int out_h, float 
 		for (int x = 0; x < out_w; x++, o += 3) {
 			int rx = x - lb->pad_x;
 
-			if (rx < 0 || rx >= rw) {
+			if (rx < 0 || rx >= rs.width) {
 				o[0] = o[1] = o[2] = add;
 			} else {
 				o[0] = p[3 * rx + 0] * mul + add;
@@ -346,6 +463,36 @@ void fw_image_letterbox(const struct fw_image *src, int out_w, int out_h, float 
 				o[2] = p[3 * rx + 2] * mul + add;
 			}
 		}
+	}
+}
+
+void fw_image_letterbox_u8(const struct fw_image *src, int out_w, int out_h,
+			   const uint8_t lut[256], uint8_t pad, uint8_t *out, void *tmp,
+			   struct fw_letterbox *lb)
+{
+	struct fw_image rs;
+	const size_t row = 3 * (size_t)(out_w > 0 ? out_w : 0);
+
+	if (!letterbox_resize(src, out_w, out_h, tmp, lb, &rs)) {
+		if (out_w > 0 && out_h > 0)
+			memset(out, pad, row * (size_t)out_h);
+		return;
+	}
+	for (int y = 0; y < out_h; y++) {
+		uint8_t *o = out + (size_t)y * row;
+		int ry = y - lb->pad_y;
+
+		if (ry < 0 || ry >= rs.height) {
+			memset(o, pad, row);
+			continue;
+		}
+		const uint8_t *p = rs.data + (size_t)ry * (size_t)rs.stride;
+		const size_t left = 3 * (size_t)lb->pad_x, inside = 3 * (size_t)rs.width;
+
+		memset(o, pad, left);
+		for (size_t i = 0; i < inside; i++)
+			o[left + i] = lut[p[i]];
+		memset(o + left + inside, pad, row - left - inside);
 	}
 }
 

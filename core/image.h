@@ -40,6 +40,14 @@ size_t fw_letterbox_scratch(int out_w, int out_h);
 void fw_image_letterbox(const struct fw_image *src, int out_w, int out_h, float mul, float add,
 			float *out, void *tmp, struct fw_letterbox *lb);
 
+/* fw_image_letterbox for a model that takes u8 codes: each output byte is
+ * lut[pixel], padding is `pad`. With lut[v] and pad the u8 codes of
+ * v * mul + add and of add (fw_model_input_u8()), the same bytes as
+ * fw_image_letterbox followed by quantisation. */
+void fw_image_letterbox_u8(const struct fw_image *src, int out_w, int out_h,
+			   const uint8_t lut[256], uint8_t pad, uint8_t *out, void *tmp,
+			   struct fw_letterbox *lb);
+
 /* 2x3 affine map from destination pixel (x,y) to source: sx = a[0]x + a[1]y + a[2],
  * sy = a[3]x + a[4]y + a[5]. Bilinear sampling, pixel centres at integers (as
  * OpenCV warpAffine with WARP_INVERSE_MAP), outside pixels black.

@@ -95,6 +95,7 @@ struct fw_model {
 	fw_model_trace_fn trace;
 	void *trace_ctx;
 	struct fake_quant *fq;  /* fw_model_set_fake_quant(); NULL when off */
+	int input_u8_step;      /* fw_model_input_u8(): the step the caller does; -1 */
 };
 
 static size_t elems(const int d[4])
@@ -889,6 +890,7 @@ int fw_model_load_mem(const void *buf, size_t len, const char *what,
 		return FW_ENOMEM;
 	}
 	m->tier = opt->tier;
+	m->input_u8_step = -1;
 	/* a private, aligned copy: consts are read in place as float arrays */
 	m->image = aligned_alloc(64, align_up(len ? len : 1, 64));
 	if (!m->image) {
@@ -1010,6 +1012,25 @@ float *fw_model_input(struct fw_model *m, struct fw_shape *shape)
 	if (shape)
 		*shape = shape_of(t);
 	return t->data;
+}
+
+uint8_t *fw_model_input_u8(struct fw_model *m, float *scale, int32_t *zero)
+{
+	if (m->fq)
+		return NULL;
+	for (int si = 0; si < m->n_steps; si++) {
+		const struct rt_step *st = &m->steps[si];
+		const struct rt_tensor *d;
+
+		if (st->kind != STEP_QUANTIZE || st->src != m->inputs[0])
+			continue;
+		d = &m->t[st->dst];
+		m->input_u8_step = si;
+		*scale = d->scale;
+		*zero = d->zp;
+		return (uint8_t *)d->data;
+	}
+	return NULL;
 }
 
 int fw_model_n_outputs(const struct fw_model *m)
@@ -1304,6 +1325,9 @@ int fw_model_run(struct fw_model *m)
 
 		if (st->kind == STEP_QUANTIZE) {
 			const struct rt_tensor *d = &m->t[st->dst];
+
+			if (si == m->input_u8_step)
+				continue; /* the caller wrote the u8 input */
 			fw_q8_quantize(m->t[st->src].data, elems(d->dims), 1.0f / d->scale, d->zp, U8(d));
 			continue;
 		}

@@ -60,6 +60,16 @@ const char *fw_model_name(const struct fw_model *m);
 /* The input tensor (float32 NHWC) to fill before fw_model_run(). */
 float *fw_model_input(struct fw_model *m, struct fw_shape *shape);
 
+/* For an int8 model whose input goes straight into the int8 region: the u8
+ * tensor the input is quantised into (q = clamp(nearbyint(x / scale) + zero,
+ * 0, 255), as fw_q8_quantize), with its scale and zero point. From this
+ * call on, fw_model_run() leaves that tensor as the caller wrote it and no
+ * longer reads fw_model_input()'s floats: a caller whose input is 8-bit
+ * pixels maps them with a 256-entry table instead of writing floats to be
+ * quantised back (the same bytes, one pass less). NULL for a float model
+ * or under fake quantisation; then nothing changes. */
+uint8_t *fw_model_input_u8(struct fw_model *m, float *scale, int32_t *zero);
+
 int fw_model_run(struct fw_model *m);
 
 int fw_model_n_outputs(const struct fw_model *m);
