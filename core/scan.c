@@ -147,6 +147,38 @@ void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look
 	s->last_run_ms = now_ms;
 }
 
+bool fw_scan_regions_next(const struct fw_scan *s, int64_t now_ms, int frame_w, int frame_h,
+			  int nt)
+{
+	int64_t last_full = s->last_full_ms;
+
+	if (s->was_still) /* as fw_scan_plan will count it */
+		last_full += now_ms - s->last_plan_ms;
+	return s->have_ref && s->ref_w == frame_w && s->ref_h == frame_h && nt > 0 &&
+	       nt <= FW_SCAN_MAX_REGIONS && s->cfg.regions && now_ms - last_full < s->cfg.full_ms;
+}
+
+int fw_scan_regions_denom(const struct fw_scan *s, const struct fw_track *tracks, int nt,
+			  int model_px, int denom)
+{
+	float smallest = 0;
+
+	for (int i = 0; i < nt && i < FW_SCAN_MAX_REGIONS; i++) {
+		float bw = tracks[i].box[2] - tracks[i].box[0], bh = tracks[i].box[3] - tracks[i].box[1];
+		float side = s->cfg.region_scale * (bw > bh ? bw : bh);
+
+		if (!(side > 0))
+			return denom;
+		if (i == 0 || side < smallest)
+			smallest = side;
+	}
+	if (nt <= 0)
+		return denom;
+	while (denom < 8 && smallest / (float)(2 * denom) >= (float)model_px)
+		denom *= 2;
+	return denom;
+}
+
 void fw_scan_regions(struct fw_scan *s, const struct fw_image *img, const struct fw_track *tracks,
 		     int nt, float img_per_frame_px, struct fw_scan_plan *plan)
 {

@@ -44,6 +44,7 @@
 #ifndef FW_SCAN_H
 #define FW_SCAN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/image.h"
@@ -111,6 +112,19 @@ void fw_scan_thumbnail(const struct fw_image *img, int frame_w, int frame_h, uin
  * the times move on when the plan runs the detector. */
 void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look, int frame_w,
 		  int frame_h, int nt, struct fw_scan_plan *plan);
+
+/* Whether fw_scan_plan() at now_ms, if the scene is not still, will look
+ * in regions rather than at the whole frame (the same rules, without the
+ * thumbnail and without taking the plan): the caller can decode the frame
+ * at the scale the regions need, before planning. */
+bool fw_scan_regions_next(const struct fw_scan *s, int64_t now_ms, int frame_w, int frame_h,
+			  int nt);
+
+/* The coarsest JPEG DCT scale (1, 2, 4 or 8, at least `denom`) at which
+ * every region around tracks[0..nt) (frame pixels) still has `model_px`
+ * pixels across: regions need no more of the frame than that. */
+int fw_scan_regions_denom(const struct fw_scan *s, const struct fw_track *tracks, int nt,
+			  int model_px, int denom);
 
 /* For a REGIONS plan, the regions in img (the image the detector gets):
  * one square around each track's box (frame pixels, img_per_frame_px of

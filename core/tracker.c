@@ -88,6 +88,8 @@ void fw_tracker_config_default(struct fw_tracker_config *cfg)
 		.better_score = 0.1f,
 		.more_frontal = 0.2f,
 		.improve_ms = 2000,
+		.near_ms = 500,
+		.near_margin = 0.2f,
 		.vote_window = 7,
 		.vote_min = 4,
 		.same_threshold = FW_EMBED_SAME_THRESHOLD,
@@ -103,7 +105,8 @@ static bool config_ok(const struct fw_tracker_config *c)
 	       c->confirm_hits >= 1 && c->confirm_frames >= c->confirm_hits &&
 	       c->lost_ms >= 0 && c->lost_frames >= 1 && c->refresh_ms > 0 &&
 	       c->vote_interval_ms >= 0 && c->reacquire_ms >= 0 && c->bigger > 1 &&
-	       c->better_score > 0 && c->more_frontal > 0 && c->improve_ms >= 0 &&
+	       c->better_score > 0 && c->more_frontal > 0 && c->improve_ms >= 0 && c->near_ms >= 0 &&
+	       c->near_margin >= 0 &&
 	       c->vote_window >= 1 &&
 	       c->vote_window <= FW_TRACKER_MAX_VOTES && c->vote_min >= 1 &&
 	       c->vote_min <= c->vote_window && c->same_threshold >= -1 &&
@@ -507,7 +510,9 @@ unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id)
 		why |= FW_EMBED_UNDECIDED;
 	if (since >= c->refresh_ms)
 		why |= FW_EMBED_REFRESH;
-	if (s->pub.identity == FW_IDENTITY_UNDECIDED || since >= c->improve_ms) {
+	/* someone recognised needs no better view soon; an unknown face may
+	 * be someone seen badly, and a better view is how they are named */
+	if (s->pub.identity < 0 || since >= c->improve_ms) {
 		if (det_side(d) >= c->bigger * s->embed_side)
 			why |= FW_EMBED_BIGGER;
 		if (d->score >= s->embed_score + c->better_score)
@@ -517,6 +522,9 @@ unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id)
 	}
 	if (s->reacquired)
 		why |= FW_EMBED_REACQUIRED;
+	if (s->pub.identity == FW_IDENTITY_UNKNOWN && c->near_ms > 0 && since >= c->near_ms &&
+	    s->pub.similarity >= c->same_threshold - c->near_margin)
+		why |= FW_EMBED_NEAR;
 	return why;
 }
 

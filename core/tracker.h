@@ -90,11 +90,18 @@ struct fw_tracker_config {
 				   * many times that of the last embedded one */
 	float better_score;       /* 0.1: ... or its detection score this much higher */
 	float more_frontal;       /* 0.2: ... or its fw_tracker_frontal() this much higher */
-	int64_t improve_ms;       /* 2000: once the identity is decided, those three (a
-				   * bigger, better-scored or more frontal view) count
-				   * only this long after the last embedding: a talking,
-				   * moving face crosses them several times a second,
-				   * and each embedding costs milliseconds of CPU */
+	int64_t improve_ms;       /* 2000: once a face is recognised (someone in the
+				   * gallery), those three (a bigger, better-scored or
+				   * more frontal view) count only this long after the
+				   * last embedding: a talking, moving face crosses them
+				   * several times a second, and each embedding costs
+				   * milliseconds of CPU. An unknown face is re-embedded
+				   * at once: a better view may name it */
+	int64_t near_ms;          /* 500: a face decided unknown whose votes came within
+				   * near_margin of same_threshold (someone seen from a
+				   * poor angle, in poor light) is embedded again this
+				   * often, so a better view names them; 0: never */
+	float near_margin;        /* 0.2 */
 	/* identity */
 	int vote_window;          /* 7: votes remembered (<= FW_TRACKER_MAX_VOTES) */
 	int vote_min;             /* 4: votes needed to decide (<= vote_window) */
@@ -180,8 +187,9 @@ int fw_tracker_tracks(const struct fw_tracker *t, const struct fw_track **tracks
  *   BIGGER     its side bigger x `bigger` than the last embedded face's
  *   SCORE      its detection score better by better_score
  *   FRONTAL    its frontal score better by more_frontal
- *              (these three, once decided, only improve_ms after the last)
- *   REACQUIRED seen again after reacquire_ms unseen (maybe someone else) */
+ *              (these three, once recognised, only improve_ms after the last)
+ *   REACQUIRED seen again after reacquire_ms unseen (maybe someone else)
+ *   NEAR       decided unknown, but nearly someone: near_ms since the last */
 #define FW_EMBED_NEW 0x01u
 #define FW_EMBED_UNDECIDED 0x02u
 #define FW_EMBED_REFRESH 0x04u
@@ -189,6 +197,7 @@ int fw_tracker_tracks(const struct fw_tracker *t, const struct fw_track **tracks
 #define FW_EMBED_SCORE 0x10u
 #define FW_EMBED_FRONTAL 0x20u
 #define FW_EMBED_REACQUIRED 0x40u
+#define FW_EMBED_NEAR 0x80u
 unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id);
 
 /* The gallery's answer for an embedding of track `id`'s detection of the

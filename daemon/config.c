@@ -226,6 +226,8 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 		INT(tracker.refresh_ms, 100, 3600000);
 	else if (!strcmp(key, "improve_ms"))
 		INT(tracker.improve_ms, 0, 3600000);
+	else if (!strcmp(key, "near_ms"))
+		INT(tracker.near_ms, 0, 3600000);
 	else if (!strcmp(key, "scan_full_ms"))
 		INT(scan.full_ms, 0, 60000);
 	else if (!strcmp(key, "scan_still_ms"))
@@ -397,6 +399,7 @@ static const struct key_info keys[] = {
 	KEY("unknown_ms", tracker.unknown_ms, K_I64, 1),
 	KEY("refresh_ms", tracker.refresh_ms, K_I64, 1),
 	KEY("improve_ms", tracker.improve_ms, K_I64, 1),
+	KEY("near_ms", tracker.near_ms, K_I64, 1),
 	KEY("scan_full_ms", scan.full_ms, K_I64, 1),
 	KEY("scan_still_ms", scan.still_ms, K_I64, 1),
 	KEY("scan_still_diff", scan.still_diff, K_FLOAT, 1),

@@ -648,8 +648,10 @@ static void count_decode_error(struct daemon *d)
  * nothing moved. Detections end in in->dets, in frame pixels. Returns how many, or
  * -1 when the frame could not be decoded (counted). in->small_fresh tells
  * whether in->small now holds this frame. */
-static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t)
+static int detect(struct infer *in, struct fw_frame *f, int *denom_io, int64_t t)
 {
+	const int denom = *denom_io;
+	int dn = denom;
 	const struct fw_track *tracks;
 	struct fw_scan_plan plan;
 	int nt = fw_tracker_tracks(in->tracker, &tracks), n, planned = 0;
@@ -658,6 +660,11 @@ static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t)
 	in->small_fresh = 0;
 	in->full_ready = 0;
 	plan.kind = FW_SCAN_FULL;
+	/* regions around faces need only so many pixels across each: a face
+	 * near the camera is found again in a coarser decode */
+	if (fw_scan_regions_next(&in->scan, t, f->width, f->height, nt))
+		dn = fw_scan_regions_denom(&in->scan, tracks, nt,
+					   in->d->cfg.detector == FW_DETECTOR_FULL ? 192 : 128, denom);
 	if (in->last_still && denom < 8 && f->format == FW_PIXFMT_MJPEG) {
 		if (fw_frame_to_rgb(in->jpeg, f, 8, &in->look, in->look_cap)) {
 			count_decode_error(in->d);
@@ -667,7 +674,7 @@ static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t)
 		planned = 1;
 	}
 	if (plan.kind != FW_SCAN_STILL) {
-		if (fw_frame_to_rgb(in->jpeg, f, denom, &in->small, in->small_cap)) {
+		if (fw_frame_to_rgb(in->jpeg, f, dn, &in->small, in->small_cap)) {
 			count_decode_error(in->d);
 			return -1;
 		}
@@ -684,6 +691,17 @@ static int detect(struct infer *in, struct fw_frame *f, int denom, int64_t t)
 		return in->n_dets; /* nothing moved: the last detections hold */
 	k = (float)in->small.width / (float)f->width;
 	fw_scan_regions(&in->scan, &in->small, tracks, nt, k, &plan);
+	if (plan.kind == FW_SCAN_FULL && dn != denom) {
+		/* the plan looks at everything after all: at the full scan's scale */
+		dn = denom;
+		if (fw_frame_to_rgb(in->jpeg, f, dn, &in->small, in->small_cap)) {
+			in->small_fresh = 0;
+			count_decode_error(in->d);
+			return -1;
+		}
+		k = (float)in->small.width / (float)f->width;
+	}
+	*denom_io = dn;
 	if (plan.kind == FW_SCAN_REGIONS) {
 		n = fw_detector_run_regions(in->det, &in->small, (const int(*)[4])plan.rects,
 					    plan.n, in->dets, MAX_DETECTIONS);
@@ -832,7 +850,7 @@ static void *infer_main(void *arg)
 		denom = fw_jpeg_pick_scale(f->width, f->height,
 					   d->cfg.detector == FW_DETECTOR_SHORT ? 160 : 320,
 					   d->cfg.detector == FW_DETECTOR_SHORT ? 120 : 240);
-		n = detect(in, f, denom, now_ms());
+		n = detect(in, f, &denom, now_ms());
 		if (n < 0) {
 			fw_ring_release(d->ring, f);
 			continue;

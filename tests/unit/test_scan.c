@@ -4,6 +4,7 @@
  * not otherwise; a still scene costs nothing until it is due a re-check;
  * a tracked face is followed in a region that holds it, inside the image. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -237,6 +238,59 @@ static void test_eighth_scale_look(void **state)
 	assert_int_equal(p.kind, FW_SCAN_FULL);
 }
 
+/* Before each plan the daemon asks whether it will look in regions, to
+ * decode at the regions' scale: the answer matches the plan on a sequence
+ * with every case (no reference, a tracked face moving, still frames, a
+ * newcomer scan due, nobody tracked, a new frame size). */
+static void test_regions_next_predicts_the_plan(void **state)
+{
+	struct fw_scan_plan p;
+	struct fw_track t = track_at(200, 160, 280, 240);
+	int kinds[3] = { 0 };
+
+	(void)state;
+	for (int i = 0; i < 60; i++) {
+		int64_t now = 100 * i;
+		int nt = i >= 40 && i < 45 ? 0 : 1;
+		const struct fw_image *im = &img;
+		bool next;
+
+		if (i % 7 < 4) /* moving for four frames of seven, then still */
+			draw(100 + 3 * (i % 7), 80, 40);
+		if (i == 50) { /* a new frame size: half the image as the frame */
+			static struct fw_image half = { W / 2, H / 2, 3 * W, &pixels[0][0][0] };
+			im = &half;
+		}
+		next = fw_scan_regions_next(&s, now, (int)(im->width / 0.5f), (int)(im->height / 0.5f), nt);
+		plan(now, im, &t, nt, 0.5f, &p);
+		kinds[p.kind]++;
+		if (p.kind != FW_SCAN_STILL && next != (p.kind == FW_SCAN_REGIONS))
+			fail_msg("frame %d: regions_next %d, plan %d", i, next, p.kind);
+	}
+	assert_true(kinds[FW_SCAN_FULL] >= 5 && kinds[FW_SCAN_REGIONS] >= 10 &&
+		    kinds[FW_SCAN_STILL] >= 10);
+}
+
+/* The decode scale for regions: each region (2.4 face sides) keeps the
+ * model's 128 px across. 80 px faces: 192 px regions, only at full size;
+ * 120 px: 288 -> 144 at 1/2; 300 px: 720 -> 180 at 1/4; a huge face stops
+ * at 1/8; the smallest face decides; never below the caller's scale. */
+static void test_regions_denom(void **state)
+{
+	struct fw_track t[2] = { track_at(0, 0, 80, 80), track_at(0, 0, 300, 300) };
+	struct fw_track big = track_at(0, 0, 2000, 2000);
+
+	(void)state;
+	assert_int_equal(fw_scan_regions_denom(&s, &t[0], 1, 128, 1), 1);
+	assert_int_equal(fw_scan_regions_denom(&s, &t[1], 1, 128, 1), 4);
+	assert_int_equal(fw_scan_regions_denom(&s, t, 2, 128, 1), 1);
+	t[0] = track_at(0, 0, 120, 100);
+	assert_int_equal(fw_scan_regions_denom(&s, t, 2, 128, 1), 2);
+	assert_int_equal(fw_scan_regions_denom(&s, &big, 1, 128, 1), 8);
+	assert_int_equal(fw_scan_regions_denom(&s, &t[0], 1, 128, 4), 4);
+	assert_int_equal(fw_scan_regions_denom(&s, t, 0, 128, 2), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +301,8 @@ int main(void)
 		cmocka_unit_test_setup(test_still_face_size_change_and_off, setup),
 		cmocka_unit_test_setup(test_noise_is_still, setup),
 		cmocka_unit_test_setup(test_eighth_scale_look, setup),
+		cmocka_unit_test_setup(test_regions_next_predicts_the_plan, setup),
+		cmocka_unit_test_setup(test_regions_denom, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -672,13 +672,15 @@ static void test_needs_embedding_when_useful_only(void **state)
 	run_free(r);
 }
 
-/* A decided face that keeps getting better: over 3 s (frames 10-85 at 25
- * fps) alice turns to the camera (frontal 0 -> 1) and leans in (side 100
- * -> 200 px), crossing the bigger and more-frontal marks again and again.
- * With the default improve_ms (2000) she is re-embedded once in that time
- * (the first frame 2 s after her deciding vote at 360 ms: frame 59); with
- * improve_ms 0, at every mark. */
-static int embeds_while_improving(int64_t improve_ms)
+/* A recognised face that keeps getting better: over 3 s (frames 10-85 at
+ * 25 fps) alice turns to the camera (frontal 0 -> 1) and leans in (side
+ * 100 -> 200 px), crossing the bigger and more-frontal marks again and
+ * again. With the default improve_ms (2000) she is re-embedded once in
+ * that time (the first frame 2 s after her deciding vote at 360 ms: frame
+ * 59); with improve_ms 0, at every mark. A face the gallery does not know
+ * is re-embedded at every mark whatever improve_ms: a better view may name
+ * it. */
+static int embeds_while_improving(int64_t improve_ms, int32_t who)
 {
 	struct fw_tracker_config cfg;
 	struct run *r;
@@ -699,13 +701,13 @@ static int embeds_while_improving(int64_t improve_ms)
 			continue;
 		if (i >= 10) {
 			assert_int_equal(why & ~(FW_EMBED_BIGGER | FW_EMBED_FRONTAL | FW_EMBED_SCORE), 0);
-			if (improve_ms == 2000)
+			if (improve_ms == 2000 && who == ALICE)
 				assert_int_equal(i, 59);
 			during++;
 		}
-		assert_true(fw_tracker_observe(r->t, 1, ALICE, 0.7f) >= 0);
+		assert_true(fw_tracker_observe(r->t, 1, who, who == ALICE ? 0.7f : 0.2f) >= 0);
 		if (i == 9)
-			assert_int_equal(track(r, 1)->identity, ALICE);
+			assert_int_equal(track(r, 1)->identity, who);
 		drain(r);
 	}
 	run_free(r);
@@ -714,11 +716,61 @@ static int embeds_while_improving(int64_t improve_ms)
 
 static void test_better_views_wait_improve_ms(void **state)
 {
-	int paced = embeds_while_improving(2000), eager = embeds_while_improving(0);
+	int paced = embeds_while_improving(2000, ALICE), eager = embeds_while_improving(0, ALICE);
+	int unknown = embeds_while_improving(2000, FW_IDENTITY_UNKNOWN);
 
 	(void)state;
 	assert_int_equal(paced, 1);
 	assert_true(eager >= 4);
+	assert_int_equal(unknown, eager);
+}
+
+/* Decided unknown: a face whose votes nearly matched alice (0.45, within
+ * near_margin 0.2 of the 0.55 threshold: someone seen badly) is embedded
+ * again every near_ms (500), until a better view names her; a face that
+ * matches nobody at all (0.05: a hand, a stranger) waits for the refresh.
+ * A still 100 px face at 25 fps for 4 s. */
+static int embeds_when_unknown(float sim, bool name_her_at_1s)
+{
+	struct run *r = run_new(NULL);
+	struct fw_detection d = face(320, 240, 100);
+	int later = 0;
+
+	for (int i = 0; i <= 100; i++) { /* 4 s */
+		unsigned why;
+
+		frame(r, i * FRAME_MS, &d, 1);
+		why = fw_tracker_needs_embedding(r->t, 1);
+		if (!why)
+			continue;
+		if (i > 9) {
+			assert_int_equal(why, FW_EMBED_NEAR);
+			later++;
+		}
+		if (name_her_at_1s && i >= 25)
+			assert_true(fw_tracker_observe(r->t, 1, ALICE, 0.7f) >= 0);
+		else
+			assert_true(fw_tracker_observe(r->t, 1, ALICE, sim) >= 0);
+		if (i == 9)
+			assert_int_equal(track(r, 1)->identity, FW_IDENTITY_UNKNOWN);
+		drain(r);
+	}
+	if (name_her_at_1s)
+		assert_int_equal(track(r, 1)->identity, ALICE);
+	run_free(r);
+	return later;
+}
+
+static void test_near_miss_unknown_looks_again(void **state)
+{
+	(void)state;
+	/* votes at 0, 120, 240, 360 decide unknown; then 860, 1360, ... 3860 */
+	assert_int_equal(embeds_when_unknown(0.45f, false), 7);
+	assert_int_equal(embeds_when_unknown(0.05f, false), 0);
+	/* from 1 s a better view: votes for her at 1400, 1920, 2440, 2960;
+	 * the 4th names her, and a recognised face still in the same view is
+	 * not embedded again before the refresh */
+	assert_int_equal(embeds_when_unknown(0.45f, true), 5);
 }
 
 /* A track not seen in the last update is not to be embedded, and cannot be
@@ -924,6 +976,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_face_flagged_once),
 		cmocka_unit_test(test_needs_embedding_when_useful_only),
 		cmocka_unit_test(test_better_views_wait_improve_ms),
+		cmocka_unit_test(test_near_miss_unknown_looks_again),
 		cmocka_unit_test(test_observe_needs_a_track_seen_now),
 		cmocka_unit_test(test_frontal_score),
 		cmocka_unit_test(test_events_that_do_not_fit_wait),

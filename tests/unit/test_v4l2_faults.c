@@ -408,11 +408,19 @@ static void test_slow_consumer(void **state)
 	assert_true(n >= 10);
 	assert_true(rs.dropped >= rs.taken); /* about 2 of every 3 skipped */
 	assert_true(rs.published - rs.taken - rs.dropped <= 1);
+#ifndef __SANITIZE_THREAD__
 	/* a queue would age frames by 3 periods per frame taken; newest-wins
 	 * keeps the median within 2 periods (40 ms) */
 	if (ages[n / 2] > 40000000)
 		fail_msg("median frame age %.1f ms at take", ages[n / 2] / 1e6);
 	assert_true(st.dropped <= 2);
+#else
+	/* ThreadSanitizer slows the capture thread several times over: on a
+	 * loaded machine it can miss a 20 ms frame period. This tree is here
+	 * for the races; the timing is asserted in the plain build. */
+	print_message("driver dropped %llu (not asserted under TSan)\n",
+		      (unsigned long long)st.dropped);
+#endif
 	fw_source_close(s);
 	fw_ring_destroy(r);
 }
