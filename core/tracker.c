@@ -88,6 +88,9 @@ void fw_tracker_config_default(struct fw_tracker_config *cfg)
 		.better_score = 0.1f,
 		.more_frontal = 0.2f,
 		.improve_ms = 2000,
+		.embed_hits = 2,
+		.vote_sure = 2,
+		.sure_margin = 0.1f,
 		.near_ms = 500,
 		.near_margin = 0.2f,
 		.vote_window = 7,
@@ -106,6 +109,7 @@ static bool config_ok(const struct fw_tracker_config *c)
 	       c->lost_ms >= 0 && c->lost_frames >= 1 && c->refresh_ms > 0 &&
 	       c->vote_interval_ms >= 0 && c->reacquire_ms >= 0 && c->bigger > 1 &&
 	       c->better_score > 0 && c->more_frontal > 0 && c->improve_ms >= 0 && c->near_ms >= 0 &&
+	       c->embed_hits >= 1 && c->vote_sure >= 0 && c->sure_margin >= 0 &&
 	       c->near_margin >= 0 &&
 	       c->vote_window >= 1 &&
 	       c->vote_window <= FW_TRACKER_MAX_VOTES && c->vote_min >= 1 &&
@@ -499,20 +503,25 @@ unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id)
 	const struct fw_detection *d;
 	int64_t since;
 	unsigned why = 0;
+	bool near;
 
 	if (!s || s->pub.det_index < 0 || s->pub.last_seen_ms != t->now)
 		return 0;
 	if (s->embeds == 0)
-		return FW_EMBED_NEW;
+		return s->pub.hits >= (uint32_t)c->embed_hits ? FW_EMBED_NEW : 0;
 	d = &s->pub.det;
 	since = t->now - s->embed_ms;
+	near = s->pub.identity == FW_IDENTITY_UNKNOWN &&
+	       s->pub.similarity >= c->same_threshold - c->near_margin;
 	if (s->pub.identity == FW_IDENTITY_UNDECIDED && since >= c->vote_interval_ms)
 		why |= FW_EMBED_UNDECIDED;
 	if (since >= c->refresh_ms)
 		why |= FW_EMBED_REFRESH;
-	/* someone recognised needs no better view soon; an unknown face may
-	 * be someone seen badly, and a better view is how they are named */
-	if (s->pub.identity < 0 || since >= c->improve_ms) {
+	/* someone recognised needs no better view soon, nor does a face like
+	 * nobody in the gallery (a stranger, a hand); an unknown face that
+	 * nearly matched someone may be them seen badly, and a better view is
+	 * how they are named */
+	if (s->pub.identity == FW_IDENTITY_UNDECIDED || near || since >= c->improve_ms) {
 		if (det_side(d) >= c->bigger * s->embed_side)
 			why |= FW_EMBED_BIGGER;
 		if (d->score >= s->embed_score + c->better_score)
@@ -522,8 +531,7 @@ unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id)
 	}
 	if (s->reacquired)
 		why |= FW_EMBED_REACQUIRED;
-	if (s->pub.identity == FW_IDENTITY_UNKNOWN && c->near_ms > 0 && since >= c->near_ms &&
-	    s->pub.similarity >= c->same_threshold - c->near_margin)
+	if (near && c->near_ms > 0 && since >= c->near_ms)
 		why |= FW_EMBED_NEAR;
 	return why;
 }
@@ -559,6 +567,19 @@ static bool vote_leader(const struct fw_tracker_config *c, const struct slot *s,
 			tie = false;
 		} else if (count[k] == count[best]) {
 			tie = true;
+		}
+	}
+	if (best >= 0 && nc == 1 && c->vote_sure > 0 && count[best] >= c->vote_sure &&
+	    cand[best] >= 0) {
+		/* unanimous, and every vote well above the threshold */
+		bool sure = true;
+
+		for (int v = 0; v < s->n_votes; v++)
+			sure = sure && s->votes[v].similarity >= c->same_threshold + c->sure_margin;
+		if (sure) {
+			*leader = cand[best];
+			*mean = sum[best] / (float)count[best];
+			return true;
 		}
 	}
 	if (best < 0 || tie || count[best] < c->vote_min)

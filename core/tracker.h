@@ -83,6 +83,8 @@ struct fw_tracker_config {
 	int64_t lost_ms;      /* 2000: grace before face_left, ms since last seen ... */
 	int lost_frames;      /* 3: ... and at least this many missed updates */
 	/* when to embed (see fw_tracker_needs_embedding) */
+	int embed_hits;           /* 2: the first embedding once the face is detected this
+				   * often (a one-frame false detection costs nothing) */
 	int64_t refresh_ms;       /* 5000: re-embed a decided face this often, ms */
 	int64_t vote_interval_ms; /* 100: while undecided, embed at most this often, ms */
 	int64_t reacquire_ms;     /* 500: re-embed a face seen again after this long unseen */
@@ -90,13 +92,13 @@ struct fw_tracker_config {
 				   * many times that of the last embedded one */
 	float better_score;       /* 0.1: ... or its detection score this much higher */
 	float more_frontal;       /* 0.2: ... or its fw_tracker_frontal() this much higher */
-	int64_t improve_ms;       /* 2000: once a face is recognised (someone in the
-				   * gallery), those three (a bigger, better-scored or
-				   * more frontal view) count only this long after the
-				   * last embedding: a talking, moving face crosses them
-				   * several times a second, and each embedding costs
-				   * milliseconds of CPU. An unknown face is re-embedded
-				   * at once: a better view may name it */
+	int64_t improve_ms;       /* 2000: once a face is decided, those three (a
+				   * bigger, better-scored or more frontal view) count
+				   * only this long after the last embedding: a
+				   * talking, moving face crosses them several times a
+				   * second, and each embedding costs milliseconds of
+				   * CPU. Not for an unknown face that nearly matched
+				   * someone (near_margin): a better view may name it */
 	int64_t near_ms;          /* 500: a face decided unknown whose votes came within
 				   * near_margin of same_threshold (someone seen from a
 				   * poor angle, in poor light) is embedded again this
@@ -105,6 +107,11 @@ struct fw_tracker_config {
 	/* identity */
 	int vote_window;          /* 7: votes remembered (<= FW_TRACKER_MAX_VOTES) */
 	int vote_min;             /* 4: votes needed to decide (<= vote_window) */
+	int vote_sure;            /* 2: ... or this many, when they are all for one
+				   * person with a similarity of at least
+				   * same_threshold + sure_margin and no vote in the
+				   * window says otherwise; 0: off */
+	float sure_margin;        /* 0.1 */
 	float same_threshold;     /* FW_EMBED_SAME_THRESHOLD: cosine for a vote to count */
 	int64_t unknown_ms;       /* 10000: an unknown face seen this long is flagged once */
 };
@@ -181,13 +188,14 @@ int fw_tracker_tracks(const struct fw_tracker *t, const struct fw_track **tracks
 
 /* Why track `id` should be embedded now (0: it need not). Only a track seen
  * in the last update qualifies, and a reason lasts until fw_tracker_observe():
- *   NEW        never embedded
+ *   NEW        never embedded (and detected embed_hits times)
  *   UNDECIDED  identity undecided and vote_interval_ms since the last embedding
  *   REFRESH    refresh_ms since the last embedding
  *   BIGGER     its side bigger x `bigger` than the last embedded face's
  *   SCORE      its detection score better by better_score
  *   FRONTAL    its frontal score better by more_frontal
- *              (these three, once recognised, only improve_ms after the last)
+ *              (these three, once decided, only improve_ms after the last,
+ *              unless the face is unknown but nearly someone)
  *   REACQUIRED seen again after reacquire_ms unseen (maybe someone else)
  *   NEAR       decided unknown, but nearly someone: near_ms since the last */
 #define FW_EMBED_NEW 0x01u

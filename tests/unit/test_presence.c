@@ -424,9 +424,10 @@ static void test_bad_input(void **state)
  * stalls and the daemon ticks once a second. The daemon embeds whenever the
  * tracker asks and the gallery says alice 0.8.
  *   80     face_appeared (3rd frame); anyone present since 80
- *   360    face_identified alice: embeddings at 0, 120, 240, 360 (one per
- *          vote_interval_ms 100 while undecided), the 4th vote decides
- *   1360   alice present (arrive_ms after her first identified frame, 360)
+ *   160    face_identified alice: embeddings at 40 (her second sighting)
+ *          and 160 (the first frame vote_interval_ms 100 later); two votes
+ *          at 0.8, well above the threshold and unanimous, decide
+ *   1160   alice present (arrive_ms after her first identified frame, 160)
  *   6000   face_left, 4000 ms (2 s and 3 frames after the last sighting)
  *   14000  alice and anyone away since 4000 (the tick at 14000) */
 static void test_tracker_to_presence(void **state)
@@ -473,12 +474,12 @@ static void test_tracker_to_presence(void **state)
 	for (int64_t now = 7000; now <= 20000; now += 1000)
 		tick(r, now);
 
-	assert_int_equal(embeds, 4);
+	assert_int_equal(embeds, 2);
 	assert_int_equal(nt, 3);
 	assert_int_equal(tlog[0].kind, FW_TRACK_APPEARED);
 	assert_int_equal(tlog[0].t_ms, 80);
 	assert_int_equal(tlog[1].kind, FW_TRACK_IDENTIFIED);
-	assert_int_equal(tlog[1].t_ms, 360);
+	assert_int_equal(tlog[1].t_ms, 160);
 	assert_int_equal(tlog[1].identity, ALICE);
 	assert_int_equal(tlog[2].kind, FW_TRACK_LEFT);
 	assert_int_equal(tlog[2].t_ms, 6000);
@@ -489,7 +490,7 @@ static void test_tracker_to_presence(void **state)
 
 	assert_int_equal(r->n_ev, 4);
 	assert_ev(&r->ev[0], ANYONE, PRESENT, 80, 80);
-	assert_ev(&r->ev[1], ALICE, PRESENT, 360, 1360);
+	assert_ev(&r->ev[1], ALICE, PRESENT, 160, 1160);
 	assert_ev(&r->ev[2], ALICE, AWAY, 4000, 14000);
 	assert_ev(&r->ev[3], ANYONE, AWAY, 4000, 14000);
 	fw_tracker_destroy(t);

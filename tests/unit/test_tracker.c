@@ -75,11 +75,28 @@ struct run {
 	int n_ev;
 };
 
+/* The tracker's settings for the timelines below, written one rule at a
+ * time: every vote counts towards vote_min (no early sure decision) and a
+ * face is embedded from its first sighting. The defaults' vote_sure and
+ * embed_hits have tests of their own (test_sure_votes_decide_early,
+ * test_first_embedding_waits_a_second_sighting). */
+static void classic(struct fw_tracker_config *cfg)
+{
+	fw_tracker_config_default(cfg);
+	cfg->vote_sure = 0;
+	cfg->embed_hits = 1;
+}
+
 static struct run *run_new(const struct fw_tracker_config *cfg)
 {
 	struct run *r = calloc(1, sizeof(*r));
+	struct fw_tracker_config c;
 
 	assert_non_null(r);
+	if (!cfg) {
+		classic(&c);
+		cfg = &c;
+	}
 	assert_int_equal(fw_tracker_create(&r->t, cfg), 0);
 	return r;
 }
@@ -527,7 +544,7 @@ static void test_vote_tie_keeps_identity(void **state)
 	static const int32_t who[4] = { BOB, ALICE, ALICE, BOB };
 
 	(void)state;
-	fw_tracker_config_default(&cfg);
+	classic(&cfg);
 	cfg.vote_min = 2;
 	r = run_new(&cfg);
 	for (int v = 0; v < 4; v++) {
@@ -550,7 +567,7 @@ static void test_identified_never_before_appeared(void **state)
 	struct fw_detection d = face(320, 240, 100);
 
 	(void)state;
-	fw_tracker_config_default(&cfg);
+	classic(&cfg);
 	cfg.vote_min = 2;
 	r = run_new(&cfg);
 	frame(r, 0, &d, 1);
@@ -620,7 +637,7 @@ static void test_needs_embedding_when_useful_only(void **state)
 	int embeds = 0;
 
 	(void)state;
-	fw_tracker_config_default(&cfg);
+	classic(&cfg);
 	cfg.improve_ms = 0;
 	r = run_new(&cfg);
 	turn(&d, 1.0f / 3.0f);
@@ -677,16 +694,17 @@ static void test_needs_embedding_when_useful_only(void **state)
  * 100 -> 200 px), crossing the bigger and more-frontal marks again and
  * again. With the default improve_ms (2000) she is re-embedded once in
  * that time (the first frame 2 s after her deciding vote at 360 ms: frame
- * 59); with improve_ms 0, at every mark. A face the gallery does not know
- * is re-embedded at every mark whatever improve_ms: a better view may name
- * it. */
-static int embeds_while_improving(int64_t improve_ms, int32_t who)
+ * 59); with improve_ms 0, at every mark. So is a face like nobody in the
+ * gallery (0.2); but one that nearly matched her (0.45, unknown) is
+ * re-embedded at every mark whatever improve_ms: a better view may name
+ * her. */
+static int embeds_while_improving(int64_t improve_ms, int32_t who, float sim)
 {
 	struct fw_tracker_config cfg;
 	struct run *r;
 	int during = 0;
 
-	fw_tracker_config_default(&cfg);
+	classic(&cfg);
 	cfg.improve_ms = improve_ms;
 	r = run_new(&cfg);
 	for (int i = 0; i <= 85; i++) {
@@ -700,14 +718,18 @@ static int embeds_while_improving(int64_t improve_ms, int32_t who)
 		if (!why)
 			continue;
 		if (i >= 10) {
-			assert_int_equal(why & ~(FW_EMBED_BIGGER | FW_EMBED_FRONTAL | FW_EMBED_SCORE), 0);
-			if (improve_ms == 2000 && who == ALICE)
+			/* nearly her: also looked at again every near_ms */
+			assert_int_equal(why & ~(FW_EMBED_BIGGER | FW_EMBED_FRONTAL | FW_EMBED_SCORE |
+						 FW_EMBED_NEAR),
+					 0);
+			if (improve_ms == 2000 && sim < 0.3f)
 				assert_int_equal(i, 59);
 			during++;
 		}
-		assert_true(fw_tracker_observe(r->t, 1, who, who == ALICE ? 0.7f : 0.2f) >= 0);
-		if (i == 9)
-			assert_int_equal(track(r, 1)->identity, who);
+		assert_true(fw_tracker_observe(r->t, 1, who, sim) >= 0);
+		if (i == 9) /* a weak match is no vote for her */
+			assert_int_equal(track(r, 1)->identity,
+					 sim >= 0.55f ? who : FW_IDENTITY_UNKNOWN);
 		drain(r);
 	}
 	run_free(r);
@@ -716,13 +738,16 @@ static int embeds_while_improving(int64_t improve_ms, int32_t who)
 
 static void test_better_views_wait_improve_ms(void **state)
 {
-	int paced = embeds_while_improving(2000, ALICE), eager = embeds_while_improving(0, ALICE);
-	int unknown = embeds_while_improving(2000, FW_IDENTITY_UNKNOWN);
+	int paced = embeds_while_improving(2000, ALICE, 0.7f);
+	int eager = embeds_while_improving(0, ALICE, 0.7f);
+	int stranger = embeds_while_improving(2000, FW_IDENTITY_UNKNOWN, 0.2f);
+	int nearly = embeds_while_improving(2000, ALICE, 0.45f);
 
 	(void)state;
 	assert_int_equal(paced, 1);
 	assert_true(eager >= 4);
-	assert_int_equal(unknown, eager);
+	assert_int_equal(stranger, 1);
+	assert_true(nearly >= eager);
 }
 
 /* Decided unknown: a face whose votes nearly matched alice (0.45, within
@@ -771,6 +796,68 @@ static void test_near_miss_unknown_looks_again(void **state)
 	 * the 4th names her, and a recognised face still in the same view is
 	 * not embedded again before the refresh */
 	assert_int_equal(embeds_when_unknown(0.45f, true), 5);
+}
+
+/* The defaults: two votes decide when both are well above the threshold
+ * (0.7 >= 0.55 + 0.1) and nothing in the window disagrees; 0.6 votes, or a
+ * window with an unknown vote in it, wait for the usual four. */
+static int votes_to_decide(const float *sim, const int32_t *who, int n)
+{
+	struct fw_tracker_config cfg;
+	struct run *r;
+	struct fw_detection d = face(320, 240, 100);
+	int decided = 0;
+
+	fw_tracker_config_default(&cfg);
+	r = run_new(&cfg);
+	for (int v = 0; v < n && !decided; v++) {
+		frame(r, v * FRAME_MS, &d, 1);
+		fw_tracker_observe(r->t, 1, who[v], sim[v]);
+		if (track(r, 1)->identity != FW_IDENTITY_UNDECIDED) {
+			assert_int_equal(track(r, 1)->identity, ALICE);
+			decided = v + 1;
+		}
+	}
+	run_free(r);
+	return decided;
+}
+
+static void test_sure_votes_decide_early(void **state)
+{
+	static const int32_t alice[6] = { ALICE, ALICE, ALICE, ALICE, ALICE, ALICE };
+	static const int32_t mixed[6] = { ALICE, FW_IDENTITY_UNKNOWN, ALICE, ALICE, ALICE, ALICE };
+	static const float sure[6] = { 0.7f, 0.7f, 0.7f, 0.7f, 0.7f, 0.7f };
+	static const float weak[6] = { 0.6f, 0.7f, 0.6f, 0.7f, 0.7f, 0.7f };
+	static const float low[6] = { 0.7f, 0.1f, 0.7f, 0.7f, 0.7f, 0.7f };
+
+	(void)state;
+	assert_int_equal(votes_to_decide(sure, alice, 6), 2);
+	assert_int_equal(votes_to_decide(weak, alice, 6), 4);
+	assert_int_equal(votes_to_decide(low, mixed, 6), 5);
+}
+
+/* The defaults: a face is first embedded when it has been detected twice;
+ * a detection seen once (and never again) is never embedded. */
+static void test_first_embedding_waits_a_second_sighting(void **state)
+{
+	struct fw_tracker_config cfg;
+	struct run *r;
+	struct fw_detection a = face(320, 240, 100), b = face(100, 100, 60);
+
+	(void)state;
+	fw_tracker_config_default(&cfg);
+	r = run_new(&cfg);
+	frame(r, 0, (struct fw_detection[]){ a, b }, 2);
+	assert_int_equal(fw_tracker_needs_embedding(r->t, 1), 0);
+	assert_int_equal(fw_tracker_needs_embedding(r->t, 2), 0);
+	frame(r, FRAME_MS, &a, 1);
+	assert_int_equal(fw_tracker_needs_embedding(r->t, 1), FW_EMBED_NEW);
+	assert_int_equal(fw_tracker_needs_embedding(r->t, 2), 0);
+	for (int i = 2; i < 10; i++) {
+		frame(r, i * FRAME_MS, &a, 1);
+		assert_int_equal(fw_tracker_needs_embedding(r->t, 2), 0);
+	}
+	run_free(r);
 }
 
 /* A track not seen in the last update is not to be embedded, and cannot be
@@ -977,6 +1064,8 @@ int main(void)
 		cmocka_unit_test(test_needs_embedding_when_useful_only),
 		cmocka_unit_test(test_better_views_wait_improve_ms),
 		cmocka_unit_test(test_near_miss_unknown_looks_again),
+		cmocka_unit_test(test_sure_votes_decide_early),
+		cmocka_unit_test(test_first_embedding_waits_a_second_sighting),
 		cmocka_unit_test(test_observe_needs_a_track_seen_now),
 		cmocka_unit_test(test_frontal_score),
 		cmocka_unit_test(test_events_that_do_not_fit_wait),
