@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/fw.h"
 
@@ -230,10 +233,12 @@ static int whole_factor(int ssize, int dsize)
 struct taps {
 	int off[MAX_TAPS]; /* byte offset of the pixel in the row */
 	float w[MAX_TAPS];
+	bool wide;         /* no tap on the row's last pixel: each may read 4 bytes */
 };
 
-/* xs's spans as taps; false when a span is wider than MAX_TAPS. */
-static bool make_taps(const struct span *xs, int dst_w, struct taps *tp)
+/* xs's spans as taps for a source src_w wide; false when a span is wider
+ * than MAX_TAPS. */
+static bool make_taps(const struct span *xs, int dst_w, int src_w, struct taps *tp)
 {
 	for (int dx = 0; dx < dst_w; dx++) {
 		const struct span *sx = &xs[dx];
@@ -257,12 +262,40 @@ static bool make_taps(const struct span *xs, int dst_w, struct taps *tp)
 			tp[dx].off[k] = base;
 			tp[dx].w[k] = 0;
 		}
+		tp[dx].wide = true;
+		for (k = 0; k < MAX_TAPS; k++)
+			tp[dx].wide = tp[dx].wide && tp[dx].off[k] < 3 * (src_w - 1);
 	}
 	return true;
 }
 
+/* Three channels in the first three lanes of a vector: each lane does what
+ * row_sum does for its channel, in the same order, so the sums are the
+ * same to the bit (the fourth lane, the next pixel's first byte, is not
+ * used). */
+typedef float v4sf __attribute__((vector_size(16)));
+
+static inline v4sf u8x4_to_float(const uint8_t *p)
+{
+#if defined(__SSE2__)
+	int32_t bits;
+	__m128i z = _mm_setzero_si128(), v;
+
+	memcpy(&bits, p, sizeof bits);
+	v = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(bits), z), z);
+	return (v4sf)_mm_cvtepi32_ps(v);
+#else
+	typedef uint8_t v4qu __attribute__((vector_size(4)));
+	v4qu b;
+
+	memcpy(&b, p, sizeof b);
+	return __builtin_convertvector(b, v4sf);
+#endif
+}
+
 /* One source row's weighted sums for every destination column (row_sum's
- * arithmetic, column by column) into h[3 * dst_w]. */
+ * arithmetic, column by column) into h[3 * dst_w + 1] (the last float is
+ * scratch). */
 static void row_sums(const uint8_t *row, const struct span *xs, const struct taps *tp,
 		     int dst_w, float *h)
 {
@@ -272,6 +305,15 @@ static void row_sums(const uint8_t *row, const struct span *xs, const struct tap
 		return;
 	}
 	for (int dx = 0; dx < dst_w; dx++) {
+		if (tp[dx].wide) {
+			v4sf a = { 0, 0, 0, 0 };
+
+			for (int k = 0; k < MAX_TAPS; k++) {
+				a = a + u8x4_to_float(row + tp[dx].off[k]) * tp[dx].w[k];
+			}
+			memcpy(h + 3 * dx, &a, sizeof a); /* 4 floats: the 4th is overwritten next */
+			continue;
+		}
 		float a0 = 0, a1 = 0, a2 = 0;
 
 		for (int k = 0; k < MAX_TAPS; k++) {
@@ -301,35 +343,54 @@ static void accumulate(float *restrict acc, const float *restrict h, float beta,
  * time: the column spans once, each source row's horizontal sums once per
  * destination row that reads it, then the vertical weights over the whole
  * row. */
+/* The horizontal sums of the last two source rows resize_rows used:
+ * consecutive destination rows share the source row at their boundary. */
+struct row_cache {
+	float h[2][3 * SPAN_TABLE + 1];
+	int y[2];
+	int older;
+};
+
+/* acc += beta * (source row y's horizontal sums), from the cache when there */
+static void add_source_row(struct row_cache *c, const struct fw_image *src, int y,
+			   const struct span *xs, const struct taps *tp, int dst_w, float beta,
+			   float *acc)
+{
+	int slot = c->y[0] == y ? 0 : c->y[1] == y ? 1 : -1;
+
+	if (slot < 0) {
+		slot = c->older;
+		row_sums(src->data + (size_t)y * (size_t)src->stride, xs, tp, dst_w, c->h[slot]);
+		c->y[slot] = y;
+	}
+	c->older = !slot;
+	accumulate(acc, c->h[slot], beta, 3 * dst_w);
+}
+
 static void resize_rows(const struct fw_image *src, struct fw_image *dst)
 {
 	struct span xs[SPAN_TABLE];
 	struct taps taps[SPAN_TABLE];
-	float h[3 * SPAN_TABLE], acc[3 * SPAN_TABLE];
+	struct row_cache cache = { .y = { -1, -1 } };
+	float acc[3 * SPAN_TABLE];
 	const int n = 3 * dst->width;
 	const struct taps *tp;
 
 	for (int dx = 0; dx < dst->width; dx++)
 		axis_span(dx, src->width, dst->width, &xs[dx]);
-	tp = make_taps(xs, dst->width, taps) ? taps : NULL;
+	tp = make_taps(xs, dst->width, src->width, taps) ? taps : NULL;
 	for (int dy = 0; dy < dst->height; dy++) {
 		uint8_t *out = dst->data + (size_t)dy * (size_t)dst->stride;
 		struct span sy;
 
 		axis_span(dy, src->height, dst->height, &sy);
 		memset(acc, 0, sizeof(float) * (size_t)n);
-		if (sy.first >= 0) {
-			row_sums(src->data + (size_t)sy.first * (size_t)src->stride, xs, tp, dst->width, h);
-			accumulate(acc, h, sy.w_first, n);
-		}
-		for (int y = sy.mid_begin; y < sy.mid_end; y++) {
-			row_sums(src->data + (size_t)y * (size_t)src->stride, xs, tp, dst->width, h);
-			accumulate(acc, h, sy.w_mid, n);
-		}
-		if (sy.last >= 0) {
-			row_sums(src->data + (size_t)sy.last * (size_t)src->stride, xs, tp, dst->width, h);
-			accumulate(acc, h, sy.w_last, n);
-		}
+		if (sy.first >= 0)
+			add_source_row(&cache, src, sy.first, xs, tp, dst->width, sy.w_first, acc);
+		for (int y = sy.mid_begin; y < sy.mid_end; y++)
+			add_source_row(&cache, src, y, xs, tp, dst->width, sy.w_mid, acc);
+		if (sy.last >= 0)
+			add_source_row(&cache, src, sy.last, xs, tp, dst->width, sy.w_last, acc);
 		for (int i = 0; i < n; i++)
 			out[i] = clamp_u8(acc[i]);
 	}

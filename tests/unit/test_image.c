@@ -224,6 +224,8 @@ static void test_resize_area_matches_definition(void **state)
 	static const int sizes[][4] = {
 		{ 7, 5, 3, 2 },	    { 100, 61, 37, 29 }, { 853, 480, 128, 72 },
 		{ 50, 50, 49, 1 }, { 640, 480, 128, 96 }, { 60, 40, 20, 20 },
+		/* shrinks by less than 3 (the branch-free taps), regions' sizes */
+		{ 192, 192, 128, 128 }, { 161, 91, 128, 72 }, { 300, 200, 299, 150 },
 	};
 
 	tu_srand(7);
