@@ -12,6 +12,7 @@ void fw_scan_config_default(struct fw_scan_config *cfg)
 	cfg->region_scale = 2.4f;
 	cfg->regions = 1;
 	cfg->still_fps = 5;
+	cfg->settled_fps = 5;
 }
 
 void fw_scan_init(struct fw_scan *s, const struct fw_scan_config *cfg)

@@ -64,6 +64,10 @@ struct fw_scan_config {
 	int regions;          /* 1: follow tracked faces in regions (0: always full) */
 	int still_fps;        /* 5: frames analysed per second while the scene is
 			       * still (0: no slower than otherwise) */
+	int settled_fps;      /* 5: ... while every face in view is followed and
+			       * decided (named or unknown): nobody new to name,
+			       * a whole-frame look still every full_ms (0: no
+			       * slower than otherwise) */
 };
 
 enum fw_scan_kind { FW_SCAN_FULL = 0, FW_SCAN_REGIONS, FW_SCAN_STILL };

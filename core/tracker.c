@@ -42,6 +42,7 @@ struct slot {
 	int64_t embed_ms;
 	float embed_side, embed_score, embed_frontal;
 	bool reacquired;   /* seen again after reacquire_ms; until the next embedding */
+	bool revote;       /* fw_tracker_revote(): votes again until they decide */
 	/* the last vote_window votes, a ring */
 	struct vote votes[FW_TRACKER_MAX_VOTES];
 	int n_votes, vote_next;
@@ -513,7 +514,7 @@ unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id)
 	since = t->now - s->embed_ms;
 	near = s->pub.identity == FW_IDENTITY_UNKNOWN &&
 	       s->pub.similarity >= c->same_threshold - c->near_margin;
-	if (s->pub.identity == FW_IDENTITY_UNDECIDED && since >= c->vote_interval_ms)
+	if ((s->pub.identity == FW_IDENTITY_UNDECIDED || s->revote) && since >= c->vote_interval_ms)
 		why |= FW_EMBED_UNDECIDED;
 	if (since >= c->refresh_ms)
 		why |= FW_EMBED_REFRESH;
@@ -589,6 +590,21 @@ static bool vote_leader(const struct fw_tracker_config *c, const struct slot *s,
 	return true;
 }
 
+void fw_tracker_revote(struct fw_tracker *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < FW_TRACKER_MAX_TRACKS; i++) {
+		struct slot *s = &t->slots[i];
+
+		if (!s->used || s->ended)
+			continue;
+		s->n_votes = 0;
+		s->vote_next = 0;
+		s->revote = true;
+	}
+}
+
 int fw_tracker_observe(struct fw_tracker *t, uint32_t id, int32_t identity, float similarity)
 {
 	const struct fw_tracker_config *c;
@@ -620,6 +636,7 @@ int fw_tracker_observe(struct fw_tracker *t, uint32_t id, int32_t identity, floa
 		s->n_votes++;
 
 	if (vote_leader(c, s, &leader, &mean)) {
+		s->revote = false;
 		if (leader != s->pub.identity) {
 			s->pub.identity = leader;
 			s->pub.identity_since_ms = t->now;

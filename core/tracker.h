@@ -208,6 +208,12 @@ int fw_tracker_tracks(const struct fw_tracker *t, const struct fw_track **tracks
 #define FW_EMBED_NEAR 0x80u
 unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id);
 
+/* The gallery changed (a reload, a new threshold, someone enrolled): every
+ * track forgets its votes and votes again, one embedding per
+ * vote_interval_ms, until they decide; the identity each reports stays
+ * until then (no event unless the new votes decide differently). */
+void fw_tracker_revote(struct fw_tracker *t);
+
 /* The gallery's answer for an embedding of track `id`'s detection of the
  * last update: the best identity (>= 0, or FW_IDENTITY_UNKNOWN for an empty
  * gallery) and its cosine similarity. One vote (see the top); it also resets

@@ -236,6 +236,8 @@ int fw_config_set(struct fw_config *c, const char *key, const char *v, const cha
 		INT(scan.regions, 0, 1);
 	else if (!strcmp(key, "scan_still_fps"))
 		INT(scan.still_fps, 0, 240);
+	else if (!strcmp(key, "scan_settled_fps"))
+		INT(scan.settled_fps, 0, 240);
 	else if (!strcmp(key, "scan_still_diff")) {
 		char *end;
 		float t = strtof(v, &end);
@@ -405,6 +407,7 @@ static const struct key_info keys[] = {
 	KEY("scan_still_diff", scan.still_diff, K_FLOAT, 1),
 	KEY("scan_regions", scan.regions, K_INT, 1),
 	KEY("scan_still_fps", scan.still_fps, K_INT, 1),
+	KEY("scan_settled_fps", scan.settled_fps, K_INT, 1),
 };
 #undef KEY
 

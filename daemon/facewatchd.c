@@ -235,6 +235,7 @@ struct infer {
 	int last_still;              /* the last plan was FW_SCAN_STILL */
 	int n_dets;                  /* in->dets from the last detector run, frame pixels */
 	int max_fps;                 /* cfg's live keys, this thread's copy */
+	int settled;                 /* the last frame's faces: all followed and decided */
 	float threshold;
 	struct fw_attend *attend;    /* NULL unless landmarks68 = on */
 	struct fw_attention_event *aev;
@@ -286,6 +287,8 @@ static void load_gallery(struct infer *in)
 	in->d->gallery_templates = fw_gallery_n_templates(g);
 	pthread_mutex_unlock(&in->d->stats_lock);
 	fw_log(FW_LOG_INFO, "gallery: %d identities, %d templates", n, fw_gallery_n_templates(g));
+	/* the faces in view are looked at again against the new gallery */
+	fw_tracker_revote(in->tracker);
 }
 
 static void emit_presence(struct infer *in, int n)
@@ -624,11 +627,14 @@ static int ensure_buffers(struct infer *in, int w, int h)
 		in->small.data = malloc(need);
 		in->small_cap = in->small.data ? need : 0;
 	}
-	if (need / 64 + 3 * 64 > in->look_cap) {
-		/* 1/8 in each direction, rounded up */
+	/* 1/8 in each direction, rounded up: a 1126x661 frame is 141x83 at
+	 * 1/8, more than need / 64 (a look buffer too small failed every
+	 * decode once the scene went still, and nothing was analysed again) */
+	size_t look = (size_t)((w + 7) / 8) * (size_t)((h + 7) / 8) * 3;
+	if (look > in->look_cap) {
 		free(in->look.data);
-		in->look.data = malloc(need / 64 + 3 * 64);
-		in->look_cap = in->look.data ? need / 64 + 3 * 64 : 0;
+		in->look.data = malloc(look);
+		in->look_cap = in->look.data ? look : 0;
 	}
 	return in->small.data && in->full.data && in->look.data ? 0 : FW_ENOMEM;
 }
@@ -777,11 +783,16 @@ static void *infer_main(void *arg)
 				struct timespec ts = { wait / 1000000000, wait % 1000000000 };
 				nanosleep(&ts, NULL);
 			}
-			/* a still scene is looked at less often (scan_still_fps) */
-			int rate = in->last_still && in->scan.cfg.still_fps > 0 &&
-					   in->scan.cfg.still_fps < in->max_fps
-				   ? in->scan.cfg.still_fps
-				   : in->max_fps;
+			/* a still scene (scan_still_fps), or faces all followed
+			 * and decided (scan_settled_fps, not under the preview
+			 * window), are looked at less often */
+			int rate = in->max_fps;
+			if (in->last_still && in->scan.cfg.still_fps > 0 &&
+			    in->scan.cfg.still_fps < rate)
+				rate = in->scan.cfg.still_fps;
+			else if (in->settled && !d->want_preview && in->scan.cfg.settled_fps > 0 &&
+				 in->scan.cfg.settled_fps < rate)
+				rate = in->scan.cfg.settled_fps;
 			next_ns = now_ns() + 1000000000 / rate;
 		}
 
@@ -866,6 +877,12 @@ static void *infer_main(void *arg)
 		emit_presence(in, fw_presence_update(in->presence, t, tracks, nt, in->pev, in->max_pev));
 		attend(in, f, denom, tracks, nt, t);
 		atomic_store(&d->idle, nt == 0);
+		/* an enrolment session wants every frame it can get */
+		in->settled = nt > 0 && !fw_enroll_active(d->enroll);
+		for (int i = 0; i < nt; i++)
+			if (tracks[i].state != FW_TRACK_ACTIVE ||
+			    tracks[i].identity == FW_IDENTITY_UNDECIDED)
+				in->settled = 0;
 		{
 			int64_t t0 = f->t_ns[FW_STAGE_CAPTURED];
 			float latency = t0 ? (float)(now_ns() - t0) / 1e6f : 0;

@@ -860,6 +860,58 @@ static void test_first_embedding_waits_a_second_sighting(void **state)
 	run_free(r);
 }
 
+/* After a gallery change (fw_tracker_revote) a face decided unknown is
+ * looked at again every vote_interval_ms: two sure votes for alice name her
+ * (one IDENTIFIED event) and the pace drops back; a revote that agrees
+ * with the identity already reported says nothing. */
+static void test_revote_after_gallery_change(void **state)
+{
+	struct fw_tracker_config cfg;
+	struct run *r;
+	struct fw_detection d = face(320, 240, 100);
+	int embeds_after = 0, i;
+
+	(void)state;
+	fw_tracker_config_default(&cfg);
+	r = run_new(&cfg);
+	for (i = 0; i < 20; i++) { /* decided unknown, nobody like her */
+		frame(r, i * FRAME_MS, &d, 1);
+		if (fw_tracker_needs_embedding(r->t, 1))
+			fw_tracker_observe(r->t, 1, ALICE, 0.1f);
+	}
+	assert_int_equal(track(r, 1)->identity, FW_IDENTITY_UNKNOWN);
+	drain(r);
+	r->n_ev = 0;
+	fw_tracker_revote(r->t);
+	for (; i < 60; i++) {
+		frame(r, i * FRAME_MS, &d, 1);
+		if (fw_tracker_needs_embedding(r->t, 1)) {
+			assert_int_equal(fw_tracker_needs_embedding(r->t, 1), FW_EMBED_UNDECIDED);
+			fw_tracker_observe(r->t, 1, ALICE, 0.7f);
+			embeds_after++;
+		}
+		drain(r);
+	}
+	assert_int_equal(embeds_after, 2);
+	assert_int_equal(track(r, 1)->identity, ALICE);
+	assert_int_equal(r->n_ev, 1);
+	assert_int_equal(r->ev[0].kind, FW_TRACK_IDENTIFIED);
+	assert_int_equal(r->ev[0].previous, FW_IDENTITY_UNKNOWN);
+	/* the same gallery again: two votes, the same answer, no event */
+	fw_tracker_revote(r->t);
+	for (embeds_after = 0; i < 100; i++) {
+		frame(r, i * FRAME_MS, &d, 1);
+		if (fw_tracker_needs_embedding(r->t, 1)) {
+			fw_tracker_observe(r->t, 1, ALICE, 0.7f);
+			embeds_after++;
+		}
+		drain(r);
+	}
+	assert_int_equal(embeds_after, 2);
+	assert_int_equal(r->n_ev, 1);
+	run_free(r);
+}
+
 /* A track not seen in the last update is not to be embedded, and cannot be
  * observed; neither can a track that does not exist. */
 static void test_observe_needs_a_track_seen_now(void **state)
@@ -1066,6 +1118,7 @@ int main(void)
 		cmocka_unit_test(test_near_miss_unknown_looks_again),
 		cmocka_unit_test(test_sure_votes_decide_early),
 		cmocka_unit_test(test_first_embedding_waits_a_second_sighting),
+		cmocka_unit_test(test_revote_after_gallery_change),
 		cmocka_unit_test(test_observe_needs_a_track_seen_now),
 		cmocka_unit_test(test_frontal_score),
 		cmocka_unit_test(test_events_that_do_not_fit_wait),
