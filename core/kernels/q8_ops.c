@@ -11,11 +11,57 @@
 #include <math.h>
 #include <string.h>
 
+/* max of 16 bytes from each of four places: one pmaxub/umax per pair
+ * (GCC vectorises the fixed-length loop; memcpy is an unaligned load) */
+static inline void max4_16(const uint8_t *a, const uint8_t *b, const uint8_t *c, const uint8_t *d,
+			   uint8_t *o)
+{
+	uint8_t va[16], vb[16], vc[16], vd[16];
+
+	memcpy(va, a, 16), memcpy(vb, b, 16), memcpy(vc, c, 16), memcpy(vd, d, 16);
+	for (int i = 0; i < 16; i++) {
+		uint8_t x = va[i] > vb[i] ? va[i] : vb[i], y = vc[i] > vd[i] ? vc[i] : vd[i];
+
+		va[i] = x > y ? x : y;
+	}
+	memcpy(o, va, 16);
+}
+
+/* BlazeFace's pool: 2x2, stride 2, no padding, at least 16 channels.
+ * Channels go 16 at a time; the last group starts at c - 16 and overlaps
+ * the one before, which writes the same bytes again (no scalar tail). */
+static void maxpool_2x2s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t *out)
+{
+	const size_t c = (size_t)g->in_c, row = (size_t)g->in_w * c;
+
+	for (int oy = 0; oy < g->out_h; oy++) {
+		const uint8_t *r0 = in + (size_t)(2 * oy) * row, *r1 = r0 + row;
+
+		for (int ox = 0; ox < g->out_w; ox++, out += c) {
+			const uint8_t *p0 = r0 + (size_t)(2 * ox) * c, *p1 = r1 + (size_t)(2 * ox) * c;
+
+			for (size_t ch = 0;; ch += 16) {
+				if (ch + 16 > c)
+					ch = c - 16;
+				max4_16(p0 + ch, p0 + c + ch, p1 + ch, p1 + c + ch, out + ch);
+				if (ch + 16 >= c)
+					break;
+			}
+		}
+	}
+}
+
 void fw_q8_maxpool(const struct fw_conv_geom *g, const uint8_t *in, uint8_t *out)
 {
 	const int c = g->in_c;
 
 	assert(g->out_c == g->in_c);
+	if (g->k_h == 2 && g->k_w == 2 && g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 &&
+	    g->dil_w == 1 && g->pad_t == 0 && g->pad_l == 0 && c >= 16 && 2 * g->out_h <= g->in_h &&
+	    2 * g->out_w <= g->in_w) {
+		maxpool_2x2s2(g, in, out);
+		return;
+	}
 	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
 	for (int oy = 0; oy < g->out_h; oy++) {
 		for (int ox = 0; ox < g->out_w; ox++) {
@@ -93,22 +139,27 @@ void fw_q8_quantize(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q
 	/* Round half to even without lrintf, so the loop vectorises on plain
 	 * SSE2: adding and subtracting 1.5 * 2^23 leaves the float's integer
 	 * part rounded to nearest even (IEEE default rounding), exactly as
-	 * lrintf does, for |v| < 2^22. The clamp to +-512 first keeps v there
-	 * (NaN fails the first compare and becomes 512, as before) and cannot
-	 * change the clamped result (q8.h). This runs at the edges
-	 * of int8 regions, over whole tensors (200k values for MobileFaceNet's
-	 * first layers), where lrintf cost 0.8 ms. -ffp-contract=off (the q8
-	 * files' flag) keeps the add and subtract separate. */
-	const float magic = 12582912.0f;
+	 * lrintf does, for |v| < 2^22. -ffp-contract=off (the q8 files' flag)
+	 * keeps the add and subtract separate.
+	 *
+	 * The clamp to 0..255 is done on the float, before rounding, to the
+	 * integers lo = -z and hi = 255 - z: for v below lo, lrintf(v) <= lo
+	 * as lo is an integer, so both orders give 0 (and 255 above hi); in
+	 * between nothing is clamped. NaN fails the first compare and becomes
+	 * hi, 255, as q8.h's clamp to +-512 gives. The result then needs no
+	 * integer clamp: SSE2 has no 32-bit min/max, and the emulated one cost
+	 * most of the 0.07 ms this took on BlazeFace's 128x128x3 input (four
+	 * times that on the full-range model's 192x192x3 and its float resize
+	 * outputs). test_quantize_matches_lrintf checks it against lrintf. */
+	const float magic = 12582912.0f, lo = (float)-z, hi = (float)(255 - z);
 
 	for (size_t i = 0; i < n; i++) {
 		float v = x[i] * inv_s;
 
-		v = v < 512.0f ? v : 512.0f;
-		v = v > -512.0f ? v : -512.0f;
+		v = v < hi ? v : hi;
+		v = v > lo ? v : lo;
 		v = (v + magic) - magic;
-		int32_t r = (int32_t)v + z;
-		q[i] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+		q[i] = (uint8_t)((int32_t)v + z);
 	}
 }
 
