@@ -53,6 +53,7 @@ struct rt_q8 {
 	struct fw_q8_add add;
 	uint8_t zero_in;
 	struct fw_conv_geom g; /* FC as a 1x1 conv over a 1x1xI input */
+	int cpad_cb;           /* ADD fused with a channel PAD: b's channels (b = in[1]); 0 = plain */
 };
 
 struct rt_op {
@@ -60,6 +61,7 @@ struct rt_op {
 	struct fw_conv_geom g;
 	uint64_t macs;
 	int int8;              /* runs on u8 tensors */
+	int fused;             /* a PAD the next ADD does (add_cpad): no step, no tensor */
 	int in[FW_MF_MAX_IN];  /* tensors actually read: rec.in or their shadows */
 	struct rt_q8 *q;
 };
@@ -85,6 +87,7 @@ struct fw_model {
 	enum fw_precision precision;
 	const struct fw_q8_kernels *q8;
 	int n_int8_ops;
+	int n_fused_ops;
 	float *trace_buf;       /* dequantised int8 outputs for the trace hook */
 	unsigned char *arena;   /* activations, then conv scratch */
 	size_t arena_bytes;
@@ -608,9 +611,50 @@ static int op_int8(const struct fw_model *m, const struct rt_op *op)
 	}
 }
 
+/* Whether PAD op i can be done by the ADD that reads it (add_cpad): zeros
+ * after the channels only, its output read by that one ADD alone and not a
+ * graph output, both running int8 with a kernel table that has add_cpad.
+ * BlazeBlock's skip path (maxpool or identity, channel pad, add) is this. */
+static int fusable_cpad(const struct fw_model *m, int i)
+{
+	const struct rt_op *op = &m->ops[i];
+	const int *p = op->rec.p, out = op->rec.out;
+	int reader = -1;
+
+	if (op->rec.type != FW_OP_PAD || !op->int8 || !m->q8->add_cpad)
+		return 0;
+	for (int k = 0; k < 7; k++)
+		if (p[k])
+			return 0;
+	for (int o = 0; o < m->n_outputs; o++)
+		if (m->outputs[o] == out)
+			return 0;
+	for (int j = i + 1; j < m->n_ops; j++) {
+		const struct fw_mf_op *r = &m->ops[j].rec;
+
+		for (int s = 0; s < r->n_in; s++) {
+			if (r->in[s] != out)
+				continue;
+			if (reader >= 0)
+				return 0;
+			reader = j;
+		}
+	}
+	if (reader < 0 || m->ops[reader].rec.type != FW_OP_ADD || !op_int8(m, &m->ops[reader]))
+		return 0;
+	/* one padded operand per ADD: not if the other one is a fused PAD too */
+	for (int s = 0; s < 2; s++) {
+		int d = m->t[m->ops[reader].rec.in[s]].def;
+
+		if (d >= 0 && m->ops[d].fused)
+			return 0;
+	}
+	return 1;
+}
+
 static int build_steps(struct fw_model *m, const char *what, const struct fw_model_options *opt)
 {
-	int int8 = opt->precision == FW_PRECISION_INT8, err;
+	int int8 = opt->precision == FW_PRECISION_INT8, err, cpad;
 
 	m->steps = calloc((size_t)m->n_ops + 2 * (size_t)m->n_file_tensors + 1, sizeof *m->steps);
 	if (!m->steps)
@@ -642,6 +686,22 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 		for (int s = 0; s < FW_MF_MAX_IN; s++)
 			op->in[s] = s < r->n_in && r->in[s] >= 0
 				? use_as(m, r->in[s], op->int8 ? FW_DT_U8 : FW_DT_F32) : -1;
+		cpad = 0;
+		if (r->type == FW_OP_ADD && op->int8) {
+			/* a fused PAD's output is never made: read its source, as b
+			 * (add_cpad pads b; a + b is b + a exactly in IEEE float) */
+			for (int s = 0; s < 2 && !cpad; s++) {
+				int d = m->t[r->in[s]].def;
+
+				if (d >= 0 && m->ops[d].fused) {
+					int other = op->in[1 - s];
+
+					op->in[1] = m->ops[d].in[0];
+					op->in[0] = other;
+					cpad = 1;
+				}
+			}
+		}
 		y = &m->t[r->out];
 		y->dtype = op->int8 ? FW_DT_U8 : FW_DT_F32;
 		y->bytes = tensor_bytes(y);
@@ -651,6 +711,8 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 				 r->type == FW_OP_FC || r->type == FW_OP_ADD)) {
 			if ((err = prepare_q8(m, op, what)))
 				return err;
+			if (cpad)
+				op->q->cpad_cb = m->t[op->in[1]].dims[3];
 		}
 		{
 			size_t sb = 0;
@@ -662,6 +724,12 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 				m->scratch_bytes = align_up(sb, 64);
 		}
 		m->n_int8_ops += op->int8;
+		if (int8 && !opt->no_fuse && fusable_cpad(m, i)) {
+			op->fused = 1;
+			y->bytes = 0; /* never written: takes no arena */
+			m->n_fused_ops++;
+			continue;
+		}
 		push_step(m, STEP_OP, i, -1, -1);
 	}
 	/* the caller reads float */
@@ -1148,7 +1216,11 @@ static void run_int8(struct fw_model *m, const struct rt_op *op)
 		q->k->dwconv(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, U8(y));
 		break;
 	case FW_OP_ADD:
-		q->k->add(U8(x), U8(&m->t[op->in[1]]), elems(y->dims), &q->add, U8(y));
+		if (q->cpad_cb)
+			q->k->add_cpad(U8(x), U8(&m->t[op->in[1]]), elems(y->dims) / (size_t)y->dims[3],
+				       y->dims[3], q->cpad_cb, &q->add, U8(y));
+		else
+			q->k->add(U8(x), U8(&m->t[op->in[1]]), elems(y->dims), &q->add, U8(y));
 		break;
 	case FW_OP_MAXPOOL:
 		fw_q8_maxpool(&op->g, U8(x), U8(y));
@@ -1347,4 +1419,9 @@ const char *fw_model_kernels_name(const struct fw_model *m)
 int fw_model_int8_ops(const struct fw_model *m)
 {
 	return m->n_int8_ops;
+}
+
+int fw_model_fused_ops(const struct fw_model *m)
+{
+	return m->n_fused_ops;
 }

@@ -79,6 +79,15 @@ struct fw_q8_kernels {
 
 	void (*add)(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		    uint8_t *out);
+
+	/* add with b zero-padded in channels (BlazeBlock's skip path, PAD then
+	 * ADD, in one pass): over `pixels` pixels, a and out hold c channels
+	 * per pixel, b only the first cb <= c; the missing ones read zb, as
+	 * PAD fills them:  out[p][ch] = add(a[p][ch], ch < cb ? b[p][ch] : zb).
+	 * The same bytes as fw_q8_pad then add. NULL where a table has none
+	 * (the model planner then keeps the PAD). */
+	void (*add_cpad)(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
+			 const struct fw_q8_add *p, uint8_t *out);
 };
 
 /* The table for an ISA, or NULL if this build/CPU cannot run it. */

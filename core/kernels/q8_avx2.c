@@ -37,6 +37,7 @@
  * value is right anyway (it saturates to 0).
  */
 #include "q8.h"
+#include "q8_cpad.h"
 #include "../model_format.h"
 
 #include <assert.h>
@@ -587,6 +588,12 @@ static void avx2_add(const uint8_t *a, const uint8_t *b, size_t n, const struct 
 	}
 }
 
+static void avx2_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
+			  const struct fw_q8_add *p, uint8_t *out)
+{
+	fw_q8_cpad_run(a, b, pixels, c, cb, p, out, avx2_add, fw_q8_widen_c);
+}
+
 const struct fw_q8_kernels fw_q8_avx2_kernels = {
 	.isa = FW_ISA_AVX2,
 	.name = "avx2",
@@ -596,4 +603,5 @@ const struct fw_q8_kernels fw_q8_avx2_kernels = {
 	.conv = avx2_conv,
 	.dwconv = avx2_dwconv,
 	.add = avx2_add,
+	.add_cpad = avx2_add_cpad,
 };

@@ -75,6 +75,7 @@
  * result for every input.
  */
 #include "q8.h"
+#include "q8_cpad.h"
 #include "../model_format.h"
 
 #include <assert.h>
@@ -888,39 +889,106 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 
 /* ---- add ----------------------------------------------------------------- */
 
-FW_INLINE __m512i add16(__m128i a8, __m128i b8, const struct fw_q8_add *p)
+/* 64 elements at a time. vpdpbusd against a weight of 1 in byte j of each
+ * dword (0 elsewhere) takes byte j of every dword of a 64-byte load to
+ * int32 with the zero point already subtracted (src = -z): exact, and one
+ * instruction where vpmovzxbd + vpsubd were two. Lane i of vector j then
+ * holds element 4i + j. The results go back to bytes with vpackssdw /
+ * vpackuswb, which also clamp to 0..255 (values are within +-512 + zy, so
+ * the 16-bit step saturates nothing), and one vpshufb undoes the 4x4
+ * interleave inside each 128-bit lane: the packs leave lane k as
+ * r0[4k..4k+3] r1[4k..] r2[4k..] r3[4k..], memory wants r0[i] r1[i] r2[i]
+ * r3[i] for i = 4k..4k+3. */
+
+/* the low n bits, 0 <= n <= 64 (no BMI2 bzhi: the file is not built with it) */
+FW_INLINE __mmask64 mask64(size_t n)
 {
-	const __m512 zero = _mm512_setzero_ps();
-	const __m512i a = _mm512_sub_epi32(_mm512_cvtepu8_epi32(a8), _mm512_set1_epi32(p->za));
-	const __m512i b = _mm512_sub_epi32(_mm512_cvtepu8_epi32(b8), _mm512_set1_epi32(p->zb));
+	return n >= 64 ? ~0ull : (1ull << n) - 1u;
+}
+
+struct add_v {
+	__m512 sa, sb, inv_sy, lim;
+	__m512i nza, nzb, zy, w[4], shuf;
+	int relu;
+};
+
+FW_INLINE void add_v_init(struct add_v *k, const struct fw_q8_add *p)
+{
+	k->sa = _mm512_set1_ps(p->sa);
+	k->sb = _mm512_set1_ps(p->sb);
+	k->inv_sy = _mm512_set1_ps(p->inv_sy);
+	k->lim = _mm512_set1_ps(512.0f);
+	k->nza = _mm512_set1_epi32(-p->za);
+	k->nzb = _mm512_set1_epi32(-p->zb);
+	k->zy = _mm512_set1_epi32(p->zy);
+	for (int j = 0; j < 4; j++)
+		k->w[j] = _mm512_set1_epi32(1 << (8 * j));
+	k->shuf = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+	k->relu = p->act == FW_ACT_RELU;
+}
+
+/* q8.h's add on (a - za, b - zb) as int32, before the clamp */
+FW_INLINE __m512i add_lane(__m512i da, __m512i db, const struct add_v *k)
+{
 	/* two products, then their sum; no FMA (-ffp-contract=off) */
-	const __m512 va = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(p->sa));
-	const __m512 vb = _mm512_mul_ps(_mm512_cvtepi32_ps(b), _mm512_set1_ps(p->sb));
+	const __m512 va = _mm512_mul_ps(_mm512_cvtepi32_ps(da), k->sa);
+	const __m512 vb = _mm512_mul_ps(_mm512_cvtepi32_ps(db), k->sb);
 	__m512 v = _mm512_add_ps(va, vb);
 
-	if (p->act == FW_ACT_RELU)
-		v = _mm512_max_ps(v, zero);
-	v = _mm512_min_ps(_mm512_mul_ps(v, _mm512_set1_ps(p->inv_sy)), _mm512_set1_ps(512.0f));
-	return _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(p->zy)),
-				_mm512_setzero_si512());
+	if (k->relu)
+		v = _mm512_max_ps(v, _mm512_setzero_ps());
+	v = _mm512_min_ps(_mm512_mul_ps(v, k->inv_sy), k->lim);
+	return _mm512_add_epi32(_mm512_cvtps_epi32(v), k->zy);
+}
+
+FW_INLINE __m512i add64(__m512i a, __m512i b, const struct add_v *k)
+{
+	__m512i r[4];
+
+	for (int j = 0; j < 4; j++)
+		r[j] = add_lane(_mm512_dpbusd_epi32(k->nza, a, k->w[j]), _mm512_dpbusd_epi32(k->nzb, b, k->w[j]), k);
+	return _mm512_shuffle_epi8(_mm512_packus_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3])),
+				   k->shuf);
 }
 
 static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		       uint8_t *out)
 {
+	struct add_v k;
 	size_t i = 0;
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
-	for (; i + 16 <= n; i += 16)
-		_mm_storeu_si128((__m128i *)(out + i),
-				 _mm512_cvtusepi32_epi8(add16(_mm_loadu_si128((const __m128i *)(a + i)),
-							      _mm_loadu_si128((const __m128i *)(b + i)), p)));
+	add_v_init(&k, p);
+	for (; i + 64 <= n; i += 64)
+		_mm512_storeu_si512(out + i, add64(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i), &k));
 	if (i < n) {
-		const __mmask16 mk = lane_mask((int)(n - i));
+		const __mmask64 mk = mask64(n - i);
 
-		_mm512_mask_cvtusepi32_storeu_epi8(out + i, mk,
-						   add16(_mm_maskz_loadu_epi8(mk, a + i), _mm_maskz_loadu_epi8(mk, b + i), p));
+		_mm512_mask_storeu_epi8(out + i, mk,
+					add64(_mm512_maskz_loadu_epi8(mk, a + i), _mm512_maskz_loadu_epi8(mk, b + i), &k));
 	}
+}
+
+/* b's pixels to c channels, zb after the first cb: one masked load and a
+ * store per 64 channels (the store writes whole 64-byte groups, up to
+ * FW_Q8_CPAD_SLACK past the pixel; the next pixel overwrites them). */
+static void avx512_widen(const uint8_t *b, size_t n_px, int c, int cb, uint8_t zb, uint8_t *tmp)
+{
+	const __m512i z = _mm512_set1_epi8((char)zb);
+
+	for (size_t px = 0; px < n_px; px++, b += cb, tmp += c) {
+		for (int ch = 0; ch < c; ch += 64) {
+			const __mmask64 mb = cb > ch ? mask64((size_t)(cb - ch)) : 0;
+
+			_mm512_storeu_si512(tmp + ch, _mm512_mask_loadu_epi8(z, mb, b + ch));
+		}
+	}
+}
+
+static void avx512_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
+			    const struct fw_q8_add *p, uint8_t *out)
+{
+	fw_q8_cpad_run(a, b, pixels, c, cb, p, out, avx512_add, avx512_widen);
 }
 
 const struct fw_q8_kernels fw_q8_avx512_kernels = {
@@ -932,4 +1000,5 @@ const struct fw_q8_kernels fw_q8_avx512_kernels = {
 	.conv = avx512_conv,
 	.dwconv = avx512_dwconv,
 	.add = avx512_add,
+	.add_cpad = avx512_add_cpad,
 };
