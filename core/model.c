@@ -652,6 +652,37 @@ static int fusable_cpad(const struct fw_model *m, int i)
 	return 1;
 }
 
+/* Whether RESIZE op i, a float op, can run on u8 (fw_q8_resize_bilinear):
+ * its input is already u8 and every reader of its output runs int8, so the
+ * float plan dequantises before it and quantises after it; the u8 kernel
+ * does exactly that without the float tensors. */
+static int resize_on_u8(const struct fw_model *m, int i)
+{
+	const struct fw_mf_op *r = &m->ops[i].rec;
+	const struct rt_tensor *x = &m->t[r->in[0]], *y = &m->t[r->out];
+	int readers = 0;
+
+	if (r->type != FW_OP_RESIZE_BILINEAR || !(x->scale > 0) || !(y->scale > 0) ||
+	    x->dtype != FW_DT_U8)
+		return 0;
+	for (int o = 0; o < m->n_outputs; o++)
+		if (m->outputs[o] == r->out)
+			return 0;
+	for (int j = i + 1; j < m->n_ops; j++) {
+		const struct rt_op *op = &m->ops[j];
+
+		for (int s = 0; s < op->rec.n_in; s++) {
+			if (op->rec.in[s] != r->out)
+				continue;
+			/* a RESHAPE's plan depends on its input's storage: keep it simple */
+			if (op->rec.type == FW_OP_RESHAPE || !op_int8(m, op))
+				return 0;
+			readers++;
+		}
+	}
+	return readers > 0;
+}
+
 static int build_steps(struct fw_model *m, const char *what, const struct fw_model_options *opt)
 {
 	int int8 = opt->precision == FW_PRECISION_INT8, err, cpad;
@@ -683,6 +714,10 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 		struct rt_tensor *y = &m->t[r->out];
 
 		op->int8 = int8 && op_int8(m, op);
+		if (int8 && !op->int8 && !opt->no_fuse && resize_on_u8(m, i)) {
+			op->int8 = 1;
+			m->n_fused_ops++;
+		}
 		for (int s = 0; s < FW_MF_MAX_IN; s++)
 			op->in[s] = s < r->n_in && r->in[s] >= 0
 				? use_as(m, r->in[s], op->int8 ? FW_DT_U8 : FW_DT_F32) : -1;
@@ -718,6 +753,9 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 			size_t sb = 0;
 			if (op->int8 && (r->type == FW_OP_CONV2D || r->type == FW_OP_FC))
 				sb = m->q8->conv_scratch(&op->q->g);
+			else if (op->int8 && r->type == FW_OP_RESIZE_BILINEAR)
+				sb = fw_q8_resize_bilinear_scratch(m->t[r->in[0]].dims[1], m->t[r->in[0]].dims[2],
+								   m->t[r->in[0]].dims[3], y->dims[2]);
 			else if (!op->int8 && r->type == FW_OP_CONV2D && opt->tier == FW_KERNELS_FAST)
 				sb = fw_conv2d_f32_scratch(&op->g);
 			if (align_up(sb, 64) > m->scratch_bytes)
@@ -1227,6 +1265,12 @@ static void run_int8(struct fw_model *m, const struct rt_op *op)
 		break;
 	case FW_OP_PAD:
 		fw_q8_pad(x->dims, r->p, U8(x), (uint8_t)y->zp, U8(y));
+		break;
+	case FW_OP_RESIZE_BILINEAR:
+		/* 1 / scale as the quantise step of the float plan computes it */
+		fw_q8_resize_bilinear(m->q8, x->dims[1], x->dims[2], x->dims[3], U8(x), x->scale, x->zp,
+				      y->dims[1], y->dims[2], U8(y), 1.0f / y->scale, y->zp, r->p[0], r->p[1],
+				      m->scratch);
 		break;
 	case FW_OP_RESHAPE:
 		break;

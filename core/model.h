@@ -90,8 +90,10 @@ int fw_model_set_trace(struct fw_model *m, fw_model_trace_fn fn, void *ctx);
  * and the kernels ("ref", "blas", or the int8 ISA: "avx512", "neondot", ...). */
 enum fw_precision fw_model_precision(const struct fw_model *m);
 int fw_model_int8_ops(const struct fw_model *m);
-/* Ops the int8 plan folded into the op that reads them (a channel PAD into
- * its ADD); they are still counted in fw_model_int8_ops. */
+/* Ops the int8 plan changed from the file's, with the same results: channel
+ * PADs folded into the ADD that reads them, float RESIZEs between u8
+ * tensors run on u8 with their dequantise and quantise folded in. All are
+ * counted in fw_model_int8_ops. */
 int fw_model_fused_ops(const struct fw_model *m);
 const char *fw_model_kernels_name(const struct fw_model *m);
 

@@ -991,6 +991,50 @@ static void avx512_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, i
 	fw_q8_cpad_run(a, b, pixels, c, cb, p, out, avx512_add, avx512_widen);
 }
 
+/* ---- resize row -------------------------------------------------------------- */
+
+/* q8.h's resize row: the four products and the sum 16 channels at a time,
+ * in the order the plain C row writes them, then fw_q8_quantize's steps:
+ * x * inv_s clamped to [-z, 255 - z] (vminps returns its second operand for
+ * NaN, as `v < hi ? v : hi`), rounded half to even by vcvtps2dq (the
+ * 1.5 * 2^23 trick's result in that range), + z, and vpmovdb. */
+FW_INLINE __m128i resize16(const float *p00, const float *p10, const float *p01, const float *p11,
+			   __mmask16 mk, __m512 wy0, __m512 wy1, __m512 wx0, __m512 wx1, __m512 inv,
+			   __m512 lo, __m512 hi, __m512i z)
+{
+	const __m512 t0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p00), wy0), wx0);
+	const __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p10), wy1), wx0);
+	const __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p01), wy0), wx1);
+	const __m512 t3 = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p11), wy1), wx1);
+	__m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t0, t1), t2), t3);
+
+	v = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(v, inv), hi), lo);
+	return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), z));
+}
+
+static void avx512_resize_row(const struct fw_q8_resize_row *r, uint8_t *out)
+{
+	const size_t c = (size_t)r->c;
+	const __m512 wy0 = _mm512_set1_ps(r->wy0), wy1 = _mm512_set1_ps(r->wy1);
+	const __m512 inv = _mm512_set1_ps(r->inv_s), lo = _mm512_set1_ps((float)-r->z);
+	const __m512 hi = _mm512_set1_ps((float)(255 - r->z));
+	const __m512i z = _mm512_set1_epi32(r->z);
+
+	for (int x = 0; x < r->out_w; x++, out += c) {
+		const __m512 wx0 = _mm512_set1_ps(r->wx0[x]), wx1 = _mm512_set1_ps(r->wx1[x]);
+		const float *p00 = r->r0 + (size_t)r->x0[x] * c, *p01 = r->r0 + (size_t)r->x1[x] * c;
+		const float *p10 = r->r1 + (size_t)r->x0[x] * c, *p11 = r->r1 + (size_t)r->x1[x] * c;
+
+		for (size_t ch = 0; ch < c; ch += 16) {
+			const __mmask16 mk = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1u);
+
+			_mm_mask_storeu_epi8(out + ch, mk,
+					     resize16(p00 + ch, p10 + ch, p01 + ch, p11 + ch, mk, wy0, wy1, wx0, wx1,
+						      inv, lo, hi, z));
+		}
+	}
+}
+
 const struct fw_q8_kernels fw_q8_avx512_kernels = {
 	.isa = FW_ISA_AVX512,
 	.name = "avx512",
@@ -1001,4 +1045,5 @@ const struct fw_q8_kernels fw_q8_avx512_kernels = {
 	.dwconv = avx512_dwconv,
 	.add = avx512_add,
 	.add_cpad = avx512_add_cpad,
+	.resize_row = avx512_resize_row,
 };

@@ -134,6 +134,119 @@ void fw_q8_concat(int n, const int (*dims)[4], const uint8_t *const *in, int axi
 	}
 }
 
+/* fw_resize_bilinear_f32's source coordinate (kernels/ops.c), the same
+ * expressions: the two must give the same floats. */
+static void resize_interp(int dst, float scale, int half_pixel, int in_size, float *src, int *lo,
+			  int *hi)
+{
+	float s = half_pixel ? ((float)dst + 0.5f) * scale - 0.5f : (float)dst * scale;
+	int l = (int)floorf(s), h = (int)ceilf(s);
+
+	*src = s;
+	*lo = l > 0 ? l : 0;
+	*hi = h < in_size - 1 ? h : in_size - 1;
+}
+
+size_t fw_q8_resize_bilinear_scratch(int in_h, int in_w, int c, int out_w)
+{
+	(void)in_h;
+	/* two dequantised input rows, then x0, x1, wx0, wx1 */
+	return 2 * (size_t)in_w * (size_t)c * sizeof(float) + 4 * (size_t)out_w * sizeof(float);
+}
+
+/* Input row `want` dequantised, from a cache of two rows; `keep` (the other
+ * row the output row needs) is not evicted. */
+static const float *resize_row(int want, int keep, int idx[2], float *buf[2], const uint8_t *in,
+			       size_t row, float s, int32_t z)
+{
+	int k;
+
+	for (k = 0; k < 2; k++)
+		if (idx[k] == want)
+			return buf[k];
+	k = idx[0] == keep ? 1 : 0;
+	fw_q8_dequantize(in + (size_t)want * row, row, s, z, buf[k]);
+	idx[k] = want;
+	return buf[k];
+}
+
+void fw_q8_resize_row_c(const struct fw_q8_resize_row *r, uint8_t *out)
+{
+	const size_t c = (size_t)r->c;
+	float t[64];
+
+	for (int x = 0; x < r->out_w; x++, out += c) {
+		const float wy0 = r->wy0, wy1 = r->wy1, wx0 = r->wx0[x], wx1 = r->wx1[x];
+		const float *p00 = r->r0 + (size_t)r->x0[x] * c, *p01 = r->r0 + (size_t)r->x1[x] * c;
+		const float *p10 = r->r1 + (size_t)r->x0[x] * c, *p11 = r->r1 + (size_t)r->x1[x] * c;
+
+		for (size_t c0 = 0; c0 < c; c0 += 64) {
+			const size_t n = c - c0 < 64 ? c - c0 : 64;
+
+			for (size_t i = 0; i < n; i++) {
+				const size_t ch = c0 + i;
+
+				t[i] = p00[ch] * wy0 * wx0 + p10[ch] * wy1 * wx0 + p01[ch] * wy0 * wx1 +
+				       p11[ch] * wy1 * wx1;
+			}
+			fw_q8_quantize(t, n, r->inv_s, r->z, out + c0);
+		}
+	}
+}
+
+/* The float path this replaces is dequantise (a float image 4x the u8 one),
+ * resize (writes the output as floats) and quantise (reads them back), all
+ * three passes in plain C. Here the two input rows an output row reads are
+ * dequantised into scratch (kept while the next output row needs them),
+ * and the ISA's row kernel makes and quantises the output row in
+ * registers. Every value goes through the same operations in the same
+ * order as that path (-ffp-contract=off for the q8 files; ops.c is ISO C,
+ * whose GCC default is no contraction either): the coordinates and
+ * weights below are fw_resize_bilinear_f32's expressions. */
+void fw_q8_resize_bilinear(const struct fw_q8_kernels *k, int in_h, int in_w, int c,
+			   const uint8_t *in, float s_in, int32_t z_in, int out_h, int out_w,
+			   uint8_t *out, float inv_s_out, int32_t z_out, int half_pixel,
+			   int align_corners, void *scratch)
+{
+	const size_t irow = (size_t)in_w * (size_t)c, orow = (size_t)out_w * (size_t)c;
+	float *buf[2] = {scratch, (float *)scratch + irow};
+	int *x0 = (int *)(buf[1] + irow), *x1 = x0 + out_w;
+	float *wx0 = (float *)(x1 + out_w), *wx1 = wx0 + out_w;
+	void (*row_fn)(const struct fw_q8_resize_row *, uint8_t *) =
+		k && k->resize_row ? k->resize_row : fw_q8_resize_row_c;
+	int idx[2] = {-1, -1};
+	float sy = (float)in_h / (float)out_h, sx = (float)in_w / (float)out_w;
+
+	assert(!(half_pixel && align_corners));
+	if (align_corners && out_h > 1)
+		sy = (float)(in_h - 1) / (float)(out_h - 1);
+	if (align_corners && out_w > 1)
+		sx = (float)(in_w - 1) / (float)(out_w - 1);
+	for (int x = 0; x < out_w; x++) {
+		float fx;
+
+		resize_interp(x, sx, half_pixel, in_w, &fx, &x0[x], &x1[x]);
+		wx1[x] = fx - (float)x0[x];
+		wx0[x] = 1.0f - wx1[x];
+	}
+	for (int y = 0; y < out_h; y++) {
+		float fy;
+		int y0, y1;
+
+		resize_interp(y, sy, half_pixel, in_h, &fy, &y0, &y1);
+		const float wy1 = fy - (float)y0;
+		const struct fw_q8_resize_row r = {
+			.r0 = resize_row(y0, y1, idx, buf, in, irow, s_in, z_in),
+			.r1 = resize_row(y1, y0, idx, buf, in, irow, s_in, z_in),
+			.wy0 = 1.0f - wy1, .wy1 = wy1,
+			.x0 = x0, .x1 = x1, .wx0 = wx0, .wx1 = wx1,
+			.out_w = out_w, .c = c, .inv_s = inv_s_out, .z = z_out,
+		};
+
+		row_fn(&r, out + (size_t)y * orow);
+	}
+}
+
 void fw_q8_quantize(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q)
 {
 	/* Round half to even without lrintf, so the loop vectorises on plain

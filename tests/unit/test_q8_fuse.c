@@ -8,6 +8,8 @@
  *    4096-byte block, b with 0 channels or all of them, one pixel, blocks
  *    with a remainder; 64 guard bytes after the output catch overruns;
  *  - add of every tier against the reference around its 64-lane width;
+ *  - fw_q8_resize_bilinear with every tier's row kernel equals dequantise,
+ *    fw_resize_bilinear_f32, quantise (up, down, odd ratios, all modes);
  *  - fw_q8_maxpool's 2x2 stride-2 path against a plain loop written here;
  *  - fw_q8_quantize on NaN, infinities, the clamps and ties to even;
  *  - the real models in models/ loaded int8 with fusion and with
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/kernels/kernels.h"
 #include "core/kernels/q8.h"
 #include "core/model.h"
 #include "core/model_format.h"
@@ -226,6 +229,41 @@ static void test_maxpool_2x2_fast_path(void **state)
 	}
 }
 
+/* ---- resize on u8 = dequantise, float resize, quantise -------------------- */
+
+static void test_resize_u8_is_float_path(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	static const int chans[] = {1, 3, 15, 16, 17, 48, 64, 70, 96};
+
+	tu_srand(1717);
+	for (int i = 0; i < 120; i++) {
+		const int c = chans[tu_randi(0, (int)(sizeof chans / sizeof chans[0]) - 1)];
+		const int in_h = tu_randi(1, 13), in_w = tu_randi(1, 13);
+		const int out_h = i % 3 == 0 ? 2 * in_h : tu_randi(1, 27), out_w = i % 3 == 0 ? 2 * in_w : tu_randi(1, 27);
+		const int mode = tu_randi(0, 2), half_pixel = mode == 1, align_corners = mode == 2;
+		const float s_in = tu_randf(0.01f, 0.2f), s_out = s_in * tu_randf(0.5f, 2.0f);
+		const int32_t z_in = tu_randi(0, 255), z_out = tu_randi(0, 255);
+		const size_t n_in = (size_t)in_h * in_w * c, n_out = (size_t)out_h * out_w * c;
+		uint8_t *in = rand_u8(n_in), *want = xmalloc(n_out), *got;
+		float *f_in = xmalloc(n_in * sizeof(float)), *f_out = xmalloc(n_out * sizeof(float));
+		void *scratch = NULL;
+		char what[120];
+
+		fw_q8_dequantize(in, n_in, s_in, z_in, f_in);
+		fw_resize_bilinear_f32(in_h, in_w, c, f_in, out_h, out_w, f_out, half_pixel, align_corners);
+		fw_q8_quantize(f_out, n_out, 1.0f / s_out, z_out, want);
+		assert_int_equal(posix_memalign(&scratch, 64, fw_q8_resize_bilinear_scratch(in_h, in_w, c, out_w)), 0);
+		got = out_buf(want, n_out);
+		fw_q8_resize_bilinear(k, in_h, in_w, c, in, s_in, z_in, out_h, out_w, got, 1.0f / s_out, z_out,
+				      half_pixel, align_corners, scratch);
+		snprintf(what, sizeof what, "%s resize %dx%dx%d -> %dx%d half_pixel %d align_corners %d", k->name,
+			 in_h, in_w, c, out_h, out_w, half_pixel, align_corners);
+		check_bytes(want, got, n_out, (size_t)c, what);
+		free(in), free(want), free(got), free(f_in), free(f_out), free(scratch);
+	}
+}
+
 /* ---- quantise -------------------------------------------------------------- */
 
 static void test_quantize_edges(void **state)
@@ -278,8 +316,9 @@ static void test_fused_model_equals_unfused(void **state)
 	const struct fw_q8_kernels *k = tier(state);
 	static const struct {
 		const char *file;
-		int pads; /* channel PADs in the file, each read by one ADD */
-	} models[] = {{"blazeface_short.fwm", 11}, {"blazeface_full.fwm", 8}, {"mobilefacenet.fwm", 0}};
+		int pads;    /* channel PADs in the file, each read by one ADD */
+		int resizes; /* float RESIZEs between u8 tensors */
+	} models[] = {{"blazeface_short.fwm", 11, 0}, {"blazeface_full.fwm", 8, 3}, {"mobilefacenet.fwm", 0, 0}};
 
 	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
 		struct fw_model *f = load_int8(models[i].file, k, 0), *u = load_int8(models[i].file, k, 1);
@@ -288,9 +327,8 @@ static void test_fused_model_equals_unfused(void **state)
 			      models[i].file, fw_model_fused_ops(f), fw_model_arena_bytes(u),
 			      fw_model_arena_bytes(f));
 		assert_int_equal(fw_model_fused_ops(u), 0);
-		assert_int_equal(fw_model_fused_ops(f), k->add_cpad ? models[i].pads : 0);
-		assert_int_equal(fw_model_int8_ops(f), fw_model_int8_ops(u));
-		assert_true(fw_model_arena_bytes(f) <= fw_model_arena_bytes(u));
+		assert_int_equal(fw_model_fused_ops(f), (k->add_cpad ? models[i].pads : 0) + models[i].resizes);
+		assert_int_equal(fw_model_int8_ops(f), fw_model_int8_ops(u) + models[i].resizes);
 		assert_int_equal(fw_model_n_outputs(f), fw_model_n_outputs(u));
 		for (int o = 0; o < fw_model_n_outputs(f); o++) {
 			struct fw_shape s;
@@ -318,6 +356,7 @@ int main(void)
 		PER_TIER(test_add_cpad_is_pad_then_add),
 		PER_TIER(test_add_widths),
 		PER_TIER(test_add_all_pairs),
+		PER_TIER(test_resize_u8_is_float_path),
 		cmocka_unit_test(test_maxpool_2x2_fast_path),
 		cmocka_unit_test(test_quantize_edges),
 		PER_TIER(test_fused_model_equals_unfused),
