@@ -1420,12 +1420,14 @@ int fw_model_run(struct fw_model *m)
 
 		if (st->kind == STEP_QUANTIZE) {
 			const struct rt_tensor *d = &m->t[st->dst];
-			fw_q8_quantize(m->t[st->src].data, elems(d->dims), 1.0f / d->scale, d->zp, U8(d));
+			(m->q8->quantize ? m->q8->quantize : fw_q8_quantize)(m->t[st->src].data, elems(d->dims),
+									      1.0f / d->scale, d->zp, U8(d));
 			continue;
 		}
 		if (st->kind == STEP_DEQUANTIZE) {
 			const struct rt_tensor *src = &m->t[st->src];
-			fw_q8_dequantize(U8(src), elems(src->dims), src->scale, src->zp, m->t[st->dst].data);
+			(m->q8->dequantize ? m->q8->dequantize : fw_q8_dequantize)(U8(src), elems(src->dims), src->scale,
+										   src->zp, m->t[st->dst].data);
 			continue;
 		}
 		op = &m->ops[st->op];

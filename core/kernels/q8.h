@@ -106,6 +106,10 @@ struct fw_q8_kernels {
 
 	/* One output row of fw_q8_resize_bilinear; NULL: the plain C one. */
 	void (*resize_row)(const struct fw_q8_resize_row *r, uint8_t *out);
+
+	/* fw_q8_quantize / fw_q8_dequantize, the same bytes; NULL: those. */
+	void (*quantize)(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q);
+	void (*dequantize)(const uint8_t *q, size_t n, float s, int32_t z, float *x);
 };
 
 /* The table for an ISA, or NULL if this build/CPU cannot run it. */

@@ -1035,6 +1035,52 @@ static void avx512_resize_row(const struct fw_q8_resize_row *r, uint8_t *out)
 	}
 }
 
+/* ---- quantise / dequantise at the int8 region's edges ----------------------- */
+
+/* fw_q8_quantize's steps 16 at a time: x * inv_s clamped to [-z, 255 - z]
+ * (vminps gives its second operand for NaN, as `v < hi ? v : hi`),
+ * vcvtps2dq rounds half to even as the 1.5 * 2^23 trick does there, + z. */
+FW_INLINE __m128i quant16(__m512 x, __m512 inv, __m512 lo, __m512 hi, __m512i z)
+{
+	const __m512 v = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(x, inv), hi), lo);
+
+	return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), z));
+}
+
+static void avx512_quantize(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q)
+{
+	const __m512 inv = _mm512_set1_ps(inv_s), lo = _mm512_set1_ps((float)-z);
+	const __m512 hi = _mm512_set1_ps((float)(255 - z));
+	const __m512i vz = _mm512_set1_epi32(z);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm_storeu_si128((__m128i *)(q + i), quant16(_mm512_loadu_ps(x + i), inv, lo, hi, vz));
+	if (i < n) {
+		const __mmask16 mk = (__mmask16)((1u << (n - i)) - 1u);
+
+		_mm_mask_storeu_epi8(q + i, mk, quant16(_mm512_maskz_loadu_ps(mk, x + i), inv, lo, hi, vz));
+	}
+}
+
+/* x = s * (float)(q - z), as fw_q8_dequantize */
+static void avx512_dequantize(const uint8_t *q, size_t n, float s, int32_t z, float *x)
+{
+	const __m512 vs = _mm512_set1_ps(s);
+	const __m512i vz = _mm512_set1_epi32(z);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(x + i, _mm512_mul_ps(vs, _mm512_cvtepi32_ps(_mm512_sub_epi32(
+							 _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + i))), vz))));
+	if (i < n) {
+		const __mmask16 mk = (__mmask16)((1u << (n - i)) - 1u);
+
+		_mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(vs, _mm512_cvtepi32_ps(_mm512_sub_epi32(
+								   _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mk, q + i)), vz))));
+	}
+}
+
 const struct fw_q8_kernels fw_q8_avx512_kernels = {
 	.isa = FW_ISA_AVX512,
 	.name = "avx512",
@@ -1046,4 +1092,6 @@ const struct fw_q8_kernels fw_q8_avx512_kernels = {
 	.add = avx512_add,
 	.add_cpad = avx512_add_cpad,
 	.resize_row = avx512_resize_row,
+	.quantize = avx512_quantize,
+	.dequantize = avx512_dequantize,
 };

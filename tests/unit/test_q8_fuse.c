@@ -11,7 +11,8 @@
  *  - fw_q8_resize_bilinear with every tier's row kernel equals dequantise,
  *    fw_resize_bilinear_f32, quantise (up, down, odd ratios, all modes);
  *  - fw_q8_maxpool's 2x2 stride-2 path against a plain loop written here;
- *  - fw_q8_quantize on NaN, infinities, the clamps and ties to even;
+ *  - fw_q8_quantize on NaN, infinities, the clamps and ties to even, and
+ *    every tier's quantize / dequantize against the plain C ones;
  *  - the real models in models/ loaded int8 with fusion and with
  *    `no_fuse`, on every tier: the fused plan really fuses (BlazeFace's
  *    channel pads) and gives exactly the unfused outputs.
@@ -291,6 +292,54 @@ static void test_quantize_edges(void **state)
 	}
 }
 
+/* every tier's quantize / dequantize against the plain C ones */
+static void test_tier_conversions(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	static const float special[] = {NAN, INFINITY, -INFINITY, 0.5f, 1.5f, -2.5f, 1e9f, -1e9f, -0.0f};
+
+	if (!k->quantize && !k->dequantize) {
+		print_message("[   INFO   ] %s uses the plain C conversions\n", k->name);
+		skip();
+	}
+	tu_srand(99);
+	for (int t = 0; t < 300; t++) {
+		const size_t n = (size_t)(t < 200 ? t + 1 : tu_randi(1000, 60000));
+		const float inv = t % 5 == 0 ? 1.0f : 1.0f / tu_randf(0.001f, 0.2f);
+		const int32_t z = tu_randi(0, 255);
+		float *x = xmalloc(n * sizeof(float)), *want_f = xmalloc(n * sizeof(float));
+		float *got_f = xmalloc(n * sizeof(float) + GUARD);
+		uint8_t *q = rand_u8(n), *want = xmalloc(n), *got;
+		char what[80];
+
+		for (size_t i = 0; i < n; i++) {
+			const int r = tu_randi(0, 9);
+
+			/* exact ties after scaling, specials, and plain values past both clamps */
+			x[i] = r == 0 ? ((float)tu_randi(-300, 300) + 0.5f) / inv
+			     : r == 1 ? special[tu_randi(0, (int)(sizeof special / sizeof special[0]) - 1)]
+				      : tu_randf(-400.0f, 400.0f) / inv;
+		}
+		if (k->quantize) {
+			fw_q8_quantize(x, n, inv, z, want);
+			got = out_buf(want, n);
+			k->quantize(x, n, inv, z, got);
+			snprintf(what, sizeof what, "%s quantize n %zu z %d", k->name, n, z);
+			check_bytes(want, got, n, 1, what);
+			free(got);
+		}
+		if (k->dequantize) {
+			fw_q8_dequantize(q, n, 1.0f / inv, z, want_f);
+			memset(got_f, 0xA5, n * sizeof(float) + GUARD);
+			k->dequantize(q, n, 1.0f / inv, z, got_f);
+			assert_memory_equal(want_f, got_f, n * sizeof(float));
+			for (size_t i = 0; i < GUARD; i++)
+				assert_int_equal(((uint8_t *)(got_f + n))[i], 0xA5);
+		}
+		free(x), free(want_f), free(got_f), free(q), free(want);
+	}
+}
+
 /* ---- the fused plan on the real models ------------------------------------ */
 
 static struct fw_model *load_int8(const char *file, const struct fw_q8_kernels *k, int no_fuse)
@@ -359,6 +408,7 @@ int main(void)
 		PER_TIER(test_resize_u8_is_float_path),
 		cmocka_unit_test(test_maxpool_2x2_fast_path),
 		cmocka_unit_test(test_quantize_edges),
+		PER_TIER(test_tier_conversions),
 		PER_TIER(test_fused_model_equals_unfused),
 	};
 
