@@ -909,7 +909,6 @@ FW_INLINE __mmask64 mask64(size_t n)
 struct add_v {
 	__m512 sa, sb, inv_sy, lim;
 	__m512i nza, nzb, zy, w[4], shuf;
-	int relu;
 };
 
 FW_INLINE void add_v_init(struct add_v *k, const struct fw_q8_add *p)
@@ -924,49 +923,78 @@ FW_INLINE void add_v_init(struct add_v *k, const struct fw_q8_add *p)
 	for (int j = 0; j < 4; j++)
 		k->w[j] = _mm512_set1_epi32(1 << (8 * j));
 	k->shuf = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-	k->relu = p->act == FW_ACT_RELU;
 }
 
-/* q8.h's add on (a - za, b - zb) as int32, before the clamp */
-FW_INLINE __m512i add_lane(__m512i da, __m512i db, const struct add_v *k)
+/* q8.h's add on (a - za, b - zb) as int32, before the clamp to 0..255 that
+ * the packs do. Three steps are left out where they cannot change a byte
+ * (the flags are constants in each loop below, decided once per call):
+ *  - relu: with zy = 0, max(v, 0) changes only v < 0, whose q <= 0 the
+ *    packs clamp to 0 anyway (v * inv_sy keeps the sign; inv_sy > 0);
+ *  - lim: the clamp to 512 only keeps vcvtps2dq in range; when the largest
+ *    |v * inv_sy| the scales allow is far below 2^31 it changes nothing
+ *    (a larger q saturates to 255 in the packs all the same);
+ *  - zy: adding 0. */
+FW_INLINE __m512i add_lane(__m512i da, __m512i db, const struct add_v *k, int relu, int lim, int zy)
 {
 	/* two products, then their sum; no FMA (-ffp-contract=off) */
 	const __m512 va = _mm512_mul_ps(_mm512_cvtepi32_ps(da), k->sa);
 	const __m512 vb = _mm512_mul_ps(_mm512_cvtepi32_ps(db), k->sb);
 	__m512 v = _mm512_add_ps(va, vb);
+	__m512i q;
 
-	if (k->relu)
+	if (relu)
 		v = _mm512_max_ps(v, _mm512_setzero_ps());
-	v = _mm512_min_ps(_mm512_mul_ps(v, k->inv_sy), k->lim);
-	return _mm512_add_epi32(_mm512_cvtps_epi32(v), k->zy);
+	v = _mm512_mul_ps(v, k->inv_sy);
+	if (lim)
+		v = _mm512_min_ps(v, k->lim);
+	q = _mm512_cvtps_epi32(v);
+	return zy ? _mm512_add_epi32(q, k->zy) : q;
 }
 
-FW_INLINE __m512i add64(__m512i a, __m512i b, const struct add_v *k)
+FW_INLINE __m512i add64(__m512i a, __m512i b, const struct add_v *k, int relu, int lim, int zy)
 {
 	__m512i r[4];
 
 	for (int j = 0; j < 4; j++)
-		r[j] = add_lane(_mm512_dpbusd_epi32(k->nza, a, k->w[j]), _mm512_dpbusd_epi32(k->nzb, b, k->w[j]), k);
+		r[j] = add_lane(_mm512_dpbusd_epi32(k->nza, a, k->w[j]), _mm512_dpbusd_epi32(k->nzb, b, k->w[j]), k,
+				relu, lim, zy);
 	return _mm512_shuffle_epi8(_mm512_packus_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3])),
 				   k->shuf);
+}
+
+FW_INLINE void add_loop(const uint8_t *a, const uint8_t *b, size_t n, const struct add_v *k, uint8_t *out,
+			int relu, int lim, int zy)
+{
+	size_t i = 0;
+
+	for (; i + 64 <= n; i += 64)
+		_mm512_storeu_si512(out + i, add64(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i), k, relu, lim, zy));
+	if (i < n) {
+		const __mmask64 mk = mask64(n - i);
+
+		_mm512_mask_storeu_epi8(out + i, mk,
+					add64(_mm512_maskz_loadu_epi8(mk, a + i), _mm512_maskz_loadu_epi8(mk, b + i), k,
+					      relu, lim, zy));
+	}
 }
 
 static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		       uint8_t *out)
 {
 	struct add_v k;
-	size_t i = 0;
+	/* |v| <= 255 (sa + sb), give or take a few roundings of 2^-24 */
+	const double most = 255.0 * ((double)p->sa + (double)p->sb) * (double)p->inv_sy * 1.01 + 1.0;
+	const int lim = !(most < 1e9), zy = p->zy != 0, relu = p->act == FW_ACT_RELU && zy;
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
+	assert(p->sa > 0 && p->sb > 0 && p->inv_sy > 0);
 	add_v_init(&k, p);
-	for (; i + 64 <= n; i += 64)
-		_mm512_storeu_si512(out + i, add64(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i), &k));
-	if (i < n) {
-		const __mmask64 mk = mask64(n - i);
-
-		_mm512_mask_storeu_epi8(out + i, mk,
-					add64(_mm512_maskz_loadu_epi8(mk, a + i), _mm512_maskz_loadu_epi8(mk, b + i), &k));
-	}
+	if (p->act == FW_ACT_RELU && !zy && !lim)
+		add_loop(a, b, n, &k, out, 0, 0, 0); /* BlazeFace's residual ADD + ReLU */
+	else if (!relu && !lim && zy)
+		add_loop(a, b, n, &k, out, 0, 0, 1); /* MobileFaceNet's plain ADD */
+	else
+		add_loop(a, b, n, &k, out, relu, lim, zy);
 }
 
 /* b's pixels to c channels, zb after the first cb: one masked load and a

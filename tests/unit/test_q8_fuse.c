@@ -156,7 +156,10 @@ static void test_add_widths(void **state)
 	tu_srand(31337);
 	for (size_t n = 1; n <= 300; n++) {
 		const size_t len = n <= 200 ? n : (size_t)tu_randi(1000, 70000);
-		const struct fw_q8_add p = rand_add();
+		struct fw_q8_add p = rand_add();
+
+		if (n % 3 == 0)
+			p.zy = 0; /* ReLU outputs: AVX-512 leaves the max to the packs */
 		uint8_t *a = rand_u8(len), *b = rand_u8(len), *want = xmalloc(len), *got;
 		char what[80];
 
@@ -180,6 +183,13 @@ static void test_add_all_pairs(void **state)
 		{.sa = 0.1f, .sb = 0.1f, .inv_sy = 1.0f / 0.02f, .za = 128, .zb = 128, .zy = 128, .act = FW_ACT_NONE},
 		/* exact halves: (a - za) * 0.5 + (b - zb) * 0.25 at scale 1 ties often */
 		{.sa = 0.5f, .sb = 0.25f, .inv_sy = 1.0f, .za = 3, .zb = 250, .zy = 100, .act = FW_ACT_NONE},
+		{.sa = 0.25f, .sb = 0.5f, .inv_sy = 1.0f, .za = 3, .zb = 250, .zy = 0, .act = FW_ACT_RELU},
+		/* v * inv_sy far past 2^31: the clamp to 512 must stay (AVX-512 drops it
+		 * only when the scales cannot get there) */
+		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 7, .act = FW_ACT_RELU},
+		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_RELU},
+		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_NONE},
+		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 255, .act = FW_ACT_NONE},
 	};
 
 	for (size_t i = 0; i < n; i++)
