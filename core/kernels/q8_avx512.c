@@ -984,10 +984,13 @@ static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struc
 	struct add_v k;
 	/* |v| <= 255 (sa + sb), give or take a few roundings of 2^-24 */
 	const double most = 255.0 * ((double)p->sa + (double)p->sb) * (double)p->inv_sy * 1.01 + 1.0;
-	const int lim = !(most < 1e9), zy = p->zy != 0, relu = p->act == FW_ACT_RELU && zy;
+	/* the shortcuts hold for positive finite scales; anything else (a NaN or
+	 * infinite scale) takes every step, as the reference does */
+	const int sane = p->sa > 0 && p->sb > 0 && p->inv_sy > 0 && most < 1e30;
+	const int lim = !(most < 1e9), zy = p->zy != 0 || !sane;
+	const int relu = p->act == FW_ACT_RELU && zy;
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
-	assert(p->sa > 0 && p->sb > 0 && p->inv_sy > 0);
 	add_v_init(&k, p);
 	if (p->act == FW_ACT_RELU && !zy && !lim)
 		add_loop(a, b, n, &k, out, 0, 0, 0); /* BlazeFace's residual ADD + ReLU */

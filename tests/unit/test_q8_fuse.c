@@ -190,6 +190,10 @@ static void test_add_all_pairs(void **state)
 		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_RELU},
 		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_NONE},
 		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 255, .act = FW_ACT_NONE},
+		/* non-finite scales (a broken calibration): the reference's NaN/inf rules */
+		{.sa = 0.05f, .sb = 0.05f, .inv_sy = INFINITY, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_RELU},
+		{.sa = NAN, .sb = 0.05f, .inv_sy = 20.0f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_RELU},
+		{.sa = 0.05f, .sb = INFINITY, .inv_sy = 20.0f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_NONE},
 	};
 
 	for (size_t i = 0; i < n; i++)
