@@ -1441,7 +1441,8 @@ int fw_model_run(struct fw_model *m)
 			y = &m->t[op->rec.out];
 			const float *data = y->data;
 			if (y->dtype == FW_DT_U8) {
-				fw_q8_dequantize(U8(y), elems(y->dims), y->scale, y->zp, m->trace_buf);
+				(m->q8->dequantize ? m->q8->dequantize : fw_q8_dequantize)(U8(y), elems(y->dims), y->scale,
+											   y->zp, m->trace_buf);
 				data = m->trace_buf;
 			}
 			m->trace(st->op, y->name, data, shape_of(y), m->trace_ctx);
