@@ -640,6 +640,49 @@ static void avx2_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int
 	fw_q8_cpad_run(a, b, pixels, c, cb, p, out, avx2_add, fw_q8_widen_c);
 }
 
+/* ---- quantise / dequantise at the int8 region's edges ----------------------- */
+
+/* fw_q8_quantize's steps 8 at a time: x * inv_s clamped to [-z, 255 - z]
+ * (vminps gives its second operand for NaN, as `v < hi ? v : hi`),
+ * vcvtps2dq rounds half to even as the 1.5 * 2^23 trick does there, + z. */
+FW_INLINE __m128i quant8(__m256 x, __m256 inv, __m256 lo, __m256 hi, __m256i z)
+{
+	const __m256 v = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(x, inv), hi), lo);
+
+	return narrow8(_mm256_add_epi32(_mm256_cvtps_epi32(v), z));
+}
+
+static void avx2_quantize(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q)
+{
+	const __m256 inv = _mm256_set1_ps(inv_s), lo = _mm256_set1_ps((float)-z);
+	const __m256 hi = _mm256_set1_ps((float)(255 - z));
+	const __m256i vz = _mm256_set1_epi32(z);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm_storel_epi64((__m128i *)(q + i), quant8(_mm256_loadu_ps(x + i), inv, lo, hi, vz));
+	if (i < n) {
+		float t[8] = {0};
+
+		memcpy(t, x + i, (n - i) * sizeof(float));
+		store_n(q + i, quant8(_mm256_loadu_ps(t), inv, lo, hi, vz), (int)(n - i));
+	}
+}
+
+/* x = s * (float)(q - z), as fw_q8_dequantize */
+static void avx2_dequantize(const uint8_t *q, size_t n, float s, int32_t z, float *x)
+{
+	const __m256 vs = _mm256_set1_ps(s);
+	const __m256i vz = _mm256_set1_epi32(z);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(x + i, _mm256_mul_ps(vs, _mm256_cvtepi32_ps(_mm256_sub_epi32(
+							 _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + i))), vz))));
+	for (; i < n; i++)
+		x[i] = s * (float)((int32_t)q[i] - z);
+}
+
 const struct fw_q8_kernels fw_q8_avx2_kernels = {
 	.isa = FW_ISA_AVX2,
 	.name = "avx2",
@@ -650,4 +693,6 @@ const struct fw_q8_kernels fw_q8_avx2_kernels = {
 	.dwconv = avx2_dwconv,
 	.add = avx2_add,
 	.add_cpad = avx2_add_cpad,
+	.quantize = avx2_quantize,
+	.dequantize = avx2_dequantize,
 };
