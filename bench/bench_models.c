@@ -107,6 +107,8 @@ static int profile(const char *path, enum fw_precision prec)
 	printf("%s, %s (%s): per-op median ms of 31 runs (conversions count towards the next op)\n",
 	       path, prec == FW_PRECISION_INT8 ? "int8" : "float", fw_model_kernels_name(m));
 	for (int i = 0; i < prof_ops; i++) {
+		if (!prof_name[i])
+			continue; /* fused into the op that reads it (fw_model_fused_ops) */
 		qsort(prof_ms[i], 31, sizeof(double), cmp);
 		printf("%4d %-44s %8.4f\n", i, prof_name[i], prof_ms[i][15]);
 		total += prof_ms[i][15];

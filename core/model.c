@@ -53,6 +53,7 @@ struct rt_q8 {
 	struct fw_q8_add add;
 	uint8_t zero_in;
 	struct fw_conv_geom g; /* FC as a 1x1 conv over a 1x1xI input */
+	int cpad_cb;           /* ADD fused with a channel PAD: b's channels (b = in[1]); 0 = plain */
 };
 
 struct rt_op {
@@ -60,6 +61,7 @@ struct rt_op {
 	struct fw_conv_geom g;
 	uint64_t macs;
 	int int8;              /* runs on u8 tensors */
+	int fused;             /* a PAD the next ADD does (add_cpad): no step, no tensor */
 	int in[FW_MF_MAX_IN];  /* tensors actually read: rec.in or their shadows */
 	struct rt_q8 *q;
 };
@@ -85,6 +87,7 @@ struct fw_model {
 	enum fw_precision precision;
 	const struct fw_q8_kernels *q8;
 	int n_int8_ops;
+	int n_fused_ops;
 	float *trace_buf;       /* dequantised int8 outputs for the trace hook */
 	unsigned char *arena;   /* activations, then conv scratch */
 	size_t arena_bytes;
@@ -609,9 +612,81 @@ static int op_int8(const struct fw_model *m, const struct rt_op *op)
 	}
 }
 
+/* Whether PAD op i can be done by the ADD that reads it (add_cpad): zeros
+ * after the channels only, its output read by that one ADD alone and not a
+ * graph output, both running int8 with a kernel table that has add_cpad.
+ * BlazeBlock's skip path (maxpool or identity, channel pad, add) is this. */
+static int fusable_cpad(const struct fw_model *m, int i)
+{
+	const struct rt_op *op = &m->ops[i];
+	const int *p = op->rec.p, out = op->rec.out;
+	int reader = -1;
+
+	if (op->rec.type != FW_OP_PAD || !op->int8 || !m->q8->add_cpad)
+		return 0;
+	for (int k = 0; k < 7; k++)
+		if (p[k])
+			return 0;
+	for (int o = 0; o < m->n_outputs; o++)
+		if (m->outputs[o] == out)
+			return 0;
+	for (int j = i + 1; j < m->n_ops; j++) {
+		const struct fw_mf_op *r = &m->ops[j].rec;
+
+		for (int s = 0; s < r->n_in; s++) {
+			if (r->in[s] != out)
+				continue;
+			if (reader >= 0)
+				return 0;
+			reader = j;
+		}
+	}
+	if (reader < 0 || m->ops[reader].rec.type != FW_OP_ADD || !op_int8(m, &m->ops[reader]))
+		return 0;
+	/* one padded operand per ADD: not if the other one is a fused PAD too */
+	for (int s = 0; s < 2; s++) {
+		int d = m->t[m->ops[reader].rec.in[s]].def;
+
+		if (d >= 0 && m->ops[d].fused)
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether RESIZE op i, a float op, can run on u8 (fw_q8_resize_bilinear):
+ * its input is already u8 and every reader of its output runs int8, so the
+ * float plan dequantises before it and quantises after it; the u8 kernel
+ * does exactly that without the float tensors. */
+static int resize_on_u8(const struct fw_model *m, int i)
+{
+	const struct fw_mf_op *r = &m->ops[i].rec;
+	const struct rt_tensor *x = &m->t[r->in[0]], *y = &m->t[r->out];
+	int readers = 0;
+
+	if (r->type != FW_OP_RESIZE_BILINEAR || !(x->scale > 0) || !(y->scale > 0) ||
+	    x->dtype != FW_DT_U8)
+		return 0;
+	for (int o = 0; o < m->n_outputs; o++)
+		if (m->outputs[o] == r->out)
+			return 0;
+	for (int j = i + 1; j < m->n_ops; j++) {
+		const struct rt_op *op = &m->ops[j];
+
+		for (int s = 0; s < op->rec.n_in; s++) {
+			if (op->rec.in[s] != r->out)
+				continue;
+			/* a RESHAPE's plan depends on its input's storage: keep it simple */
+			if (op->rec.type == FW_OP_RESHAPE || !op_int8(m, op))
+				return 0;
+			readers++;
+		}
+	}
+	return readers > 0;
+}
+
 static int build_steps(struct fw_model *m, const char *what, const struct fw_model_options *opt)
 {
-	int int8 = opt->precision == FW_PRECISION_INT8, err;
+	int int8 = opt->precision == FW_PRECISION_INT8, err, cpad;
 
 	m->steps = calloc((size_t)m->n_ops + 2 * (size_t)m->n_file_tensors + 1, sizeof *m->steps);
 	if (!m->steps)
@@ -640,9 +715,29 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 		struct rt_tensor *y = &m->t[r->out];
 
 		op->int8 = int8 && op_int8(m, op);
+		if (int8 && !op->int8 && !opt->no_fuse && resize_on_u8(m, i)) {
+			op->int8 = 1;
+			m->n_fused_ops++;
+		}
 		for (int s = 0; s < FW_MF_MAX_IN; s++)
 			op->in[s] = s < r->n_in && r->in[s] >= 0
 				? use_as(m, r->in[s], op->int8 ? FW_DT_U8 : FW_DT_F32) : -1;
+		cpad = 0;
+		if (r->type == FW_OP_ADD && op->int8) {
+			/* a fused PAD's output is never made: read its source, as b
+			 * (add_cpad pads b; a + b is b + a exactly in IEEE float) */
+			for (int s = 0; s < 2 && !cpad; s++) {
+				int d = m->t[r->in[s]].def;
+
+				if (d >= 0 && m->ops[d].fused) {
+					int other = op->in[1 - s];
+
+					op->in[1] = m->ops[d].in[0];
+					op->in[0] = other;
+					cpad = 1;
+				}
+			}
+		}
 		y = &m->t[r->out];
 		y->dtype = op->int8 ? FW_DT_U8 : FW_DT_F32;
 		y->bytes = tensor_bytes(y);
@@ -652,17 +747,28 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 				 r->type == FW_OP_FC || r->type == FW_OP_ADD)) {
 			if ((err = prepare_q8(m, op, what)))
 				return err;
+			if (cpad)
+				op->q->cpad_cb = m->t[op->in[1]].dims[3];
 		}
 		{
 			size_t sb = 0;
 			if (op->int8 && (r->type == FW_OP_CONV2D || r->type == FW_OP_FC))
 				sb = m->q8->conv_scratch(&op->q->g);
+			else if (op->int8 && r->type == FW_OP_RESIZE_BILINEAR)
+				sb = fw_q8_resize_bilinear_scratch(m->t[r->in[0]].dims[1], m->t[r->in[0]].dims[2],
+								   m->t[r->in[0]].dims[3], y->dims[2]);
 			else if (!op->int8 && r->type == FW_OP_CONV2D && opt->tier == FW_KERNELS_FAST)
 				sb = fw_conv2d_f32_scratch(&op->g);
 			if (align_up(sb, 64) > m->scratch_bytes)
 				m->scratch_bytes = align_up(sb, 64);
 		}
 		m->n_int8_ops += op->int8;
+		if (int8 && !opt->no_fuse && fusable_cpad(m, i)) {
+			op->fused = 1;
+			y->bytes = 0; /* never written: takes no arena */
+			m->n_fused_ops++;
+			continue;
+		}
 		push_step(m, STEP_OP, i, -1, -1);
 	}
 	/* the caller reads float */
@@ -1169,13 +1275,23 @@ static void run_int8(struct fw_model *m, const struct rt_op *op)
 		q->k->dwconv(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, U8(y));
 		break;
 	case FW_OP_ADD:
-		q->k->add(U8(x), U8(&m->t[op->in[1]]), elems(y->dims), &q->add, U8(y));
+		if (q->cpad_cb)
+			q->k->add_cpad(U8(x), U8(&m->t[op->in[1]]), elems(y->dims) / (size_t)y->dims[3],
+				       y->dims[3], q->cpad_cb, &q->add, U8(y));
+		else
+			q->k->add(U8(x), U8(&m->t[op->in[1]]), elems(y->dims), &q->add, U8(y));
 		break;
 	case FW_OP_MAXPOOL:
 		fw_q8_maxpool(&op->g, U8(x), U8(y));
 		break;
 	case FW_OP_PAD:
 		fw_q8_pad(x->dims, r->p, U8(x), (uint8_t)y->zp, U8(y));
+		break;
+	case FW_OP_RESIZE_BILINEAR:
+		/* 1 / scale as the quantise step of the float plan computes it */
+		fw_q8_resize_bilinear(m->q8, x->dims[1], x->dims[2], x->dims[3], U8(x), x->scale, x->zp,
+				      y->dims[1], y->dims[2], U8(y), 1.0f / y->scale, y->zp, r->p[0], r->p[1],
+				      m->scratch);
 		break;
 	case FW_OP_RESHAPE:
 		break;
@@ -1328,12 +1444,14 @@ int fw_model_run(struct fw_model *m)
 
 			if (si == m->input_u8_step)
 				continue; /* the caller wrote the u8 input */
-			fw_q8_quantize(m->t[st->src].data, elems(d->dims), 1.0f / d->scale, d->zp, U8(d));
+			(m->q8->quantize ? m->q8->quantize : fw_q8_quantize)(m->t[st->src].data, elems(d->dims),
+									      1.0f / d->scale, d->zp, U8(d));
 			continue;
 		}
 		if (st->kind == STEP_DEQUANTIZE) {
 			const struct rt_tensor *src = &m->t[st->src];
-			fw_q8_dequantize(U8(src), elems(src->dims), src->scale, src->zp, m->t[st->dst].data);
+			(m->q8->dequantize ? m->q8->dequantize : fw_q8_dequantize)(U8(src), elems(src->dims), src->scale,
+										   src->zp, m->t[st->dst].data);
 			continue;
 		}
 		op = &m->ops[st->op];
@@ -1347,7 +1465,8 @@ int fw_model_run(struct fw_model *m)
 			y = &m->t[op->rec.out];
 			const float *data = y->data;
 			if (y->dtype == FW_DT_U8) {
-				fw_q8_dequantize(U8(y), elems(y->dims), y->scale, y->zp, m->trace_buf);
+				(m->q8->dequantize ? m->q8->dequantize : fw_q8_dequantize)(U8(y), elems(y->dims), y->scale,
+											   y->zp, m->trace_buf);
 				data = m->trace_buf;
 			}
 			m->trace(st->op, y->name, data, shape_of(y), m->trace_ctx);
@@ -1371,4 +1490,9 @@ const char *fw_model_kernels_name(const struct fw_model *m)
 int fw_model_int8_ops(const struct fw_model *m)
 {
 	return m->n_int8_ops;
+}
+
+int fw_model_fused_ops(const struct fw_model *m)
+{
+	return m->n_fused_ops;
 }

@@ -39,6 +39,9 @@ struct fw_model_options {
 	/* int8 only, for tests and benchmarks: run this ISA's kernel table
 	 * (core/kernels/q8.h) instead of the one `tier` picks; NULL = by tier */
 	const struct fw_q8_kernels *q8_kernels;
+	/* int8 only, for tests and benchmarks: plan every op as the file has it,
+	 * without fusing ops at load (the results are the same bytes) */
+	int no_fuse;
 };
 
 /* Load from a file. Errors are logged with the path and what to do;
@@ -88,13 +91,20 @@ size_t fw_model_arena_bytes(const struct fw_model *m);
  * data; NULL to disable. Used by the layer-by-layer golden test. */
 typedef void (*fw_model_trace_fn)(int op_index, const char *name, const float *data,
 				  struct fw_shape shape, void *ctx);
-/* int8 outputs are dequantised for the hook (a buffer allocated here). */
+/* int8 outputs are dequantised for the hook (a buffer allocated here).
+ * Ops fused into the next one at an int8 load (fw_model_fused_ops) have no
+ * output of their own and are not reported. */
 int fw_model_set_trace(struct fw_model *m, fw_model_trace_fn fn, void *ctx);
 
 /* What the load decided: the precision it runs in, how many ops run int8,
  * and the kernels ("ref", "blas", or the int8 ISA: "avx512", "neondot", ...). */
 enum fw_precision fw_model_precision(const struct fw_model *m);
 int fw_model_int8_ops(const struct fw_model *m);
+/* Ops the int8 plan changed from the file's, with the same results: channel
+ * PADs folded into the ADD that reads them, float RESIZEs between u8
+ * tensors run on u8 with their dequantise and quantise folded in. All are
+ * counted in fw_model_int8_ops. */
+int fw_model_fused_ops(const struct fw_model *m);
 const char *fw_model_kernels_name(const struct fw_model *m);
 
 /* Fake quantisation: judge an int8 calibration with the float kernels.

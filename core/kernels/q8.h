@@ -59,6 +59,21 @@ struct fw_q8_add {
 	int act;              /* NONE or RELU */
 };
 
+/* One output row of a bilinear resize, on dequantised input rows, in
+ * fw_resize_bilinear_f32's float maths, quantised as fw_q8_quantize:
+ *   o[x][ch] = r0[x0[x]][ch] * wy0 * wx0[x] + r1[x0[x]][ch] * wy1 * wx0[x]
+ *            + r0[x1[x]][ch] * wy0 * wx1[x] + r1[x1[x]][ch] * wy1 * wx1[x]
+ * (each product left to right, the sum left to right; no FMA). */
+struct fw_q8_resize_row {
+	const float *r0, *r1;     /* input rows y0, y1: in_w * c floats */
+	float wy0, wy1;
+	const int *x0, *x1;       /* [out_w] input columns */
+	const float *wx0, *wx1;   /* [out_w] */
+	int out_w, c;
+	float inv_s;              /* output: 1 / scale, zero point */
+	int32_t z;
+};
+
 struct fw_q8_kernels {
 	enum fw_isa isa;
 	const char *name;     /* "ref", "avx2", "avx512", "neon", "neondot" */
@@ -79,6 +94,22 @@ struct fw_q8_kernels {
 
 	void (*add)(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		    uint8_t *out);
+
+	/* add with b zero-padded in channels (BlazeBlock's skip path, PAD then
+	 * ADD, in one pass): over `pixels` pixels, a and out hold c channels
+	 * per pixel, b only the first cb <= c; the missing ones read zb, as
+	 * PAD fills them:  out[p][ch] = add(a[p][ch], ch < cb ? b[p][ch] : zb).
+	 * The same bytes as fw_q8_pad then add. NULL where a table has none
+	 * (the model planner then keeps the PAD). */
+	void (*add_cpad)(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
+			 const struct fw_q8_add *p, uint8_t *out);
+
+	/* One output row of fw_q8_resize_bilinear; NULL: the plain C one. */
+	void (*resize_row)(const struct fw_q8_resize_row *r, uint8_t *out);
+
+	/* fw_q8_quantize / fw_q8_dequantize, the same bytes; NULL: those. */
+	void (*quantize)(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q);
+	void (*dequantize)(const uint8_t *q, size_t n, float s, int32_t z, float *x);
 };
 
 /* The table for an ISA, or NULL if this build/CPU cannot run it. */
@@ -96,6 +127,18 @@ void fw_q8_maxpool(const struct fw_conv_geom *g, const uint8_t *in, uint8_t *out
 void fw_q8_pad(const int in_dims[4], const int pad[8], const uint8_t *in, uint8_t fill,
 	       uint8_t *out);
 void fw_q8_concat(int n, const int (*dims)[4], const uint8_t *const *in, int axis, uint8_t *out);
+
+/* RESIZE_BILINEAR between u8 tensors, giving exactly the bytes of
+ * fw_q8_dequantize, fw_resize_bilinear_f32, fw_q8_quantize (its float
+ * maths row by row with k's resize_row, so no float image is written).
+ * scratch: fw_q8_resize_bilinear_scratch() bytes, 64-byte aligned. */
+size_t fw_q8_resize_bilinear_scratch(int in_h, int in_w, int c, int out_w);
+void fw_q8_resize_bilinear(const struct fw_q8_kernels *k, int in_h, int in_w, int c,
+			   const uint8_t *in, float s_in, int32_t z_in, int out_h, int out_w,
+			   uint8_t *out, float inv_s_out, int32_t z_out, int half_pixel,
+			   int align_corners, void *scratch);
+/* the plain C row (k->resize_row NULL) */
+void fw_q8_resize_row_c(const struct fw_q8_resize_row *r, uint8_t *out);
 
 /* Conversions at the int8 region's edges: q = clamp(nearbyint(x * inv_s) + z, 0, 255),
  * x = s * (q - z). */

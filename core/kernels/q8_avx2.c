@@ -37,6 +37,7 @@
  * value is right anyway (it saturates to 0).
  */
 #include "q8.h"
+#include "q8_cpad.h"
 #include "../model_format.h"
 
 #include <assert.h>
@@ -552,39 +553,134 @@ static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 
 /* ---- add ----------------------------------------------------------------- */
 
-FW_INLINE __m256i add8(__m128i a8, __m128i b8, const struct fw_q8_add *p)
-{
-	const __m256i a = _mm256_sub_epi32(_mm256_cvtepu8_epi32(a8), _mm256_set1_epi32(p->za));
-	const __m256i b = _mm256_sub_epi32(_mm256_cvtepu8_epi32(b8), _mm256_set1_epi32(p->zb));
-	/* two products, then their sum; no FMA (-ffp-contract=off) */
-	const __m256 va = _mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_set1_ps(p->sa));
-	const __m256 vb = _mm256_mul_ps(_mm256_cvtepi32_ps(b), _mm256_set1_ps(p->sb));
-	__m256 v = _mm256_add_ps(va, vb);
+/* 32 elements at a time: four vectors of 8 int32 (vpmovzxbd, - z), q8.h's
+ * float steps, then vpackssdw / vpackuswb, which clamp to 0..255 (values
+ * are within +-512 + zy, so the 16-bit step saturates nothing), and one
+ * vpermd puts the 4-byte groups the in-lane packs interleave back in order.
+ * The ReLU max, the clamp to 512 and + zy are left out where they cannot
+ * change a byte, as in q8_avx512.c (see add_lane there). */
+struct add_v {
+	__m256 sa, sb, inv_sy, lim;
+	__m256i za, zb, zy, perm;
+};
 
-	if (p->act == FW_ACT_RELU)
+FW_INLINE __m256i add_lane(const uint8_t *a, const uint8_t *b, const struct add_v *k, int relu, int lim,
+			   int zy)
+{
+	const __m256i da = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)a)), k->za);
+	const __m256i db = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b)), k->zb);
+	/* two products, then their sum; no FMA (-ffp-contract=off) */
+	const __m256 va = _mm256_mul_ps(_mm256_cvtepi32_ps(da), k->sa);
+	const __m256 vb = _mm256_mul_ps(_mm256_cvtepi32_ps(db), k->sb);
+	__m256 v = _mm256_add_ps(va, vb);
+	__m256i q;
+
+	if (relu)
 		v = _mm256_max_ps(v, _mm256_setzero_ps());
-	v = _mm256_min_ps(_mm256_mul_ps(v, _mm256_set1_ps(p->inv_sy)), _mm256_set1_ps(512.0f));
-	return _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(p->zy));
+	v = _mm256_mul_ps(v, k->inv_sy);
+	if (lim)
+		v = _mm256_min_ps(v, k->lim);
+	q = _mm256_cvtps_epi32(v);
+	return zy ? _mm256_add_epi32(q, k->zy) : q;
+}
+
+FW_INLINE __m256i add32(const uint8_t *a, const uint8_t *b, const struct add_v *k, int relu, int lim, int zy)
+{
+	const __m256i r0 = add_lane(a, b, k, relu, lim, zy), r1 = add_lane(a + 8, b + 8, k, relu, lim, zy);
+	const __m256i r2 = add_lane(a + 16, b + 16, k, relu, lim, zy), r3 = add_lane(a + 24, b + 24, k, relu, lim, zy);
+
+	return _mm256_permutevar8x32_epi32(
+		_mm256_packus_epi16(_mm256_packs_epi32(r0, r1), _mm256_packs_epi32(r2, r3)), k->perm);
+}
+
+FW_INLINE void add_loop(const uint8_t *a, const uint8_t *b, size_t n, const struct add_v *k, uint8_t *out,
+			int relu, int lim, int zy)
+{
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32)
+		_mm256_storeu_si256((__m256i *)(out + i), add32(a + i, b + i, k, relu, lim, zy));
+	if (i < n) {
+		_Alignas(32) uint8_t ta[32] = {0}, tb[32] = {0}, to[32];
+
+		memcpy(ta, a + i, n - i);
+		memcpy(tb, b + i, n - i);
+		_mm256_store_si256((__m256i *)to, add32(ta, tb, k, relu, lim, zy));
+		memcpy(out + i, to, n - i);
+	}
 }
 
 static void avx2_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		     uint8_t *out)
 {
-	size_t i = 0;
+	const struct add_v k = {
+		.sa = _mm256_set1_ps(p->sa), .sb = _mm256_set1_ps(p->sb), .inv_sy = _mm256_set1_ps(p->inv_sy),
+		.lim = _mm256_set1_ps(512.0f), .za = _mm256_set1_epi32(p->za), .zb = _mm256_set1_epi32(p->zb),
+		.zy = _mm256_set1_epi32(p->zy), .perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+	};
+	/* |v| <= 255 (sa + sb), give or take a few roundings of 2^-24 */
+	const double most = 255.0 * ((double)p->sa + (double)p->sb) * (double)p->inv_sy * 1.01 + 1.0;
+	/* the shortcuts hold for positive finite scales only */
+	const int sane = p->sa > 0 && p->sb > 0 && p->inv_sy > 0 && most < 1e30;
+	const int lim = !(most < 1e9), zy = p->zy != 0 || !sane;
+	const int relu = p->act == FW_ACT_RELU && zy;
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
-	for (; i + 8 <= n; i += 8)
-		_mm_storel_epi64((__m128i *)(out + i),
-				 narrow8(add8(_mm_loadl_epi64((const __m128i *)(a + i)),
-					      _mm_loadl_epi64((const __m128i *)(b + i)), p)));
-	if (i < n) {
-		uint8_t ta[8] = {0}, tb[8] = {0};
+	if (p->act == FW_ACT_RELU && !zy && !lim)
+		add_loop(a, b, n, &k, out, 0, 0, 0); /* BlazeFace's residual ADD + ReLU */
+	else if (!relu && !lim && zy)
+		add_loop(a, b, n, &k, out, 0, 0, 1); /* MobileFaceNet's plain ADD */
+	else
+		add_loop(a, b, n, &k, out, relu, lim, zy);
+}
 
-		memcpy(ta, a + i, n - i);
-		memcpy(tb, b + i, n - i);
-		store_n(out + i, narrow8(add8(_mm_loadl_epi64((const __m128i *)ta), _mm_loadl_epi64((const __m128i *)tb), p)),
-			(int)(n - i));
+static void avx2_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
+			  const struct fw_q8_add *p, uint8_t *out)
+{
+	fw_q8_cpad_run(a, b, pixels, c, cb, p, out, avx2_add, fw_q8_widen_c);
+}
+
+/* ---- quantise / dequantise at the int8 region's edges ----------------------- */
+
+/* fw_q8_quantize's steps 8 at a time: x * inv_s clamped to [-z, 255 - z]
+ * (vminps gives its second operand for NaN, as `v < hi ? v : hi`),
+ * vcvtps2dq rounds half to even as the 1.5 * 2^23 trick does there, + z. */
+FW_INLINE __m128i quant8(__m256 x, __m256 inv, __m256 lo, __m256 hi, __m256i z)
+{
+	const __m256 v = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(x, inv), hi), lo);
+
+	return narrow8(_mm256_add_epi32(_mm256_cvtps_epi32(v), z));
+}
+
+static void avx2_quantize(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q)
+{
+	const __m256 inv = _mm256_set1_ps(inv_s), lo = _mm256_set1_ps((float)-z);
+	const __m256 hi = _mm256_set1_ps((float)(255 - z));
+	const __m256i vz = _mm256_set1_epi32(z);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm_storel_epi64((__m128i *)(q + i), quant8(_mm256_loadu_ps(x + i), inv, lo, hi, vz));
+	if (i < n) {
+		float t[8] = {0};
+
+		memcpy(t, x + i, (n - i) * sizeof(float));
+		store_n(q + i, quant8(_mm256_loadu_ps(t), inv, lo, hi, vz), (int)(n - i));
 	}
+}
+
+/* x = s * (float)(q - z), as fw_q8_dequantize */
+static void avx2_dequantize(const uint8_t *q, size_t n, float s, int32_t z, float *x)
+{
+	const __m256 vs = _mm256_set1_ps(s);
+	const __m256i vz = _mm256_set1_epi32(z);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(x + i, _mm256_mul_ps(vs, _mm256_cvtepi32_ps(_mm256_sub_epi32(
+							 _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + i))), vz))));
+	for (; i < n; i++)
+		x[i] = s * (float)((int32_t)q[i] - z);
 }
 
 const struct fw_q8_kernels fw_q8_avx2_kernels = {
@@ -596,4 +692,7 @@ const struct fw_q8_kernels fw_q8_avx2_kernels = {
 	.conv = avx2_conv,
 	.dwconv = avx2_dwconv,
 	.add = avx2_add,
+	.add_cpad = avx2_add_cpad,
+	.quantize = avx2_quantize,
+	.dequantize = avx2_dequantize,
 };

@@ -75,6 +75,7 @@
  * result for every input.
  */
 #include "q8.h"
+#include "q8_cpad.h"
 #include "../model_format.h"
 
 #include <assert.h>
@@ -888,38 +889,226 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 
 /* ---- add ----------------------------------------------------------------- */
 
-FW_INLINE __m512i add16(__m128i a8, __m128i b8, const struct fw_q8_add *p)
-{
-	const __m512 zero = _mm512_setzero_ps();
-	const __m512i a = _mm512_sub_epi32(_mm512_cvtepu8_epi32(a8), _mm512_set1_epi32(p->za));
-	const __m512i b = _mm512_sub_epi32(_mm512_cvtepu8_epi32(b8), _mm512_set1_epi32(p->zb));
-	/* two products, then their sum; no FMA (-ffp-contract=off) */
-	const __m512 va = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(p->sa));
-	const __m512 vb = _mm512_mul_ps(_mm512_cvtepi32_ps(b), _mm512_set1_ps(p->sb));
-	__m512 v = _mm512_add_ps(va, vb);
+/* 64 elements at a time. vpdpbusd against a weight of 1 in byte j of each
+ * dword (0 elsewhere) takes byte j of every dword of a 64-byte load to
+ * int32 with the zero point already subtracted (src = -z): exact, and one
+ * instruction where vpmovzxbd + vpsubd were two. Lane i of vector j then
+ * holds element 4i + j. The results go back to bytes with vpackssdw /
+ * vpackuswb, which also clamp to 0..255 (values are within +-512 + zy, so
+ * the 16-bit step saturates nothing), and one vpshufb undoes the 4x4
+ * interleave inside each 128-bit lane: the packs leave lane k as
+ * r0[4k..4k+3] r1[4k..] r2[4k..] r3[4k..], memory wants r0[i] r1[i] r2[i]
+ * r3[i] for i = 4k..4k+3. */
 
-	if (p->act == FW_ACT_RELU)
-		v = _mm512_max_ps(v, zero);
-	v = _mm512_min_ps(_mm512_mul_ps(v, _mm512_set1_ps(p->inv_sy)), _mm512_set1_ps(512.0f));
-	return _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(p->zy)),
-				_mm512_setzero_si512());
+/* the low n bits, 0 <= n <= 64 (no BMI2 bzhi: the file is not built with it) */
+FW_INLINE __mmask64 mask64(size_t n)
+{
+	return n >= 64 ? ~0ull : (1ull << n) - 1u;
+}
+
+struct add_v {
+	__m512 sa, sb, inv_sy, lim;
+	__m512i nza, nzb, zy, w[4], shuf;
+};
+
+FW_INLINE void add_v_init(struct add_v *k, const struct fw_q8_add *p)
+{
+	k->sa = _mm512_set1_ps(p->sa);
+	k->sb = _mm512_set1_ps(p->sb);
+	k->inv_sy = _mm512_set1_ps(p->inv_sy);
+	k->lim = _mm512_set1_ps(512.0f);
+	k->nza = _mm512_set1_epi32(-p->za);
+	k->nzb = _mm512_set1_epi32(-p->zb);
+	k->zy = _mm512_set1_epi32(p->zy);
+	for (int j = 0; j < 4; j++)
+		k->w[j] = _mm512_set1_epi32(1 << (8 * j));
+	k->shuf = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+}
+
+/* q8.h's add on (a - za, b - zb) as int32, before the clamp to 0..255 that
+ * the packs do. Three steps are left out where they cannot change a byte
+ * (the flags are constants in each loop below, decided once per call):
+ *  - relu: with zy = 0, max(v, 0) changes only v < 0, whose q <= 0 the
+ *    packs clamp to 0 anyway (v * inv_sy keeps the sign; inv_sy > 0);
+ *  - lim: the clamp to 512 only keeps vcvtps2dq in range; when the largest
+ *    |v * inv_sy| the scales allow is far below 2^31 it changes nothing
+ *    (a larger q saturates to 255 in the packs all the same);
+ *  - zy: adding 0. */
+FW_INLINE __m512i add_lane(__m512i da, __m512i db, const struct add_v *k, int relu, int lim, int zy)
+{
+	/* two products, then their sum; no FMA (-ffp-contract=off) */
+	const __m512 va = _mm512_mul_ps(_mm512_cvtepi32_ps(da), k->sa);
+	const __m512 vb = _mm512_mul_ps(_mm512_cvtepi32_ps(db), k->sb);
+	__m512 v = _mm512_add_ps(va, vb);
+	__m512i q;
+
+	if (relu)
+		v = _mm512_max_ps(v, _mm512_setzero_ps());
+	v = _mm512_mul_ps(v, k->inv_sy);
+	if (lim)
+		v = _mm512_min_ps(v, k->lim);
+	q = _mm512_cvtps_epi32(v);
+	return zy ? _mm512_add_epi32(q, k->zy) : q;
+}
+
+FW_INLINE __m512i add64(__m512i a, __m512i b, const struct add_v *k, int relu, int lim, int zy)
+{
+	__m512i r[4];
+
+	for (int j = 0; j < 4; j++)
+		r[j] = add_lane(_mm512_dpbusd_epi32(k->nza, a, k->w[j]), _mm512_dpbusd_epi32(k->nzb, b, k->w[j]), k,
+				relu, lim, zy);
+	return _mm512_shuffle_epi8(_mm512_packus_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3])),
+				   k->shuf);
+}
+
+FW_INLINE void add_loop(const uint8_t *a, const uint8_t *b, size_t n, const struct add_v *k, uint8_t *out,
+			int relu, int lim, int zy)
+{
+	size_t i = 0;
+
+	for (; i + 64 <= n; i += 64)
+		_mm512_storeu_si512(out + i, add64(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i), k, relu, lim, zy));
+	if (i < n) {
+		const __mmask64 mk = mask64(n - i);
+
+		_mm512_mask_storeu_epi8(out + i, mk,
+					add64(_mm512_maskz_loadu_epi8(mk, a + i), _mm512_maskz_loadu_epi8(mk, b + i), k,
+					      relu, lim, zy));
+	}
 }
 
 static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		       uint8_t *out)
 {
-	size_t i = 0;
+	struct add_v k;
+	/* |v| <= 255 (sa + sb), give or take a few roundings of 2^-24 */
+	const double most = 255.0 * ((double)p->sa + (double)p->sb) * (double)p->inv_sy * 1.01 + 1.0;
+	/* the shortcuts hold for positive finite scales; anything else (a NaN or
+	 * infinite scale) takes every step, as the reference does */
+	const int sane = p->sa > 0 && p->sb > 0 && p->inv_sy > 0 && most < 1e30;
+	const int lim = !(most < 1e9), zy = p->zy != 0 || !sane;
+	const int relu = p->act == FW_ACT_RELU && zy;
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
-	for (; i + 16 <= n; i += 16)
-		_mm_storeu_si128((__m128i *)(out + i),
-				 _mm512_cvtusepi32_epi8(add16(_mm_loadu_si128((const __m128i *)(a + i)),
-							      _mm_loadu_si128((const __m128i *)(b + i)), p)));
-	if (i < n) {
-		const __mmask16 mk = lane_mask((int)(n - i));
+	add_v_init(&k, p);
+	if (p->act == FW_ACT_RELU && !zy && !lim)
+		add_loop(a, b, n, &k, out, 0, 0, 0); /* BlazeFace's residual ADD + ReLU */
+	else if (!relu && !lim && zy)
+		add_loop(a, b, n, &k, out, 0, 0, 1); /* MobileFaceNet's plain ADD */
+	else
+		add_loop(a, b, n, &k, out, relu, lim, zy);
+}
 
-		_mm512_mask_cvtusepi32_storeu_epi8(out + i, mk,
-						   add16(_mm_maskz_loadu_epi8(mk, a + i), _mm_maskz_loadu_epi8(mk, b + i), p));
+/* b's pixels to c channels, zb after the first cb: one masked load and a
+ * store per 64 channels (the store writes whole 64-byte groups, up to
+ * FW_Q8_CPAD_SLACK past the pixel; the next pixel overwrites them). */
+static void avx512_widen(const uint8_t *b, size_t n_px, int c, int cb, uint8_t zb, uint8_t *tmp)
+{
+	const __m512i z = _mm512_set1_epi8((char)zb);
+
+	for (size_t px = 0; px < n_px; px++, b += cb, tmp += c) {
+		for (int ch = 0; ch < c; ch += 64) {
+			const __mmask64 mb = cb > ch ? mask64((size_t)(cb - ch)) : 0;
+
+			_mm512_storeu_si512(tmp + ch, _mm512_mask_loadu_epi8(z, mb, b + ch));
+		}
+	}
+}
+
+static void avx512_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
+			    const struct fw_q8_add *p, uint8_t *out)
+{
+	fw_q8_cpad_run(a, b, pixels, c, cb, p, out, avx512_add, avx512_widen);
+}
+
+/* ---- resize row -------------------------------------------------------------- */
+
+/* q8.h's resize row: the four products and the sum 16 channels at a time,
+ * in the order the plain C row writes them, then fw_q8_quantize's steps:
+ * x * inv_s clamped to [-z, 255 - z] (vminps returns its second operand for
+ * NaN, as `v < hi ? v : hi`), rounded half to even by vcvtps2dq (the
+ * 1.5 * 2^23 trick's result in that range), + z, and vpmovdb. */
+FW_INLINE __m128i resize16(const float *p00, const float *p10, const float *p01, const float *p11,
+			   __mmask16 mk, __m512 wy0, __m512 wy1, __m512 wx0, __m512 wx1, __m512 inv,
+			   __m512 lo, __m512 hi, __m512i z)
+{
+	const __m512 t0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p00), wy0), wx0);
+	const __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p10), wy1), wx0);
+	const __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p01), wy0), wx1);
+	const __m512 t3 = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p11), wy1), wx1);
+	__m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t0, t1), t2), t3);
+
+	v = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(v, inv), hi), lo);
+	return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), z));
+}
+
+static void avx512_resize_row(const struct fw_q8_resize_row *r, uint8_t *out)
+{
+	const size_t c = (size_t)r->c;
+	const __m512 wy0 = _mm512_set1_ps(r->wy0), wy1 = _mm512_set1_ps(r->wy1);
+	const __m512 inv = _mm512_set1_ps(r->inv_s), lo = _mm512_set1_ps((float)-r->z);
+	const __m512 hi = _mm512_set1_ps((float)(255 - r->z));
+	const __m512i z = _mm512_set1_epi32(r->z);
+
+	for (int x = 0; x < r->out_w; x++, out += c) {
+		const __m512 wx0 = _mm512_set1_ps(r->wx0[x]), wx1 = _mm512_set1_ps(r->wx1[x]);
+		const float *p00 = r->r0 + (size_t)r->x0[x] * c, *p01 = r->r0 + (size_t)r->x1[x] * c;
+		const float *p10 = r->r1 + (size_t)r->x0[x] * c, *p11 = r->r1 + (size_t)r->x1[x] * c;
+
+		for (size_t ch = 0; ch < c; ch += 16) {
+			const __mmask16 mk = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1u);
+
+			_mm_mask_storeu_epi8(out + ch, mk,
+					     resize16(p00 + ch, p10 + ch, p01 + ch, p11 + ch, mk, wy0, wy1, wx0, wx1,
+						      inv, lo, hi, z));
+		}
+	}
+}
+
+/* ---- quantise / dequantise at the int8 region's edges ----------------------- */
+
+/* fw_q8_quantize's steps 16 at a time: x * inv_s clamped to [-z, 255 - z]
+ * (vminps gives its second operand for NaN, as `v < hi ? v : hi`),
+ * vcvtps2dq rounds half to even as the 1.5 * 2^23 trick does there, + z. */
+FW_INLINE __m128i quant16(__m512 x, __m512 inv, __m512 lo, __m512 hi, __m512i z)
+{
+	const __m512 v = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(x, inv), hi), lo);
+
+	return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), z));
+}
+
+static void avx512_quantize(const float *x, size_t n, float inv_s, int32_t z, uint8_t *q)
+{
+	const __m512 inv = _mm512_set1_ps(inv_s), lo = _mm512_set1_ps((float)-z);
+	const __m512 hi = _mm512_set1_ps((float)(255 - z));
+	const __m512i vz = _mm512_set1_epi32(z);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm_storeu_si128((__m128i *)(q + i), quant16(_mm512_loadu_ps(x + i), inv, lo, hi, vz));
+	if (i < n) {
+		const __mmask16 mk = (__mmask16)((1u << (n - i)) - 1u);
+
+		_mm_mask_storeu_epi8(q + i, mk, quant16(_mm512_maskz_loadu_ps(mk, x + i), inv, lo, hi, vz));
+	}
+}
+
+/* x = s * (float)(q - z), as fw_q8_dequantize */
+static void avx512_dequantize(const uint8_t *q, size_t n, float s, int32_t z, float *x)
+{
+	const __m512 vs = _mm512_set1_ps(s);
+	const __m512i vz = _mm512_set1_epi32(z);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(x + i, _mm512_mul_ps(vs, _mm512_cvtepi32_ps(_mm512_sub_epi32(
+							 _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + i))), vz))));
+	if (i < n) {
+		const __mmask16 mk = (__mmask16)((1u << (n - i)) - 1u);
+
+		_mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(vs, _mm512_cvtepi32_ps(_mm512_sub_epi32(
+								   _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mk, q + i)), vz))));
 	}
 }
 
@@ -932,4 +1121,8 @@ const struct fw_q8_kernels fw_q8_avx512_kernels = {
 	.conv = avx512_conv,
 	.dwconv = avx512_dwconv,
 	.add = avx512_add,
+	.add_cpad = avx512_add_cpad,
+	.resize_row = avx512_resize_row,
+	.quantize = avx512_quantize,
+	.dequantize = avx512_dequantize,
 };

@@ -51,6 +51,7 @@
  * ref's sum in a long for any zero_out.
  */
 #include "q8.h"
+#include "q8_cpad.h"
 #include "../model_format.h"
 
 #ifdef __aarch64__ /* built on aarch64 only (core/CMakeLists.txt); empty elsewhere */
@@ -771,6 +772,13 @@ static void neon_add(const uint8_t *a, const uint8_t *b, size_t n, const struct 
 		vst1q_u8(out + n - 16, add16(a + n - 16, b + n - 16, &k));
 }
 
+/* PAD then ADD in one pass (q8.h): b widened block by block in L1, then neon_add */
+static void neon_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
+			  const struct fw_q8_add *p, uint8_t *out)
+{
+	fw_q8_cpad_run(a, b, pixels, c, cb, p, out, neon_add, fw_q8_widen_c);
+}
+
 /* ---- tables ----------------------------------------------------------------------------- */
 
 const struct fw_q8_kernels fw_q8_neon_kernels = {
@@ -782,6 +790,7 @@ const struct fw_q8_kernels fw_q8_neon_kernels = {
 	.conv = neon_conv,
 	.dwconv = neon_dwconv,
 	.add = neon_add,
+	.add_cpad = neon_add_cpad,
 };
 
 const struct fw_q8_kernels fw_q8_neondot_kernels = {
@@ -793,6 +802,7 @@ const struct fw_q8_kernels fw_q8_neondot_kernels = {
 	.conv = dot_conv,
 	.dwconv = neon_dwconv,
 	.add = neon_add,
+	.add_cpad = neon_add_cpad,
 };
 
 #endif /* __aarch64__ */

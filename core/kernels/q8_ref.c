@@ -154,25 +154,40 @@ static void ref_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t 
 	}
 }
 
+/* q8.h's add of one pair */
+static uint8_t add1(int32_t a, int32_t b, const struct fw_q8_add *p)
+{
+	/* two products, then their sum: three roundings, no FMA (see top) */
+	float va = (float)(a - p->za) * p->sa;
+	float vb = (float)(b - p->zb) * p->sb;
+	float v = va + vb;
+	long q;
+
+	if (p->act == FW_ACT_RELU)
+		v = v > 0.0f ? v : 0.0f;
+	v = v * p->inv_sy;
+	v = v < 512.0f ? v : 512.0f;
+	v = v > -512.0f ? v : -512.0f;
+	q = lrintf(v) + p->zy;
+	return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
 static void ref_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		    uint8_t *out)
 {
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
-	for (size_t i = 0; i < n; i++) {
-		/* two products, then their sum: three roundings, no FMA (see top) */
-		float va = (float)((int32_t)a[i] - p->za) * p->sa;
-		float vb = (float)((int32_t)b[i] - p->zb) * p->sb;
-		float v = va + vb;
-		long q;
+	for (size_t i = 0; i < n; i++)
+		out[i] = add1(a[i], b[i], p);
+}
 
-		if (p->act == FW_ACT_RELU)
-			v = v > 0.0f ? v : 0.0f;
-		v = v * p->inv_sy;
-		v = v < 512.0f ? v : 512.0f;
-		v = v > -512.0f ? v : -512.0f;
-		q = lrintf(v) + p->zy;
-		out[i] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
-	}
+static void ref_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
+			 const struct fw_q8_add *p, uint8_t *out)
+{
+	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
+	assert(cb >= 0 && cb <= c);
+	for (size_t px = 0; px < pixels; px++, a += c, b += cb, out += c)
+		for (int ch = 0; ch < c; ch++)
+			out[ch] = add1(a[ch], ch < cb ? b[ch] : p->zb, p);
 }
 
 const struct fw_q8_kernels fw_q8_ref_kernels = {
@@ -184,4 +199,5 @@ const struct fw_q8_kernels fw_q8_ref_kernels = {
 	.conv = ref_conv,
 	.dwconv = ref_dwconv,
 	.add = ref_add,
+	.add_cpad = ref_add_cpad,
 };

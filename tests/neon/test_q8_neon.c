@@ -1,6 +1,7 @@
 /* The aarch64 int8 kernels (core/kernels/q8_neon.c) against the reference
  * (q8_ref.c), byte for byte, on random awkward shapes: conv (im2col and the
- * 1x1 direct path, FC), depthwise conv and add.
+ * 1x1 direct path, FC), depthwise conv, add, and add_cpad (against fw_q8_pad
+ * and the reference add).
  *
  * Plain C with no test framework: it is cross-built for aarch64 and run under
  * qemu-aarch64 by run.sh (cmocka is not installed for arm64). Every table this
@@ -42,8 +43,8 @@ extern const struct fw_q8_kernels fw_q8_ref_kernels;
 extern const struct fw_q8_kernels fw_q8_neon_kernels;
 extern const struct fw_q8_kernels fw_q8_neondot_kernels;
 
-enum { KIND_CONV, KIND_DWCONV, KIND_ADD, KIND_COUNT };
-static const char *const kind_name[KIND_COUNT] = {"conv", "dwconv", "add"};
+enum { KIND_CONV, KIND_DWCONV, KIND_ADD, KIND_ADD_CPAD, KIND_COUNT };
+static const char *const kind_name[KIND_COUNT] = {"conv", "dwconv", "add", "add_cpad"};
 
 enum { MAX_TABLES = 2, CANARY = 64, MAX_REPORTS = 20, MAX_MACS = 300000 };
 
@@ -580,6 +581,48 @@ static void add_case(int idx)
 	guarded_free(&gb);
 }
 
+/* add_cpad (b padded with zb from cb to c channels, then add) against
+ * fw_q8_pad + the reference add; b ends at a PROT_NONE page */
+static void add_cpad_case(int idx)
+{
+	static const int cs[] = {1, 3, 15, 16, 17, 24, 28, 64, 65, 100};
+	const int c = PICK(cs), cb = one_in(5) ? (one_in(2) ? 0 : c) : irand(0, c);
+	const size_t pixels = (size_t)(one_in(8) ? irand(200, 400) : irand(1, 30)), n = pixels * (size_t)c;
+	struct guarded ga, gb;
+	uint8_t *a = guarded_alloc(&ga, n), *b = guarded_alloc(&gb, pixels * (size_t)cb);
+	uint8_t *padded = malloc(n), *want = malloc(n);
+	struct fw_q8_add p;
+
+	p.za = gen_zero_point();
+	p.zb = gen_zero_point();
+	p.zy = one_in(3) ? 0 : gen_zero_point();
+	gen_u8(a, n, (uint8_t)p.za);
+	gen_u8(b, pixels * (size_t)cb, (uint8_t)p.zb);
+	p.act = irand(0, 1);
+	p.sa = expf(frand(-6.0f, -2.0f));
+	p.sb = expf(frand(-6.0f, -2.0f));
+	p.inv_sy = 200.0f / (255.0f * (p.sa + p.sb)) * expf(frand(-1.5f, 1.5f));
+
+	const int dims[4] = {1, 1, (int)pixels, cb}, pad[8] = {0, 0, 0, 0, 0, 0, 0, c - cb};
+
+	fw_q8_pad(dims, pad, b, (uint8_t)p.zb, padded);
+	fw_q8_ref_kernels.add(a, padded, n, &p, want);
+	for (int t = 0; t < n_tables; t++) {
+		uint8_t *out = canary_alloc(n, 0xc3);
+		char what[160];
+
+		tables[t]->add_cpad(a, b, pixels, c, cb, &p, out);
+		snprintf(what, sizeof(what), "%zu px c %d cb %d za %d zb %d zy %d act %d", pixels, c, cb, p.za,
+			 p.zb, p.zy, p.act);
+		record(t, KIND_ADD_CPAD, idx, want, out, n, canary_ok(out, n) ? NULL : "out", NULL, what);
+		canary_free(out);
+	}
+	free(padded);
+	free(want);
+	guarded_free(&ga);
+	guarded_free(&gb);
+}
+
 int main(int argc, char **argv)
 {
 	const int cases = argc > 1 ? atoi(argv[1]) : 300;
@@ -604,6 +647,7 @@ int main(int argc, char **argv)
 		conv_case(i);
 		dwconv_case(i);
 		add_case(i);
+		add_cpad_case(i);
 	}
 
 	for (int t = 0; t < n_tables; t++) {
