@@ -107,8 +107,10 @@ int fw_detector_set_tiling(struct fw_detector *d, float tile_frac, float min_ove
  * the whole frame whenever tiles run, merged with the short-range runs by
  * the same weighted NMS. On the WIDER development subset it lifts
  * desk-range AP from 0.867 to 0.889 (float) for 106 M MACs more per frame
- * (README, Accuracy). On by default when blazeface_full.fwm loaded;
- * FW_EINVAL to turn it on without it. Ignored by the other kinds. */
+ * (README, Accuracy). Its detections are kept from the same score as the
+ * short-range ones (0.5, or fw_detector_set_threshold's). On by default
+ * when blazeface_full.fwm loaded; FW_EINVAL to turn it on without it.
+ * Ignored by the other kinds. */
 int fw_detector_set_wide(struct fw_detector *d, int on);
 
 /* How many model runs fw_detector_run() makes on a width x height frame
