@@ -5,9 +5,10 @@
 #   - WIDER FACE val subset (198 images): AP all/easy/medium/hard, the desk
 #     range (faces >= 7 % of the image width) and faces >= 64 px;
 #   - dlib's PASCAL faces (4 images, 18 faces): AP.
-# for facewatch's short, full and auto detectors (float, one thread) and YuNet
-# 2023mar through Debian's OpenCV (one thread), in the same run, with the time
-# per image. Prints markdown tables (the README's Accuracy section).
+# for facewatch's short, full and auto detectors (and auto without its
+# full-range pass, --no-wide), float and int8, one thread, and YuNet 2023mar
+# through Debian's OpenCV (one thread), in the same run, with the time per
+# image. Prints markdown tables (the README's Accuracy section).
 #
 #   bash bench/eval_detect.sh [--no-apt] [--facectl PATH] [--out DIR]
 #
@@ -53,7 +54,8 @@ row() {
   local base="$FACECTL eval detect $gt $extra --json"
   local r d l
   if [ "${det%% *}" = run ]; then
-    r=$($base --detector "${det#run }" --save-detections "$OUT/$tag.txt" --csv "$OUT/$tag.csv" --plot "$OUT/$tag.png")
+    # shellcheck disable=SC2086 # "run auto --no-wide --precision int8": words
+    r=$($base --detector ${det#run } --save-detections "$OUT/$tag.txt" --csv "$OUT/$tag.csv" --plot "$OUT/$tag.png")
   else
     r=$($base --detections "${det#file }" --op-threshold "$op" --csv "$OUT/$tag.csv" --plot "$OUT/$tag.png")
     cp "${det#file }" "$OUT/$tag.txt" 2>/dev/null || true
@@ -63,12 +65,22 @@ row() {
 
 echo "facewatch $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'), $(getconf _NPROCESSORS_ONLN) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo
-for d in short full auto; do
-  row "$d" "$W/gt.txt" "$A" "wider_$d" 0 "run $d"
+# tag -> facectl eval detect arguments
+args() {
+  case $1 in
+    auto_nowide*) echo "auto --no-wide" ;;
+    *) echo "${1%_int8}" ;;
+  esac
+  case $1 in *_int8) echo "--precision int8" ;; esac
+}
+FW="short full auto_nowide auto"
+FW8="short_int8 full_int8 auto_nowide_int8 auto_int8"
+for d in $FW $FW8; do
+  row "$d" "$W/gt.txt" "$A" "wider_$d" 0 "run $(args $d | tr '\n' ' ')"
 done
 "$OUT/yunet_detect" "$YUNET" "$W/gt.txt" "$OUT/wider_yunet_raw.txt" 2>"$OUT/yunet_wider.log"
 row yunet "$W/gt.txt" "$A" wider_yunet 0.9 "file $OUT/wider_yunet_raw.txt"
-for d in short full auto yunet; do
+for d in $FW $FW8 yunet; do
   op=$([ $d = yunet ] && echo 0.9 || echo 0)
   opt=$([ $d = yunet ] && echo "--op-threshold 0.9" || echo "")
   $FACECTL eval detect "$W/gt.txt" $A --detections "$OUT/wider_$d.txt" $opt --min-frac 0.07 --json \
@@ -76,8 +88,8 @@ for d in short full auto yunet; do
   $FACECTL eval detect "$W/gt.txt" $A --detections "$OUT/wider_$d.txt" $opt --min-face 64 --json \
     >"$OUT/wider_${d}_64.json"
 done
-for d in short full auto; do
-  row "$d" "$P/gt.txt" "" "pascal_$d" 0 "run $d"
+for d in $FW $FW8; do
+  row "$d" "$P/gt.txt" "" "pascal_$d" 0 "run $(args $d | tr '\n' ' ')"
 done
 "$OUT/yunet_detect" "$YUNET" "$P/gt.txt" "$OUT/pascal_yunet_raw.txt" 2>"$OUT/yunet_pascal.log"
 row yunet "$P/gt.txt" "" pascal_yunet 0.9 "file $OUT/pascal_yunet_raw.txt"
@@ -91,12 +103,18 @@ def yunet_ms(log):
     m = re.search(r"median ([0-9.]+) ms", open(os.path.join(out, log)).read())
     return float(m.group(1)) if m else float("nan")
 names = {"short": "facewatch short (128)", "full": "facewatch full (192)",
-         "auto": "facewatch auto (128, whole + tiles)", "yunet": "OpenCV YuNet 2023mar"}
-print("WIDER FACE val subset (198 images), AP at IoU 0.5; recall at the operating threshold")
-print("(facewatch 0.5 short/auto, 0.6 full; YuNet 0.9); time per image: median, one thread\n")
-print("| detector | all | easy | medium | hard | desk range (>= 7 % width) | >= 64 px | recall @ op, desk | ms / image | M MACs / 640x480 frame |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for d in ("short", "full", "auto", "yunet"):
+         "auto_nowide": "facewatch auto --no-wide (short: whole + 6 tiles)",
+         "auto": "facewatch auto (short: whole + 6 tiles; full: whole)",
+         "yunet": "OpenCV YuNet 2023mar"}
+for k in list(names):
+    if k != "yunet":
+        names[k + "_int8"] = names[k].replace("facewatch ", "facewatch int8 ")
+FW = ("short", "full", "auto_nowide", "auto")
+def wider_table(title, ds):
+  print(title)
+  print("| detector | all | easy | medium | hard | desk range (>= 7 % width) | >= 64 px | recall @ op, desk | ms / image | M MACs / 640x480 frame |")
+  print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  for d in ds:
     j, k, l = load("wider_" + d), load("wider_%s_desk" % d), load("wider_%s_64" % d)
     s = j["settings"]
     ms = j.get("ms_per_image_median", yunet_ms("yunet_wider.log"))
@@ -104,10 +122,15 @@ for d in ("short", "full", "auto", "yunet"):
     print("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %s |" % (
         names[d], s["all"]["ap"], s["easy"]["ap"], s["medium"]["ap"], s["hard"]["ap"],
         k["settings"]["all"]["ap"], l["settings"]["all"]["ap"], k["settings"]["all"]["recall_at_op"], ms, macs))
+wider_table("WIDER FACE val subset (198 images), AP at IoU 0.5; recall at the operating threshold\n"
+            "(facewatch 0.5 short/auto, 0.6 full; YuNet 0.9); time per image: median, one thread\n",
+            FW + ("yunet",))
+wider_table("\nThe same, int8 (--precision int8, as the daemon runs), and YuNet again\n",
+            tuple(d + "_int8" for d in FW) + ("yunet",))
 print("\ndlib PASCAL faces (4 images, 18 faces), AP at IoU 0.5\n")
 print("| detector | AP | recall @ op | ms / image |")
 print("|---|---:|---:|---:|")
-for d in ("short", "full", "auto", "yunet"):
+for d in FW + tuple(d + "_int8" for d in FW) + ("yunet",):
     j = load("pascal_" + d)
     ms = j.get("ms_per_image_median", yunet_ms("yunet_pascal.log"))
     print("| %s | %.3f | %.3f | %.1f |" % (names[d], j["settings"]["all"]["ap"], j["settings"]["all"]["recall_at_op"], ms))

@@ -712,9 +712,14 @@ static int detect(struct infer *in, struct fw_frame *f, int *denom_io, int64_t t
 		n = fw_detector_run_regions(in->det, &in->small, (const int(*)[4])plan.rects,
 					    plan.n, in->dets, MAX_DETECTIONS);
 	} else {
-		if (in->d->cfg.detector == FW_DETECTOR_AUTO)
+		if (in->d->cfg.detector == FW_DETECTOR_AUTO) {
 			fw_detector_set_tiling(in->det, plan.tiles ? FW_DETECTOR_TILE_FRAC : 0.0f,
 					       FW_DETECTOR_TILE_OVERLAP);
+			/* the full-range pass (+50 % per full scan) while nobody
+			 * is followed, when a face at desk distance must not be
+			 * missed; the newcomer checks beside tracked faces skip it */
+			(void)fw_detector_set_wide(in->det, nt == 0);
+		}
 		n = fw_detector_run(in->det, &in->small, in->dets, MAX_DETECTIONS);
 	}
 	if (n < 0)

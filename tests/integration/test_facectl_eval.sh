@@ -38,12 +38,16 @@ a, b = (json.load(open(p))["settings"]["all"] for p in sys.argv[1:3])
 assert abs(a["ap"] - b["ap"]) < 2e-3 and abs(a["recall_at_op"] - b["recall_at_op"]) < 1e-9, (a, b)
 PY
 
-# 3. auto: the tiles cost 7 runs on a 640x480 frame; --min-face leaves faces out
+# 3. auto: the tiles and the full-range pass cost 8 runs on a 640x480 frame
+#    (7 short-range at 31 M MACs and one full-range at 106 M), 7 with
+#    --no-wide; --min-face leaves faces out
 "$FACECTL" eval detect "$P/gt.txt" --detector auto --min-face 50 --json >"$T/auto.json"
-check "detect auto: 7 runs per 640x480 frame, only faces >= 50 px counted" python3 - "$T/auto.json" <<'PY'
+"$FACECTL" eval detect "$P/gt.txt" --detector auto --min-face 50 --no-wide --json >"$T/auto_nw.json"
+check "detect auto: 8 runs per 640x480 frame (7 --no-wide), only faces >= 50 px counted" python3 - "$T/auto.json" "$T/auto_nw.json" <<'PY'
 import json, sys
-j = json.load(open(sys.argv[1]))
-assert j["runs_640x480"] == 7 and j["settings"]["all"]["faces"] == 6, j
+j, n = (json.load(open(p)) for p in sys.argv[1:3])
+assert j["runs_640x480"] == 8 and j["settings"]["all"]["faces"] == 6, j
+assert n["runs_640x480"] == 7 and 200 < n["mmacs_640x480"] < j["mmacs_640x480"] - 80, (j, n)
 PY
 
 # 3b. int8, as the daemon runs: the full-range model finds the same faces

@@ -1,7 +1,8 @@
 /* The auto detector and the box-shape correction, as a user of the
  * detector stage sees them: the tile plan (how many model runs a frame
  * costs), a face found on a real photo at the right place, no allocation
- * per frame, and boxes corrected the same way by every kind (undoable). */
+ * per frame, boxes corrected the same way by every kind (undoable), and a
+ * partial install without the full-range model. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -31,25 +33,68 @@ static struct fw_detector *open_kind(enum fw_detector_kind kind)
 
 /* 640x480 with tiles of 0.43 * 640 = 275 px: columns (640 - 275) / (0.75 *
  * 275) = 1.77 -> 3, rows (480 - 275) / 206 = 0.99 -> 2: 6 tiles + the whole
- * frame. 1280x720: 550-px tiles, 3 x 2 again. A square frame: 3 x 3 + 1.
- * Half-frame tiles on 640x480: 3 x 2 + 1. No tiles: 1. The other kinds: 1. */
+ * frame + the full-range pass on it. 1280x720: 550-px tiles, 3 x 2 again. A
+ * square frame: 3 x 3 + 2. Half-frame tiles on 640x480: 3 x 2 + 2. No
+ * tiles: the whole frame once, short-range only (the daemon's cheap scan).
+ * Without the full-range pass: 6 + 1. The other kinds: 1. The cost is
+ * 7 short-range runs and one full-range run, which weighs more. */
 static void test_tile_plan(void **state)
 {
-	struct fw_detector *d = open_kind(FW_DETECTOR_AUTO), *s = open_kind(FW_DETECTOR_SHORT);
+	struct fw_detector *d = open_kind(FW_DETECTOR_AUTO), *s = open_kind(FW_DETECTOR_SHORT),
+			   *f = open_kind(FW_DETECTOR_FULL);
+	uint64_t short_macs = fw_model_macs(fw_detector_model(s)),
+		 full_macs = fw_model_macs(fw_detector_model(f));
 
 	(void)state;
-	assert_int_equal(fw_detector_runs(d, 640, 480), 7);
-	assert_int_equal(fw_detector_runs(d, 1280, 720), 7);
-	assert_int_equal(fw_detector_runs(d, 800, 800), 10);
+	assert_true(full_macs > 3 * short_macs);
+	assert_int_equal(fw_detector_runs(d, 640, 480), 8);
+	assert_true(fw_detector_macs(d, 640, 480) == 7 * short_macs + full_macs);
+	assert_int_equal(fw_detector_runs(d, 1280, 720), 8);
+	assert_int_equal(fw_detector_runs(d, 800, 800), 11);
 	assert_int_equal(fw_detector_set_tiling(d, 0.5f, 0.25f), 0);
+	assert_int_equal(fw_detector_runs(d, 640, 480), 8);
+	assert_int_equal(fw_detector_set_wide(d, 0), 0);
 	assert_int_equal(fw_detector_runs(d, 640, 480), 7);
+	assert_true(fw_detector_macs(d, 640, 480) == 7 * short_macs);
+	assert_int_equal(fw_detector_set_wide(d, 1), 0);
 	assert_int_equal(fw_detector_set_tiling(d, 0, 0), 0);
 	assert_int_equal(fw_detector_runs(d, 640, 480), 1);
+	assert_true(fw_detector_macs(d, 640, 480) == short_macs);
 	assert_int_equal(fw_detector_set_tiling(d, 0.1f, 0.25f), FW_EINVAL);
 	assert_int_equal(fw_detector_set_tiling(d, 0.5f, 0.9f), FW_EINVAL);
 	assert_int_equal(fw_detector_runs(s, 640, 480), 1);
+	assert_true(fw_detector_macs(f, 640, 480) == full_macs);
+	/* a short-range detector has no full-range model to turn on */
+	assert_int_equal(fw_detector_set_wide(s, 1), FW_EINVAL);
 	fw_detector_close(d);
 	fw_detector_close(s);
+	fw_detector_close(f);
+}
+
+/* A models folder with the short-range model only (a partial install):
+ * the auto detector still opens and finds the face of test_auto_finds_face,
+ * without its full-range pass (7 runs on 640x480), and says so. */
+static void test_auto_without_full_model(void **state)
+{
+	char dir[] = "/tmp/fw_test_detect_auto_XXXXXX", link[64];
+	struct fw_image img = { 0 };
+	struct fw_detection out[16];
+	struct fw_detector *d = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(link, sizeof link, "%s/blazeface_short.fwm", dir);
+	assert_int_equal(symlink(tu_models("blazeface_short.fwm"), link), 0);
+	assert_int_equal(fw_detector_open(&d, link, FW_DETECTOR_AUTO, FW_KERNELS_FAST), 0);
+	assert_int_equal(fw_detector_runs(d, 640, 480), 7);
+	assert_int_equal(fw_detector_set_wide(d, 1), FW_EINVAL);
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &img), 0);
+	assert_true(fw_detector_run(d, &img, out, 16) >= 1);
+	fw_image_free(&img);
+	fw_detector_close(d);
+	unlink(link);
+	rmdir(dir);
 }
 
 /* Undoing the correction gives the model's square back, and the
@@ -235,6 +280,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tile_plan),
+		cmocka_unit_test(test_auto_without_full_model),
 		cmocka_unit_test(test_box_correction),
 		cmocka_unit_test(test_auto_finds_face),
 		cmocka_unit_test(test_auto_small_face),
