@@ -93,6 +93,7 @@ enum {
 	RB = 24,           /* im2col rows per block: a multiple of every MR */
 	MR_MAX = 12,
 	DW_MAX_TAPS = 64,  /* 8x8; larger depthwise kernels go to the reference */
+	DWT_MIN_C = 33,    /* 3x3 depthwise with at least this many channels: dwt_all (fewer: the lane kernel is as fast) */
 };
 
 static const int mr_for_nv[5] = {0, 12, 12, 8, 6};
@@ -817,6 +818,163 @@ static dw_all_fn dw_all_for(const struct fw_conv_geom *g)
 	return dw_all_any;
 }
 
+/* ---- depthwise 3x3: three taps per vpdpbusd ----------------------------- */
+
+/* The kernel above spends one vpdpbusd per tap on 16 channels (three of
+ * its four bytes multiply by 0). For 3x3 with dil 1 this one puts a
+ * column's three kernel rows in the four bytes of a dword instead: 64
+ * channels of one input column in rows iy0, iy0 + 1, iy0 + 2 (a, b, c) are
+ * interleaved by vpunpck{l,h}bw + vpunpck{l,h}wd into four vectors
+ *     T_j dword 4L + m = (a, b, c, c)[channel 16L + 4j + m]   (L: 128-bit lane)
+ * and the weights are interleaved the same way from (w[0][kx], w[1][kx],
+ * w[2][kx], 0), so one vpdpbusd adds three taps of 16 channels (the fourth
+ * byte's weight is 0). An output pixel of 64 channels is 12 vpdpbusd
+ * instead of 36, and a column's T is made once for the three (stride 1)
+ * or two (stride 2) output pixels whose window covers it.
+ * vpackssdw + vpackuswb of T_0 .. T_3's requantised accumulators put the 64
+ * bytes back in channel order (lane L: channels 16L .. 16L + 15), so only
+ * bias, scale and slope are permuted, once per block. Padding: a row or
+ * column outside the input is a masked load with an empty mask, from
+ * zero_in in every byte (no fault, no branch); channels past in_c likewise
+ * (their outputs are not stored). */
+
+struct dwt_block {
+	__m512i w[3][4];        /* [kx][j] */
+	int32_t bias[4][16];    /* [j][4L + m]: channel c0 + 16L + 4j + m */
+	float scale[4][16], slope[4][16];
+	__mmask64 cmask;        /* channels c0 .. in_c - 1 of the block */
+	int act;
+	int32_t zero_out;
+};
+
+/* (a, b, c, c) byte-interleaved: T_0 .. T_3 above */
+FW_INLINE void dwt_interleave(__m512i a, __m512i b, __m512i c, __m512i *t)
+{
+	const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
+	const __m512i cc_lo = _mm512_unpacklo_epi8(c, c), cc_hi = _mm512_unpackhi_epi8(c, c);
+
+	t[0] = _mm512_unpacklo_epi16(ab_lo, cc_lo);
+	t[1] = _mm512_unpackhi_epi16(ab_lo, cc_lo);
+	t[2] = _mm512_unpacklo_epi16(ab_hi, cc_hi);
+	t[3] = _mm512_unpackhi_epi16(ab_hi, cc_hi);
+}
+
+/* One output row of one 64-channel block, stride_w S (1 or 2). r[k]: the
+ * input row of kernel row k at channel c0 (any readable address when
+ * rm[k] is 0), rm[k]: its load mask (0 outside the input). */
+FW_INLINE void dwt_row(const int S, const struct fw_conv_geom *g, const struct dwt_block *b,
+		       const uint8_t *const r[3], const __mmask64 rm[3], __m512i zx, uint8_t *o)
+{
+	const ptrdiff_t c = g->in_c;
+	const __m512i zo = _mm512_set1_epi32(b->zero_out);
+	__m512i t0[4], t1[4], t2[4];
+	int ix = -g->pad_l;
+
+	/* T of input column x into dst; outside the input every byte is zero_in */
+#define DWT_COL(dst, x)                                                                          \
+	do {                                                                                     \
+		const int in_x = (unsigned)(x) < (unsigned)g->in_w;                              \
+		const ptrdiff_t off = (ptrdiff_t)(in_x ? (x) : 0) * c;                           \
+		dwt_interleave(_mm512_mask_loadu_epi8(zx, in_x ? rm[0] : 0, r[0] + off),        \
+			       _mm512_mask_loadu_epi8(zx, in_x ? rm[1] : 0, r[1] + off),        \
+			       _mm512_mask_loadu_epi8(zx, in_x ? rm[2] : 0, r[2] + off), dst);  \
+	} while (0)
+
+	DWT_COL(t0, ix);
+	if (S == 1)
+		DWT_COL(t1, ix + 1);
+	for (int ox = 0; ox < g->out_w; ox++, ix += S, o += c) {
+		__m512i q[4];
+
+		if (S == 2)
+			DWT_COL(t1, ix + 1);
+		DWT_COL(t2, ix + 2);
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			__m512i acc = _mm512_load_si512((const void *)b->bias[j]);
+
+			acc = _mm512_dpbusd_epi32(acc, t0[j], b->w[0][j]);
+			acc = _mm512_dpbusd_epi32(acc, t1[j], b->w[1][j]);
+			acc = _mm512_dpbusd_epi32(acc, t2[j], b->w[2][j]);
+			q[j] = requant16_raw(acc, _mm512_load_ps(b->scale[j]), _mm512_load_ps(b->slope[j]), b->act, zo);
+		}
+		_mm512_mask_storeu_epi8(o, b->cmask,
+					_mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			if (S == 1) {
+				t0[j] = t1[j];
+				t1[j] = t2[j];
+			} else {
+				t0[j] = t2[j];
+			}
+		}
+	}
+#undef DWT_COL
+}
+
+/* Every output pixel of a 3x3, dil 1, stride_w S depthwise conv. */
+FW_INLINE void dwt_all(const int S, const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		       const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	const int c = g->in_c;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c;
+	const __m512i zx = _mm512_set1_epi8((char)zero_in);
+	struct dwt_block b __attribute__((aligned(64)));
+
+	b.act = rq->act;
+	b.zero_out = rq->zero_out;
+	for (int c0 = 0; c0 < c; c0 += 64) {
+		const int nc = c - c0 < 64 ? c - c0 : 64;
+
+		b.cmask = nc == 64 ? ~(__mmask64)0 : ((__mmask64)1 << nc) - 1;
+		for (int kx = 0; kx < 3; kx++) {
+			const int8_t *wk = w + (size_t)kx * (size_t)c + (size_t)c0;
+
+			dwt_interleave(_mm512_maskz_loadu_epi8(b.cmask, wk),
+				       _mm512_maskz_loadu_epi8(b.cmask, wk + 3 * (size_t)c),
+				       _mm512_maskz_loadu_epi8(b.cmask, wk + 6 * (size_t)c), b.w[kx]);
+			/* the fourth byte of each dword repeats kernel row 2: weight 0 */
+			for (int j = 0; j < 4; j++)
+				b.w[kx][j] = _mm512_and_si512(b.w[kx][j], _mm512_set1_epi32(0xFFFFFF));
+		}
+		for (int j = 0; j < 4; j++) {
+			for (int i = 0; i < 16; i++) {
+				const int ch = c0 + i / 4 * 16 + 4 * j + i % 4;
+
+				b.bias[j][i] = ch < c && bias_q ? bias_q[ch] : 0;
+				b.scale[j][i] = ch < c ? rq->scale[ch] : 0.0f;
+				b.slope[j][i] = ch < c && rq->slope ? rq->slope[ch] : 0.0f;
+			}
+		}
+		for (int oy = 0; oy < g->out_h; oy++) {
+			const int iy0 = oy * g->stride_h - g->pad_t;
+			const uint8_t *r[3];
+			__mmask64 rm[3];
+
+			for (int k = 0; k < 3; k++) {
+				const int inside = (unsigned)(iy0 + k) < (unsigned)g->in_h;
+
+				r[k] = in + (inside ? (ptrdiff_t)(iy0 + k) * in_row : 0) + c0;
+				rm[k] = inside ? b.cmask : 0;
+			}
+			dwt_row(S, g, &b, r, rm, zx, out + (ptrdiff_t)oy * g->out_w * c + c0);
+		}
+	}
+}
+
+static void dwt_all_s1(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		       const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwt_all(1, g, in, zero_in, w, bias_q, rq, out);
+}
+
+static void dwt_all_s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		       const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwt_all(2, g, in, zero_in, w, bias_q, rq, out);
+}
+
 static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			  const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
 			  uint8_t *out)
@@ -839,6 +997,11 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 	assert(rq->act != FW_ACT_PRELU || rq->slope);
 	if (taps > DW_MAX_TAPS) {
 		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= DWT_MIN_C &&
+	    (g->stride_w == 1 || g->stride_w == 2)) {
+		(g->stride_w == 1 ? dwt_all_s1 : dwt_all_s2)(g, in, zero_in, w, bias_q, rq, out);
 		return;
 	}
 	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);

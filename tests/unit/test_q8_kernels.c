@@ -635,6 +635,48 @@ static void test_dwconv_vs_ref_random(void **state)
 	assert_true(clamped > total / 20 && clamped < total / 2);
 }
 
+/* 3x3 depthwise, the shapes of the AVX-512 three-taps-per-dot path and the
+ * lane path it falls back to: channel counts around its 64-channel blocks
+ * and the switch between the two (32 / 33), both strides in each axis,
+ * every padding, widths and heights from 1 to past a 64-byte row, and
+ * large spatial sizes (the MobileFaceNet / BlazeFace full layers). */
+static void test_dwconv3x3_vs_ref(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	static const int chans[] = {1, 8, 15, 16, 31, 32, 33, 48, 63, 64, 65, 100, 127, 128, 129, 200};
+	static const int hw[] = {1, 2, 3, 4, 5, 9, 16, 23};
+
+	tu_srand(4321);
+	for (int i = 0; i < 160; i++) {
+		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
+		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
+		const int c = chans[i % (int)ARRAY_LEN(chans)];
+		struct fw_conv_geom g;
+		struct qlayer q;
+
+		if (make_geom(&g, pick(hw, ARRAY_LEN(hw)), pick(hw, ARRAY_LEN(hw)), c, c, 3, 3, tu_randi(1, 2),
+			      tu_randi(1, 2), 1, 1, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) != 0)
+			continue;
+		qlayer_random(&q, &g, 1);
+		qlayer_check(k, &q);
+		qlayer_free(&q);
+	}
+	/* large: MobileFaceNet's first depthwise layers, BlazeFace full's 96x96x8 */
+	static const int big[][5] = {{56, 56, 64, 1, 1}, {56, 56, 128, 2, 0}, {57, 55, 72, 2, 1},
+				     {96, 96, 8, 1, 1}, {95, 97, 16, 1, 1}, {96, 96, 32, 2, 0}};
+	for (size_t i = 0; i < ARRAY_LEN(big); i++) {
+		struct fw_conv_geom g;
+		struct qlayer q;
+
+		assert_int_equal(make_geom(&g, big[i][0], big[i][1], big[i][2], big[i][2], 3, 3, big[i][3],
+					   big[i][3], 1, 1, big[i][4], 1, big[i][4], 1, FW_ACT_PRELU),
+				 0);
+		qlayer_random(&q, &g, 1);
+		qlayer_check(k, &q);
+		qlayer_free(&q);
+	}
+}
+
 /* The real layer shapes (BlazeFace short, MobileFaceNet), incl. GDConv. */
 static void test_real_layers_vs_ref(void **state)
 {
@@ -847,6 +889,7 @@ int main(void)
 		cmocka_unit_test(test_maxpool_pad_concat),
 		PER_FAST_TIER(test_conv_vs_ref_random),
 		PER_FAST_TIER(test_dwconv_vs_ref_random),
+		PER_FAST_TIER(test_dwconv3x3_vs_ref),
 		PER_FAST_TIER(test_add_vs_ref_random),
 		PER_FAST_TIER(test_real_layers_vs_ref),
 	};
