@@ -975,6 +975,119 @@ static void dwt_all_s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t 
 	dwt_all(2, g, in, zero_in, w, bias_q, rq, out);
 }
 
+/* ---- depthwise 3x3, stride_w 1, few channels: a row as flat bytes -------- */
+
+/* With stride_w 1 an output row is a run of bytes whose tap (ky, kx) is the
+ * same run of input row iy0 + ky shifted by (kx - pad_l) * in_c bytes. So
+ * for few channels, where dwt_all would leave most of its 64 lanes empty
+ * and the lane kernel runs one pixel at a time through masks, 64
+ * output bytes (64 / in_c pixels, or parts of them) are done at once: per
+ * kx, the three input rows' 64 bytes are interleaved as in dwt_all and
+ * multiplied by weights laid out per byte position (channel (i0 + p) %
+ * in_c). A block starting at byte i0 sees the channel pattern shifted by
+ * i0 % in_c, which repeats every P = in_c / gcd(in_c, 64) blocks: P sets
+ * of weights, bias, scale and slope (P <= DWF_MAX_P). Bytes before or past
+ * the input row, and rows outside it, are masked loads from zero_in; the
+ * last block of a row stores through a mask. */
+
+enum { DWF_MAX_P = 3 };
+
+static int dwf_phases(int c)
+{
+	int a = c, b = 64;
+
+	while (b) {
+		const int t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return c / a;
+}
+
+/* bytes [lo, hi) of 64, 0 <= lo, hi <= 64 */
+FW_INLINE __mmask64 range_mask(ptrdiff_t lo, ptrdiff_t hi)
+{
+	const __mmask64 below_hi = hi >= 64 ? ~(__mmask64)0 : hi <= 0 ? 0 : ((__mmask64)1 << hi) - 1;
+	const __mmask64 below_lo = lo >= 64 ? ~(__mmask64)0 : lo <= 0 ? 0 : ((__mmask64)1 << lo) - 1;
+
+	return below_hi & ~below_lo;
+}
+
+static void dwf_all(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		    const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	const int c = g->in_c, np = dwf_phases(c);
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c, out_row = (ptrdiff_t)g->out_w * c;
+	const __m512i zx = _mm512_set1_epi8((char)zero_in), zo = _mm512_set1_epi32(rq->zero_out);
+	struct dwt_block ph[DWF_MAX_P];
+	int8_t tiled[3][64];
+
+	assert(np <= DWF_MAX_P && g->stride_w == 1);
+	for (int p = 0; p < np; p++) {
+		const int base = 64 * p % c;
+
+		for (int kx = 0; kx < 3; kx++) {
+			for (int ky = 0; ky < 3; ky++)
+				for (int i = 0; i < 64; i++)
+					tiled[ky][i] = w[(size_t)(ky * 3 + kx) * (size_t)c + (size_t)((base + i) % c)];
+			dwt_interleave(_mm512_loadu_si512((const void *)tiled[0]), _mm512_loadu_si512((const void *)tiled[1]),
+				       _mm512_loadu_si512((const void *)tiled[2]), ph[p].w[kx]);
+			for (int j = 0; j < 4; j++)
+				ph[p].w[kx][j] = _mm512_and_si512(ph[p].w[kx][j], _mm512_set1_epi32(0xFFFFFF));
+		}
+		for (int j = 0; j < 4; j++) {
+			for (int i = 0; i < 16; i++) {
+				const int ch = (base + i / 4 * 16 + 4 * j + i % 4) % c;
+
+				ph[p].bias[j][i] = bias_q ? bias_q[ch] : 0;
+				ph[p].scale[j][i] = rq->scale[ch];
+				ph[p].slope[j][i] = rq->slope ? rq->slope[ch] : 0.0f;
+			}
+		}
+	}
+	for (int oy = 0; oy < g->out_h; oy++) {
+		const int iy0 = oy * g->stride_h - g->pad_t;
+		uintptr_t r[3];
+		int inside[3];
+		uint8_t *o = out + (ptrdiff_t)oy * out_row;
+
+		for (int k = 0; k < 3; k++) {
+			inside[k] = (unsigned)(iy0 + k) < (unsigned)g->in_h;
+			/* an integer: the shifted addresses below may lie before the
+			 * tensor (their bytes are masked off and never read) */
+			r[k] = (uintptr_t)(in + (inside[k] ? (ptrdiff_t)(iy0 + k) * in_row : 0));
+		}
+		for (ptrdiff_t i0 = 0, p = 0; i0 < out_row; i0 += 64, p = p + 1 == np ? 0 : p + 1) {
+			const struct dwt_block *f = &ph[p];
+			__m512i acc[4], q[4];
+
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				acc[j] = _mm512_load_si512((const void *)f->bias[j]);
+#pragma GCC unroll 3
+			for (int kx = 0; kx < 3; kx++) {
+				const ptrdiff_t start = i0 + (ptrdiff_t)(kx - g->pad_l) * c;
+				const __mmask64 m = range_mask(-start, in_row - start);
+				__m512i t[4];
+
+				dwt_interleave(_mm512_mask_loadu_epi8(zx, inside[0] ? m : 0, (const void *)(r[0] + (uintptr_t)start)),
+					       _mm512_mask_loadu_epi8(zx, inside[1] ? m : 0, (const void *)(r[1] + (uintptr_t)start)),
+					       _mm512_mask_loadu_epi8(zx, inside[2] ? m : 0, (const void *)(r[2] + (uintptr_t)start)),
+					       t);
+#pragma GCC unroll 4
+				for (int j = 0; j < 4; j++)
+					acc[j] = _mm512_dpbusd_epi32(acc[j], t[j], f->w[kx][j]);
+			}
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				q[j] = requant16_raw(acc[j], _mm512_load_ps(f->scale[j]), _mm512_load_ps(f->slope[j]), rq->act, zo);
+			_mm512_mask_storeu_epi8(o + i0, range_mask(0, out_row - i0),
+						_mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
+		}
+	}
+}
+
 static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			  const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
 			  uint8_t *out)
@@ -1002,6 +1115,11 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= DWT_MIN_C &&
 	    (g->stride_w == 1 || g->stride_w == 2)) {
 		(g->stride_w == 1 ? dwt_all_s1 : dwt_all_s2)(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && g->stride_w == 1 && c < 16 &&
+	    dwf_phases(c) <= DWF_MAX_P) {
+		dwf_all(g, in, zero_in, w, bias_q, rq, out);
 		return;
 	}
 	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);

@@ -635,19 +635,21 @@ static void test_dwconv_vs_ref_random(void **state)
 	assert_true(clamped > total / 20 && clamped < total / 2);
 }
 
-/* 3x3 depthwise, the shapes of the AVX-512 three-taps-per-dot path and the
- * lane path it falls back to: channel counts around its 64-channel blocks
- * and the switch between the two (32 / 33), both strides in each axis,
+/* 3x3 depthwise, the shapes of the AVX-512 three-taps-per-dot paths and
+ * the lane path they fall back to: channel counts around the 64-channel
+ * blocks and the switches between them (15 / 16, 32 / 33), few channels
+ * whose pattern does and does not divide 64 bytes (8; 3, 6, 12), both
+ * strides in each axis,
  * every padding, widths and heights from 1 to past a 64-byte row, and
  * large spatial sizes (the MobileFaceNet / BlazeFace full layers). */
 static void test_dwconv3x3_vs_ref(void **state)
 {
 	const struct fw_q8_kernels *k = tier(state);
-	static const int chans[] = {1, 8, 15, 16, 31, 32, 33, 48, 63, 64, 65, 100, 127, 128, 129, 200};
+	static const int chans[] = {1, 2, 3, 4, 5, 6, 8, 12, 15, 16, 24, 31, 32, 33, 48, 63, 64, 65, 100, 127, 129, 200};
 	static const int hw[] = {1, 2, 3, 4, 5, 9, 16, 23};
 
 	tu_srand(4321);
-	for (int i = 0; i < 160; i++) {
+	for (int i = 0; i < 220; i++) {
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int c = chans[i % (int)ARRAY_LEN(chans)];
@@ -663,7 +665,8 @@ static void test_dwconv3x3_vs_ref(void **state)
 	}
 	/* large: MobileFaceNet's first depthwise layers, BlazeFace full's 96x96x8 */
 	static const int big[][5] = {{56, 56, 64, 1, 1}, {56, 56, 128, 2, 0}, {57, 55, 72, 2, 1},
-				     {96, 96, 8, 1, 1}, {95, 97, 16, 1, 1}, {96, 96, 32, 2, 0}};
+				     {96, 96, 8, 1, 1}, {95, 97, 16, 1, 1}, {96, 96, 32, 2, 0}, {48, 47, 12, 1, 1},
+				     {33, 31, 3, 1, 0}};
 	for (size_t i = 0; i < ARRAY_LEN(big); i++) {
 		struct fw_conv_geom g;
 		struct qlayer q;
