@@ -93,7 +93,7 @@ enum {
 	RB = 24,           /* im2col rows per block: a multiple of every MR */
 	MR_MAX = 12,
 	DW_MAX_TAPS = 64,  /* 8x8; larger depthwise kernels go to the reference */
-	DWT_MIN_C = 33,    /* 3x3 depthwise with at least this many channels: dwt_all (fewer: the lane kernel is as fast) */
+	DWT_MIN_C = 33,    /* 3x3 depthwise with at least this many channels: dwt_all (17..32: dwt32_all) */
 };
 
 static const int mr_for_nv[5] = {0, 12, 12, 8, 6};
@@ -975,6 +975,155 @@ static void dwt_all_s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t 
 	dwt_all(2, g, in, zero_in, w, bias_q, rq, out);
 }
 
+/* dwt_all at 256 bits, for 17 to 32 channels, where half or more of a
+ * 64-channel block's lanes would be empty: the same interleave, 32
+ * channels per block (with exactly 16 the lane kernel is faster still). */
+struct dwt32_block {
+	__m256i w[3][4];
+	int32_t bias[4][8];     /* [j][4L + m]: channel c0 + 16L + 4j + m */
+	float scale[4][8], slope[4][8];
+	__mmask32 cmask;
+	int act;
+	int32_t zero_out;
+};
+
+FW_INLINE void dwt32_interleave(__m256i a, __m256i b, __m256i c, __m256i *t)
+{
+	const __m256i ab_lo = _mm256_unpacklo_epi8(a, b), ab_hi = _mm256_unpackhi_epi8(a, b);
+	const __m256i cc_lo = _mm256_unpacklo_epi8(c, c), cc_hi = _mm256_unpackhi_epi8(c, c);
+
+	t[0] = _mm256_unpacklo_epi16(ab_lo, cc_lo);
+	t[1] = _mm256_unpackhi_epi16(ab_lo, cc_lo);
+	t[2] = _mm256_unpacklo_epi16(ab_hi, cc_hi);
+	t[3] = _mm256_unpackhi_epi16(ab_hi, cc_hi);
+}
+
+FW_INLINE __m256i requant8_raw(__m256i acc, __m256 scale, __m256 slope, int act, __m256i zero_out)
+{
+	const __m256 zero = _mm256_setzero_ps();
+	__m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+
+	if (act == FW_ACT_RELU) {
+		v = _mm256_max_ps(v, zero);
+	} else if (act == FW_ACT_PRELU) {
+		__mmask8 neg = _mm256_cmp_ps_mask(v, zero, _CMP_NGE_UQ);
+
+		v = _mm256_mask_mul_ps(v, neg, v, slope);
+	}
+	v = _mm256_min_ps(v, _mm256_set1_ps(512.0f));
+	return _mm256_add_epi32(_mm256_cvtps_epi32(v), zero_out);
+}
+
+FW_INLINE void dwt32_row(const int S, const struct fw_conv_geom *g, const struct dwt32_block *b,
+			 const uint8_t *const r[3], const __mmask32 rm[3], __m256i zx, uint8_t *o)
+{
+	const ptrdiff_t c = g->in_c;
+	const __m256i zo = _mm256_set1_epi32(b->zero_out);
+	__m256i t0[4], t1[4], t2[4];
+	int ix = -g->pad_l;
+
+#define DWT32_COL(dst, x)                                                                        \
+	do {                                                                                     \
+		const int in_x = (unsigned)(x) < (unsigned)g->in_w;                              \
+		const ptrdiff_t off = (ptrdiff_t)(in_x ? (x) : 0) * c;                           \
+		dwt32_interleave(_mm256_mask_loadu_epi8(zx, in_x ? rm[0] : 0, r[0] + off),      \
+				 _mm256_mask_loadu_epi8(zx, in_x ? rm[1] : 0, r[1] + off),      \
+				 _mm256_mask_loadu_epi8(zx, in_x ? rm[2] : 0, r[2] + off), dst); \
+	} while (0)
+
+	DWT32_COL(t0, ix);
+	if (S == 1)
+		DWT32_COL(t1, ix + 1);
+	for (int ox = 0; ox < g->out_w; ox++, ix += S, o += c) {
+		__m256i q[4];
+
+		if (S == 2)
+			DWT32_COL(t1, ix + 1);
+		DWT32_COL(t2, ix + 2);
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			__m256i acc = _mm256_load_si256((const __m256i *)b->bias[j]);
+
+			acc = _mm256_dpbusd_epi32(acc, t0[j], b->w[0][j]);
+			acc = _mm256_dpbusd_epi32(acc, t1[j], b->w[1][j]);
+			acc = _mm256_dpbusd_epi32(acc, t2[j], b->w[2][j]);
+			q[j] = requant8_raw(acc, _mm256_load_ps(b->scale[j]), _mm256_load_ps(b->slope[j]), b->act, zo);
+		}
+		_mm256_mask_storeu_epi8(o, b->cmask,
+					_mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])));
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			if (S == 1) {
+				t0[j] = t1[j];
+				t1[j] = t2[j];
+			} else {
+				t0[j] = t2[j];
+			}
+		}
+	}
+#undef DWT32_COL
+}
+
+FW_INLINE void dwt32_all(const int S, const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			 const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	const int c = g->in_c;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c;
+	const __m256i zx = _mm256_set1_epi8((char)zero_in);
+	struct dwt32_block b __attribute__((aligned(64)));
+
+	b.act = rq->act;
+	b.zero_out = rq->zero_out;
+	for (int c0 = 0; c0 < c; c0 += 32) {
+		const int nc = c - c0 < 32 ? c - c0 : 32;
+
+		b.cmask = nc == 32 ? ~(__mmask32)0 : ((__mmask32)1 << nc) - 1;
+		for (int kx = 0; kx < 3; kx++) {
+			const int8_t *wk = w + (size_t)kx * (size_t)c + (size_t)c0;
+
+			dwt32_interleave(_mm256_maskz_loadu_epi8(b.cmask, wk),
+					 _mm256_maskz_loadu_epi8(b.cmask, wk + 3 * (size_t)c),
+					 _mm256_maskz_loadu_epi8(b.cmask, wk + 6 * (size_t)c), b.w[kx]);
+			for (int j = 0; j < 4; j++)
+				b.w[kx][j] = _mm256_and_si256(b.w[kx][j], _mm256_set1_epi32(0xFFFFFF));
+		}
+		for (int j = 0; j < 4; j++) {
+			for (int i = 0; i < 8; i++) {
+				const int ch = c0 + i / 4 * 16 + 4 * j + i % 4;
+
+				b.bias[j][i] = ch < c && bias_q ? bias_q[ch] : 0;
+				b.scale[j][i] = ch < c ? rq->scale[ch] : 0.0f;
+				b.slope[j][i] = ch < c && rq->slope ? rq->slope[ch] : 0.0f;
+			}
+		}
+		for (int oy = 0; oy < g->out_h; oy++) {
+			const int iy0 = oy * g->stride_h - g->pad_t;
+			const uint8_t *r[3];
+			__mmask32 rm[3];
+
+			for (int k = 0; k < 3; k++) {
+				const int inside = (unsigned)(iy0 + k) < (unsigned)g->in_h;
+
+				r[k] = in + (inside ? (ptrdiff_t)(iy0 + k) * in_row : 0) + c0;
+				rm[k] = inside ? b.cmask : 0;
+			}
+			dwt32_row(S, g, &b, r, rm, zx, out + (ptrdiff_t)oy * g->out_w * c + c0);
+		}
+	}
+}
+
+static void dwt32_all_s1(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+			 const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwt32_all(1, g, in, zero_in, w, bias_q, rq, out);
+}
+
+static void dwt32_all_s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+			 const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwt32_all(2, g, in, zero_in, w, bias_q, rq, out);
+}
+
 /* ---- depthwise 3x3, stride_w 1, few channels: a row as flat bytes -------- */
 
 /* With stride_w 1 an output row is a run of bytes whose tap (ky, kx) is the
@@ -1115,6 +1264,11 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= DWT_MIN_C &&
 	    (g->stride_w == 1 || g->stride_w == 2)) {
 		(g->stride_w == 1 ? dwt_all_s1 : dwt_all_s2)(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c > 16 &&
+	    (g->stride_w == 1 || g->stride_w == 2)) {
+		(g->stride_w == 1 ? dwt32_all_s1 : dwt32_all_s2)(g, in, zero_in, w, bias_q, rq, out);
 		return;
 	}
 	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && g->stride_w == 1 && c < 16 &&

@@ -637,7 +637,7 @@ static void test_dwconv_vs_ref_random(void **state)
 
 /* 3x3 depthwise, the shapes of the AVX-512 three-taps-per-dot paths and
  * the lane path they fall back to: channel counts around the 64-channel
- * blocks and the switches between them (15 / 16, 32 / 33), few channels
+ * blocks and the switches between them (15 / 16 / 17, 32 / 33), few channels
  * whose pattern does and does not divide 64 bytes (8; 3, 6, 12), both
  * strides in each axis,
  * every padding, widths and heights from 1 to past a 64-byte row, and
@@ -645,7 +645,7 @@ static void test_dwconv_vs_ref_random(void **state)
 static void test_dwconv3x3_vs_ref(void **state)
 {
 	const struct fw_q8_kernels *k = tier(state);
-	static const int chans[] = {1, 2, 3, 4, 5, 6, 8, 12, 15, 16, 24, 31, 32, 33, 48, 63, 64, 65, 100, 127, 129, 200};
+	static const int chans[] = {1, 2, 3, 4, 5, 6, 8, 12, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 100, 127, 129, 200};
 	static const int hw[] = {1, 2, 3, 4, 5, 9, 16, 23};
 
 	tu_srand(4321);
