@@ -156,6 +156,25 @@ FW_INLINE __m512i requant16_raw(__m512i acc, __m512 scale, __m512 slope, int act
 	return _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_out);
 }
 
+/* The same before + zero_out: nearbyint(v), <= 512 (or 0x80000000 far below
+ * 0). pack_zp adds zero_out after vpackssdw has saturated it to int16: the
+ * same bytes, as saturating to [-32768, 512], then adding zero_out (0..255)
+ * with int16 saturation (it cannot reach 32767) and saturating to 0..255
+ * gives clamp(q + zero_out, 0, 255) for every int32 q <= 512; half the adds
+ * of adding before the pack. */
+FW_INLINE __m512i requant16_nozp(__m512i acc, __m512 scale, __m512 slope, int act)
+{
+	return requant16_raw(acc, scale, slope, act, _mm512_setzero_si512());
+}
+
+/* a .. d (requant16_nozp) to bytes + zero_out (zo16: in every int16): lane
+ * L holds a, b, c, d's lane L, 4 bytes each. */
+FW_INLINE __m512i pack_zp(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zo16)
+{
+	return _mm512_packus_epi16(_mm512_adds_epi16(_mm512_packs_epi32(a, b), zo16),
+				   _mm512_adds_epi16(_mm512_packs_epi32(c, d), zo16));
+}
+
 /* The same, >= 0: vpmovusdb then saturates it to u8. */
 FW_INLINE __m512i requant16(__m512i acc, __m512 scale, __m512 slope, int act, __m512i zero_out)
 {
@@ -258,16 +277,16 @@ struct tile {
 /* Requantised accumulator (row r, vector v), or 0 for rows / vectors the
  * tile does not have. */
 #define ACC_Q(r, v) \
-	(MR > (r) && NV > (v) ? requant16_raw(c##r##_##v, sc##v, sl##v, t->act, zo) : _mm512_setzero_si512())
+	(MR > (r) && NV > (v) ? requant16_nozp(c##r##_##v, sc##v, sl##v, t->act) : _mm512_setzero_si512())
 /* NV = 3, 4: one row's 48 / 64 bytes in one store */
 #define ACC_STORE_ROW(r)                                                                            \
 	if (MR > r)                                                                                 \
 		_mm512_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m64,                         \
-					pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r, 2), ACC_Q(r, 3)))
+					pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r, 2), ACC_Q(r, 3), zo))
 /* NV = 2: rows r and r + 1 in one vector, 32 bytes each */
 #define ACC_STORE_PAIR(r, r1)                                                                       \
 	if (MR > r) {                                                                               \
-		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r1, 0), ACC_Q(r1, 1));      \
+		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r1, 0), ACC_Q(r1, 1), zo);      \
 		_mm256_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m32, _mm512_castsi512_si256(p)); \
 		if (MR > r1)                                                                        \
 			_mm256_mask_storeu_epi8(t->out + (size_t)(r1) * t->ldo, m32,                \
@@ -276,7 +295,7 @@ struct tile {
 /* NV = 1: rows r .. r + 3 in one vector, 16 bytes each */
 #define ACC_STORE_QUAD(r, r1, r2, r3)                                                               \
 	if (MR > r) {                                                                               \
-		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r1, 0), ACC_Q(r2, 0), ACC_Q(r3, 0));     \
+		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r1, 0), ACC_Q(r2, 0), ACC_Q(r3, 0), zo);     \
 		_mm_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m16, _mm512_castsi512_si128(p)); \
 		if (MR > r1)                                                                        \
 			_mm_mask_storeu_epi8(t->out + (size_t)(r1) * t->ldo, m16,                   \
@@ -293,13 +312,12 @@ struct tile {
  * vpackssdw + vpackuswb saturate to 0..255 (lane l then holds 4 bytes of
  * each vector), one vpermd puts each vector's 16 bytes together. 4 shuffles
  * for 64 outputs instead of 12 (max + vpmovusdb per vector). */
-FW_INLINE __m512i pack4(__m512i a, __m512i b, __m512i c, __m512i d)
+FW_INLINE __m512i pack4(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zo16)
 {
 	/* dword 4j + l <- 4l + j: the 4x4 transpose */
 	const __m512i gather = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
 
-	return _mm512_permutexvar_epi32(gather, _mm512_packus_epi16(_mm512_packs_epi32(a, b),
-								      _mm512_packs_epi32(c, d)));
+	return _mm512_permutexvar_epi32(gather, pack_zp(a, b, c, d, zo16));
 }
 
 /* bias of vector v of the block, 0 past n (or everywhere without bias) */
@@ -336,7 +354,7 @@ FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
 		}
 	}
 
-	const __m512i zo = _mm512_set1_epi32(t->zero_out);
+	const __m512i zo = _mm512_set1_epi16((short)t->zero_out);
 	const int n = t->n;
 	const __mmask64 m64 = n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
 	const __mmask32 m32 = (__mmask32)m64;
@@ -866,7 +884,7 @@ FW_INLINE void dwt_row(const int S, const struct fw_conv_geom *g, const struct d
 		       const uint8_t *const r[3], const __mmask64 rm[3], __m512i zx, uint8_t *o)
 {
 	const ptrdiff_t c = g->in_c;
-	const __m512i zo = _mm512_set1_epi32(b->zero_out);
+	const __m512i zo = _mm512_set1_epi16((short)b->zero_out);
 	__m512i t0[4], t1[4], t2[4];
 	int ix = -g->pad_l;
 
@@ -896,10 +914,9 @@ FW_INLINE void dwt_row(const int S, const struct fw_conv_geom *g, const struct d
 			acc = _mm512_dpbusd_epi32(acc, t0[j], b->w[0][j]);
 			acc = _mm512_dpbusd_epi32(acc, t1[j], b->w[1][j]);
 			acc = _mm512_dpbusd_epi32(acc, t2[j], b->w[2][j]);
-			q[j] = requant16_raw(acc, _mm512_load_ps(b->scale[j]), _mm512_load_ps(b->slope[j]), b->act, zo);
+			q[j] = requant16_nozp(acc, _mm512_load_ps(b->scale[j]), _mm512_load_ps(b->slope[j]), b->act);
 		}
-		_mm512_mask_storeu_epi8(o, b->cmask,
-					_mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
+		_mm512_mask_storeu_epi8(o, b->cmask, pack_zp(q[0], q[1], q[2], q[3], zo));
 #pragma GCC unroll 4
 		for (int j = 0; j < 4; j++) {
 			if (S == 1) {
@@ -1018,7 +1035,7 @@ FW_INLINE void dwt32_row(const int S, const struct fw_conv_geom *g, const struct
 			 const uint8_t *const r[3], const __mmask32 rm[3], __m256i zx, uint8_t *o)
 {
 	const ptrdiff_t c = g->in_c;
-	const __m256i zo = _mm256_set1_epi32(b->zero_out);
+	const __m256i zo = _mm256_set1_epi16((short)b->zero_out);
 	__m256i t0[4], t1[4], t2[4];
 	int ix = -g->pad_l;
 
@@ -1047,10 +1064,13 @@ FW_INLINE void dwt32_row(const int S, const struct fw_conv_geom *g, const struct
 			acc = _mm256_dpbusd_epi32(acc, t0[j], b->w[0][j]);
 			acc = _mm256_dpbusd_epi32(acc, t1[j], b->w[1][j]);
 			acc = _mm256_dpbusd_epi32(acc, t2[j], b->w[2][j]);
-			q[j] = requant8_raw(acc, _mm256_load_ps(b->scale[j]), _mm256_load_ps(b->slope[j]), b->act, zo);
+			q[j] = requant8_raw(acc, _mm256_load_ps(b->scale[j]), _mm256_load_ps(b->slope[j]), b->act,
+					    _mm256_setzero_si256());
 		}
+		/* + zero_out after the int32 -> int16 saturation, as pack_zp */
 		_mm256_mask_storeu_epi8(o, b->cmask,
-					_mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])));
+					_mm256_packus_epi16(_mm256_adds_epi16(_mm256_packs_epi32(q[0], q[1]), zo),
+							    _mm256_adds_epi16(_mm256_packs_epi32(q[2], q[3]), zo)));
 #pragma GCC unroll 4
 		for (int j = 0; j < 4; j++) {
 			if (S == 1) {
@@ -1168,7 +1188,7 @@ static void dwf_all(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zer
 {
 	const int c = g->in_c, np = dwf_phases(c);
 	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c, out_row = (ptrdiff_t)g->out_w * c;
-	const __m512i zx = _mm512_set1_epi8((char)zero_in), zo = _mm512_set1_epi32(rq->zero_out);
+	const __m512i zx = _mm512_set1_epi8((char)zero_in), zo = _mm512_set1_epi16((short)rq->zero_out);
 	struct dwt_block ph[DWF_MAX_P];
 	int8_t tiled[3][64];
 
@@ -1230,9 +1250,8 @@ static void dwf_all(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zer
 			}
 #pragma GCC unroll 4
 			for (int j = 0; j < 4; j++)
-				q[j] = requant16_raw(acc[j], _mm512_load_ps(f->scale[j]), _mm512_load_ps(f->slope[j]), rq->act, zo);
-			_mm512_mask_storeu_epi8(o + i0, range_mask(0, out_row - i0),
-						_mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
+				q[j] = requant16_nozp(acc[j], _mm512_load_ps(f->scale[j]), _mm512_load_ps(f->slope[j]), rq->act);
+			_mm512_mask_storeu_epi8(o + i0, range_mask(0, out_row - i0), pack_zp(q[0], q[1], q[2], q[3], zo));
 		}
 	}
 }
