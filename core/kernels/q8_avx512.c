@@ -140,6 +140,26 @@ static void interior_range(int n, int stride, int pad, int taps, int dil, int si
 
 /* q8.h's requantisation of 16 accumulators, up to + zero_out: int32, not
  * yet saturated to 0..255 (vpackssdw + vpackuswb, or max 0 + vpmovusdb). */
+/* nearbyint(v) of q8.h, before + zero_out. clamp 0: the caller knows every
+ * v < 2^30 (no_clamp_needed), so the min with 512 changes no byte: such a
+ * v converts exactly and saturates to 255 like 512 does. */
+FW_INLINE __m512i requant16_core(__m512i acc, __m512 scale, __m512 slope, int act, int clamp)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	__m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+
+	if (act == FW_ACT_RELU) {
+		v = _mm512_max_ps(v, zero); /* v > 0 ? v : 0 */
+	} else if (act == FW_ACT_PRELU) {
+		__mmask16 neg = _mm512_cmp_ps_mask(v, zero, _CMP_NGE_UQ); /* !(v >= 0) */
+
+		v = _mm512_mask_mul_ps(v, neg, v, slope);
+	}
+	if (clamp)
+		v = _mm512_min_ps(v, _mm512_set1_ps(512.0f));
+	return _mm512_cvtps_epi32(v);
+}
+
 FW_INLINE __m512i requant16_raw(__m512i acc, __m512 scale, __m512 slope, int act, __m512i zero_out)
 {
 	const __m512 zero = _mm512_setzero_ps();
@@ -252,6 +272,7 @@ struct tile {
 	const float *scale;     /* [n] */
 	const float *slope;     /* [n] or NULL */
 	int act;
+	int clamp;              /* 0: no v can reach 2^30 (requant16_core) */
 	int32_t zero_out;
 	int n;                  /* channels in this block, 1..64 */
 	uint8_t *out;           /* row 0, channel 0 of the block */
@@ -277,7 +298,7 @@ struct tile {
 /* Requantised accumulator (row r, vector v), or 0 for rows / vectors the
  * tile does not have. */
 #define ACC_Q(r, v) \
-	(MR > (r) && NV > (v) ? requant16_nozp(c##r##_##v, sc##v, sl##v, t->act) : _mm512_setzero_si512())
+	(MR > (r) && NV > (v) ? requant16_core(c##r##_##v, sc##v, sl##v, t->act, t->clamp) : _mm512_setzero_si512())
 /* NV = 3, 4: one row's 48 / 64 bytes in one store */
 #define ACC_STORE_ROW(r)                                                                            \
 	if (MR > r)                                                                                 \
@@ -409,12 +430,12 @@ static const tile_fn tiles[5][MR_MAX + 1] = {
  * (out_c bytes apart). */
 static void gemm_rows(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *a, size_t lda,
 		      ptrdiff_t seg, int rows, const void *packed, const int32_t *bias_q,
-		      const struct fw_q8_requant *rq, uint8_t *out)
+		      const struct fw_q8_requant *rq, int clamp, uint8_t *out)
 {
 	const size_t k4 = l->kp / 4;
 	struct tile t = {
 		.lda = lda, .seg = seg, .nseg = (size_t)g->k_h, .gps = l->rs / 4,
-		.act = rq->act, .zero_out = rq->zero_out, .ldo = (size_t)g->out_c,
+		.act = rq->act, .clamp = clamp, .zero_out = rq->zero_out, .ldo = (size_t)g->out_c,
 	};
 
 	for (int oc0 = 0; oc0 < g->out_c; oc0 += 64) {
@@ -501,7 +522,7 @@ static void im2col_row(const struct fw_conv_geom *g, const struct klayout *l, co
 }
 
 static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, const void *packed,
-			   const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out,
+			   const int32_t *bias_q, const struct fw_q8_requant *rq, int clamp, uint8_t *out,
 			   uint8_t *scratch)
 {
 	const struct klayout l = klayout_of(g);
@@ -514,7 +535,7 @@ static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, cons
 	/* channel block outer (inside gemm_rows, per row range): its weights
 	 * (<= K*64 bytes) stay in L1 while the pixel rows stream past */
 	if (m_safe > 0)
-		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, out);
+		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, clamp, out);
 	if (m_safe < m) {
 		const int rest = (int)(m - m_safe); /* < MR_MAX: at most 3 rows */
 
@@ -522,27 +543,27 @@ static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, cons
 			memcpy(scratch + (size_t)r * kp, in + (m_safe + (size_t)r) * k, k);
 			memset(scratch + (size_t)r * kp + k, 0, kp - k);
 		}
-		gemm_rows(g, &l, scratch, kp, 0, rest, packed, bias_q, rq, out + m_safe * (size_t)g->out_c);
+		gemm_rows(g, &l, scratch, kp, 0, rest, packed, bias_q, rq, clamp, out + m_safe * (size_t)g->out_c);
 	}
 }
 
 /* Pixels [x0, x1) of output row oy through im2col, RB at a time. */
 static void conv_row_im2col(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *in,
 			    __m512i zin, int oy, int x0, int x1, const void *packed, const int32_t *bias_q,
-			    const struct fw_q8_requant *rq, uint8_t *out, uint8_t *scratch)
+			    const struct fw_q8_requant *rq, int clamp, uint8_t *out, uint8_t *scratch)
 {
 	for (int xb = x0; xb < x1; xb += RB) {
 		const int rows = x1 - xb < RB ? x1 - xb : RB;
 
 		for (int r = 0; r < rows; r++)
 			im2col_row(g, l, in, zin, oy, xb + r, scratch + (size_t)r * l->kp);
-		gemm_rows(g, l, scratch, l->kp, (ptrdiff_t)l->rs, rows, packed, bias_q, rq,
+		gemm_rows(g, l, scratch, l->kp, (ptrdiff_t)l->rs, rows, packed, bias_q, rq, clamp,
 			  out + ((size_t)oy * (size_t)g->out_w + (size_t)xb) * (size_t)g->out_c);
 	}
 }
 
 static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
-			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq, int clamp,
 			 uint8_t *out, uint8_t *scratch)
 {
 	const struct klayout l = klayout_of(g);
@@ -575,18 +596,44 @@ static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_
 			       base + (x_hi - 1 - x_lo) * step + (g->k_h - 1) * dy + (ptrdiff_t)l.rs > (ptrdiff_t)in_bytes)
 				x_hi--;
 			if (x_hi > x_lo)
-				gemm_rows(g, &l, in + base, (size_t)step, dy, x_hi - x_lo, packed, bias_q, rq,
+				gemm_rows(g, &l, in + base, (size_t)step, dy, x_hi - x_lo, packed, bias_q, rq, clamp,
 					  out + ((size_t)oy * (size_t)g->out_w + (size_t)x_lo) * (size_t)g->out_c);
 			else
 				x_lo = x_hi = 0;
 		}
 		if (x_hi > x_lo) {
-			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, out, scratch);
-			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, clamp, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, clamp, out, scratch);
 		} else {
-			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, clamp, out, scratch);
 		}
 	}
+}
+
+/* Whether every v of q8.h's epilogue stays below 2^30 whatever the
+ * activations: |acc| <= |bias| + K * 255 * 128, times |scale|, times
+ * |slope| if that is above 1 (PReLU). NaN or infinite scales and slopes
+ * fail the test (the clamp then decides, as in the reference). Large v are
+ * rare in a real layer (|v| is at most a few hundred), so the min with 512
+ * is then work that changes nothing. */
+static int no_clamp_needed(const struct fw_conv_geom *g, const int32_t *bias_q, const struct fw_q8_requant *rq)
+{
+	const double amax = (double)k_of(g) * 255.0 * 128.0;
+
+	for (int oc = 0; oc < g->out_c; oc++) {
+		const double b = bias_q ? (double)bias_q[oc] : 0.0, sc = (double)rq->scale[oc];
+		double bound = (amax + (b < 0 ? -b : b)) * (sc < 0 ? -sc : sc);
+
+		if (rq->act == FW_ACT_PRELU) {
+			const double sl = rq->slope[oc] < 0 ? -(double)rq->slope[oc] : (double)rq->slope[oc];
+
+			if (!(sl <= 1.0))
+				bound *= sl;
+		}
+		if (!(bound < 1073741824.0))
+			return 0;
+	}
+	return 1;
 }
 
 static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
@@ -596,10 +643,13 @@ static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
 	assert(rq->act != FW_ACT_PRELU || rq->slope);
 	assert(((uintptr_t)packed & 63) == 0);
+	/* a small layer keeps the clamp rather than check its channels */
+	const int clamp = (size_t)g->out_h * (size_t)g->out_w < 64 || !no_clamp_needed(g, bias_q, rq);
+
 	if (is_pointwise(g))
-		conv_pointwise(g, in, packed, bias_q, rq, out, scratch);
+		conv_pointwise(g, in, packed, bias_q, rq, clamp, out, scratch);
 	else
-		conv_general(g, in, zero_in, packed, bias_q, rq, out, scratch);
+		conv_general(g, in, zero_in, packed, bias_q, rq, clamp, out, scratch);
 }
 
 /* ---- depthwise ----------------------------------------------------------- */

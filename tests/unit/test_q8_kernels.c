@@ -320,6 +320,39 @@ static void test_conv_rounding_and_clamping_by_hand(void **state)
 	conv_1x1_by_hand(k, bias, scale, NULL, FW_ACT_NONE, 100, (int)ARRAY_LEN(bias), want);
 }
 
+/* Outputs far past 255 and below 0 in a layer big enough (16x16 pixels)
+ * that the AVX-512 GEMM checks whether any v can reach 2^30 and leaves the
+ * clamp to 512 out when none can: one channel that can (large bias and
+ * scale, or a PReLU slope that turns a large negative v positive) and one
+ * that cannot, side by side, in every pixel. */
+static void test_conv_large_v_in_a_large_layer(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	enum { HW = 16, C = 4 };
+	static const int32_t bias[C] = {1 << 30, -(1 << 28), 5, -7};
+	static const float scale[C] = {8.0f, 1.0f, 0.5f, 0.5f};
+	static const float slope[C] = {0.25f, -16.0f, 0.25f, 0.5f};
+	/* 2^33 -> 255; -2^28 * -16 = 2^32 -> 255; 2.5 -> 2 + 100; -3.5 * 0.5 = -1.75 -> -2 + 100 */
+	static const uint8_t want[C] = {255, 255, 102, 98};
+	uint8_t in[HW * HW], out[HW * HW * C + GUARD];
+	int8_t w[C] = {0, 0, 0, 0};
+	struct fw_conv_geom g;
+	struct fw_q8_requant rq = {.scale = scale, .slope = slope, .zero_out = 100, .act = FW_ACT_PRELU};
+	struct qlayer q = {.dw = 0, .in = in, .zero_in = 0, .w = w, .bias = (int32_t *)bias,
+			   .n_out = (size_t)HW * HW * C, .rq = rq};
+
+	memset(in, 200, sizeof in);
+	assert_int_equal(make_geom(&g, HW, HW, 1, C, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
+	q.g = g;
+	memset(out, 0xA5, sizeof out);
+	qlayer_run(k, &q, out);
+	for (int i = 0; i < HW * HW * C; i++)
+		if (out[i] != want[i % C])
+			fail_msg("%s: pixel %d channel %d = %u, want %u", k->name, i / C, i % C, out[i], want[i % C]);
+	for (int i = HW * HW * C; i < HW * HW * C + GUARD; i++)
+		assert_int_equal(out[i], 0xA5);
+}
+
 static void test_conv_activations_by_hand(void **state)
 {
 	const struct fw_q8_kernels *k = tier(state);
@@ -882,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_tables),
 		PER_TIER(test_conv_rounding_and_clamping_by_hand),
 		PER_TIER(test_conv_activations_by_hand),
+		PER_TIER(test_conv_large_v_in_a_large_layer),
 		PER_TIER(test_conv_accumulator_by_hand),
 		PER_TIER(test_conv_padding_reads_zero_in),
 		PER_TIER(test_dwconv_by_hand),
