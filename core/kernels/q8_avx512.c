@@ -176,18 +176,12 @@ FW_INLINE __m512i requant16_raw(__m512i acc, __m512 scale, __m512 slope, int act
 	return _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_out);
 }
 
-/* The same before + zero_out: nearbyint(v), <= 512 (or 0x80000000 far below
- * 0). pack_zp adds zero_out after vpackssdw has saturated it to int16: the
- * same bytes, as saturating to [-32768, 512], then adding zero_out (0..255)
- * with int16 saturation (it cannot reach 32767) and saturating to 0..255
- * gives clamp(q + zero_out, 0, 255) for every int32 q <= 512; half the adds
- * of adding before the pack. */
-FW_INLINE __m512i requant16_nozp(__m512i acc, __m512 scale, __m512 slope, int act)
-{
-	return requant16_raw(acc, scale, slope, act, _mm512_setzero_si512());
-}
-
-/* a .. d (requant16_nozp) to bytes + zero_out (zo16: in every int16): lane
+/* pack_zp adds zero_out after vpackssdw has saturated q = nearbyint(v)
+ * (requant16_core) to int16: the same bytes, as saturating to int16, then
+ * adding zero_out (0..255) with int16 saturation and saturating to 0..255
+ * gives clamp(q + zero_out, 0, 255) for every int32 q; half the adds of
+ * adding before the pack. */
+/* a .. d (requant16_core) to bytes + zero_out (zo16: in every int16): lane
  * L holds a, b, c, d's lane L, 4 bytes each. */
 FW_INLINE __m512i pack_zp(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zo16)
 {
@@ -616,11 +610,11 @@ static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_
  * fail the test (the clamp then decides, as in the reference). Large v are
  * rare in a real layer (|v| is at most a few hundred), so the min with 512
  * is then work that changes nothing. */
-static int no_clamp_needed(const struct fw_conv_geom *g, const int32_t *bias_q, const struct fw_q8_requant *rq)
+static int no_clamp_needed(size_t k, int n, const int32_t *bias_q, const struct fw_q8_requant *rq)
 {
-	const double amax = (double)k_of(g) * 255.0 * 128.0;
+	const double amax = (double)k * 255.0 * 128.0;
 
-	for (int oc = 0; oc < g->out_c; oc++) {
+	for (int oc = 0; oc < n; oc++) {
 		const double b = bias_q ? (double)bias_q[oc] : 0.0, sc = (double)rq->scale[oc];
 		double bound = (amax + (b < 0 ? -b : b)) * (sc < 0 ? -sc : sc);
 
@@ -644,7 +638,7 @@ static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 	assert(rq->act != FW_ACT_PRELU || rq->slope);
 	assert(((uintptr_t)packed & 63) == 0);
 	/* a small layer keeps the clamp rather than check its channels */
-	const int clamp = (size_t)g->out_h * (size_t)g->out_w < 64 || !no_clamp_needed(g, bias_q, rq);
+	const int clamp = (size_t)g->out_h * (size_t)g->out_w < 64 || !no_clamp_needed(k_of(g), g->out_c, bias_q, rq);
 
 	if (is_pointwise(g))
 		conv_pointwise(g, in, packed, bias_q, rq, clamp, out, scratch);
@@ -912,6 +906,7 @@ struct dwt_block {
 	float scale[4][16], slope[4][16];
 	__mmask64 cmask;        /* channels c0 .. in_c - 1 of the block */
 	int act;
+	int clamp;              /* as struct tile's */
 	int32_t zero_out;
 };
 
@@ -964,7 +959,7 @@ FW_INLINE void dwt_row(const int S, const struct fw_conv_geom *g, const struct d
 			acc = _mm512_dpbusd_epi32(acc, t0[j], b->w[0][j]);
 			acc = _mm512_dpbusd_epi32(acc, t1[j], b->w[1][j]);
 			acc = _mm512_dpbusd_epi32(acc, t2[j], b->w[2][j]);
-			q[j] = requant16_nozp(acc, _mm512_load_ps(b->scale[j]), _mm512_load_ps(b->slope[j]), b->act);
+			q[j] = requant16_core(acc, _mm512_load_ps(b->scale[j]), _mm512_load_ps(b->slope[j]), b->act, b->clamp);
 		}
 		_mm512_mask_storeu_epi8(o, b->cmask, pack_zp(q[0], q[1], q[2], q[3], zo));
 #pragma GCC unroll 4
@@ -990,6 +985,7 @@ FW_INLINE void dwt_all(const int S, const struct fw_conv_geom *g, const uint8_t 
 	struct dwt_block b __attribute__((aligned(64)));
 
 	b.act = rq->act;
+	b.clamp = !no_clamp_needed(9, c, bias_q, rq);
 	b.zero_out = rq->zero_out;
 	for (int c0 = 0; c0 < c; c0 += 64) {
 		const int nc = c - c0 < 64 ? c - c0 : 64;
@@ -1051,6 +1047,7 @@ struct dwt32_block {
 	float scale[4][8], slope[4][8];
 	__mmask32 cmask;
 	int act;
+	int clamp;
 	int32_t zero_out;
 };
 
@@ -1065,7 +1062,7 @@ FW_INLINE void dwt32_interleave(__m256i a, __m256i b, __m256i c, __m256i *t)
 	t[3] = _mm256_unpackhi_epi16(ab_hi, cc_hi);
 }
 
-FW_INLINE __m256i requant8_raw(__m256i acc, __m256 scale, __m256 slope, int act, __m256i zero_out)
+FW_INLINE __m256i requant8_raw(__m256i acc, __m256 scale, __m256 slope, int act, int clamp, __m256i zero_out)
 {
 	const __m256 zero = _mm256_setzero_ps();
 	__m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
@@ -1077,7 +1074,8 @@ FW_INLINE __m256i requant8_raw(__m256i acc, __m256 scale, __m256 slope, int act,
 
 		v = _mm256_mask_mul_ps(v, neg, v, slope);
 	}
-	v = _mm256_min_ps(v, _mm256_set1_ps(512.0f));
+	if (clamp)
+		v = _mm256_min_ps(v, _mm256_set1_ps(512.0f));
 	return _mm256_add_epi32(_mm256_cvtps_epi32(v), zero_out);
 }
 
@@ -1114,7 +1112,7 @@ FW_INLINE void dwt32_row(const int S, const struct fw_conv_geom *g, const struct
 			acc = _mm256_dpbusd_epi32(acc, t0[j], b->w[0][j]);
 			acc = _mm256_dpbusd_epi32(acc, t1[j], b->w[1][j]);
 			acc = _mm256_dpbusd_epi32(acc, t2[j], b->w[2][j]);
-			q[j] = requant8_raw(acc, _mm256_load_ps(b->scale[j]), _mm256_load_ps(b->slope[j]), b->act,
+			q[j] = requant8_raw(acc, _mm256_load_ps(b->scale[j]), _mm256_load_ps(b->slope[j]), b->act, b->clamp,
 					    _mm256_setzero_si256());
 		}
 		/* + zero_out after the int32 -> int16 saturation, as pack_zp */
@@ -1143,6 +1141,7 @@ FW_INLINE void dwt32_all(const int S, const struct fw_conv_geom *g, const uint8_
 	struct dwt32_block b __attribute__((aligned(64)));
 
 	b.act = rq->act;
+	b.clamp = !no_clamp_needed(9, c, bias_q, rq);
 	b.zero_out = rq->zero_out;
 	for (int c0 = 0; c0 < c; c0 += 32) {
 		const int nc = c - c0 < 32 ? c - c0 : 32;
@@ -1239,6 +1238,7 @@ static void dwf_all(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zer
 	const int c = g->in_c, np = dwf_phases(c);
 	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c, out_row = (ptrdiff_t)g->out_w * c;
 	const __m512i zx = _mm512_set1_epi8((char)zero_in), zo = _mm512_set1_epi16((short)rq->zero_out);
+	const int clamp = !no_clamp_needed(9, c, bias_q, rq);
 	struct dwt_block ph[DWF_MAX_P];
 	int8_t tiled[3][64];
 
@@ -1300,7 +1300,8 @@ static void dwf_all(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zer
 			}
 #pragma GCC unroll 4
 			for (int j = 0; j < 4; j++)
-				q[j] = requant16_nozp(acc[j], _mm512_load_ps(f->scale[j]), _mm512_load_ps(f->slope[j]), rq->act);
+				q[j] = requant16_core(acc[j], _mm512_load_ps(f->scale[j]), _mm512_load_ps(f->slope[j]), rq->act,
+						      clamp);
 			_mm512_mask_storeu_epi8(o + i0, range_mask(0, out_row - i0), pack_zp(q[0], q[1], q[2], q[3], zo));
 		}
 	}

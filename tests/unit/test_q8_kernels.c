@@ -321,8 +321,8 @@ static void test_conv_rounding_and_clamping_by_hand(void **state)
 }
 
 /* Outputs far past 255 and below 0 in a layer big enough (16x16 pixels)
- * that the AVX-512 GEMM checks whether any v can reach 2^30 and leaves the
- * clamp to 512 out when none can: one channel that can (large bias and
+ * that the AVX-512 kernels check whether any v can reach 2^30 and leave the
+ * clamp to 512 out when none can (1x1 conv, then each 3x3 depthwise path): one channel that can (large bias and
  * scale, or a PReLU slope that turns a large negative v positive) and one
  * that cannot, side by side, in every pixel. */
 static void test_conv_large_v_in_a_large_layer(void **state)
@@ -351,6 +351,34 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 			fail_msg("%s: pixel %d channel %d = %u, want %u", k->name, i / C, i % C, out[i], want[i % C]);
 	for (int i = HW * HW * C; i < HW * HW * C + GUARD; i++)
 		assert_int_equal(out[i], 0xA5);
+
+	/* the same four channels repeated, through each 3x3 depthwise path */
+	static const int dw_c[] = {8, 24, 64};
+	for (size_t t = 0; t < ARRAY_LEN(dw_c); t++) {
+		const int c = dw_c[t];
+		int32_t db[64];
+		float ds[64], dsl[64];
+		int8_t dw[9 * 64];
+		static uint8_t din[HW * HW * 64], dout[HW * HW * 64 + GUARD];
+		struct fw_q8_requant drq = {.scale = ds, .slope = dsl, .zero_out = 100, .act = FW_ACT_PRELU};
+		struct qlayer dq = {.dw = 1, .in = din, .zero_in = 3, .w = dw, .bias = db,
+				    .n_out = (size_t)HW * HW * (size_t)c, .rq = drq};
+
+		for (int ch = 0; ch < c; ch++)
+			db[ch] = bias[ch % C], ds[ch] = scale[ch % C], dsl[ch] = slope[ch % C];
+		memset(dw, 0, sizeof dw);
+		memset(din, 200, sizeof din);
+		assert_int_equal(make_geom(&g, HW, HW, c, c, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_PRELU), 0);
+		dq.g = g;
+		memset(dout, 0xA5, sizeof dout);
+		qlayer_run(k, &dq, dout);
+		for (int i = 0; i < HW * HW * c; i++)
+			if (dout[i] != want[i % c % C])
+				fail_msg("%s: dwconv %d channels: pixel %d channel %d = %u, want %u", k->name, c, i / c,
+					 i % c, dout[i], want[i % c % C]);
+		for (int i = HW * HW * c; i < HW * HW * c + GUARD; i++)
+			assert_int_equal(dout[i], 0xA5);
+	}
 }
 
 static void test_conv_activations_by_hand(void **state)
