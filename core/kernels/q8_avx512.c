@@ -612,19 +612,32 @@ static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_
  * is then work that changes nothing. */
 static int no_clamp_needed(size_t k, int n, const int32_t *bias_q, const struct fw_q8_requant *rq)
 {
-	const double amax = (double)k * 255.0 * 128.0;
+	/* 16 channels at a time in float: its rounding (2^-24 relative) is far
+	 * inside the factor 2 between this limit and 2^31 */
+	const __m512 amax = _mm512_set1_ps((float)k * 255.0f * 128.0f), one = _mm512_set1_ps(1.0f);
+	const __m512 limit = _mm512_set1_ps(1073741824.0f);
+	const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF);
 
-	for (int oc = 0; oc < n; oc++) {
-		const double b = bias_q ? (double)bias_q[oc] : 0.0, sc = (double)rq->scale[oc];
-		double bound = (amax + (b < 0 ? -b : b)) * (sc < 0 ? -sc : sc);
+	for (int oc = 0; oc < n; oc += 16) {
+		const __mmask16 m = lane_mask(n - oc);
+		/* |bias| in float: vpabsd would leave INT32_MIN negative */
+		const __m512 b = _mm512_castsi512_ps(_mm512_and_si512(
+			_mm512_castps_si512(_mm512_cvtepi32_ps(bias_q ? _mm512_maskz_loadu_epi32(m, bias_q + oc)
+								     : _mm512_setzero_si512())),
+			abs_mask));
+		const __m512 sc = _mm512_castsi512_ps(
+			_mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, rq->scale + oc)), abs_mask));
+		__m512 bound = _mm512_mul_ps(_mm512_add_ps(amax, b), sc);
 
 		if (rq->act == FW_ACT_PRELU) {
-			const double sl = rq->slope[oc] < 0 ? -(double)rq->slope[oc] : (double)rq->slope[oc];
+			const __m512 sl = _mm512_castsi512_ps(
+				_mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, rq->slope + oc)), abs_mask));
 
-			if (!(sl <= 1.0))
-				bound *= sl;
+			/* slopes up to 1 cannot make v larger; NaN stays NaN */
+			bound = _mm512_mul_ps(bound, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(sl, one, _CMP_LE_OQ), sl, one));
 		}
-		if (!(bound < 1073741824.0))
+		/* NaN or infinite: not below the limit, so the clamp stays */
+		if (_mm512_cmp_ps_mask(bound, limit, _CMP_LT_OQ) != 0xFFFF)
 			return 0;
 	}
 	return 1;

@@ -328,31 +328,39 @@ static void test_conv_rounding_and_clamping_by_hand(void **state)
 static void test_conv_large_v_in_a_large_layer(void **state)
 {
 	const struct fw_q8_kernels *k = tier(state);
-	enum { HW = 16, C = 4 };
-	static const int32_t bias[C] = {1 << 30, -(1 << 28), 5, -7};
-	static const float scale[C] = {8.0f, 1.0f, 0.5f, 0.5f};
-	static const float slope[C] = {0.25f, -16.0f, 0.25f, 0.5f};
-	/* 2^33 -> 255; -2^28 * -16 = 2^32 -> 255; 2.5 -> 2 + 100; -3.5 * 0.5 = -1.75 -> -2 + 100 */
-	static const uint8_t want[C] = {255, 255, 102, 98};
+	enum { HW = 16, C = 5 };
+	static const int32_t bias[C] = {1 << 30, -(1 << 28), 5, -7, INT32_MIN};
+	static const float scale[C] = {8.0f, 1.0f, 0.5f, 0.5f, -1.0f};
+	static const float slope[C] = {0.25f, -16.0f, 0.25f, 0.5f, 0.25f};
+	/* 2^33 -> 255; -2^28 * -16 = 2^32 -> 255; 2.5 -> 2 + 100; -3.5 * 0.5 = -1.75 -> -2 + 100;
+	 * INT32_MIN * -1 = 2^31 -> 255 */
+	static const uint8_t want[C] = {255, 255, 102, 98, 255};
 	uint8_t in[HW * HW], out[HW * HW * C + GUARD];
-	int8_t w[C] = {0, 0, 0, 0};
+	int8_t w[C] = {0};
 	struct fw_conv_geom g;
-	struct fw_q8_requant rq = {.scale = scale, .slope = slope, .zero_out = 100, .act = FW_ACT_PRELU};
-	struct qlayer q = {.dw = 0, .in = in, .zero_in = 0, .w = w, .bias = (int32_t *)bias,
-			   .n_out = (size_t)HW * HW * C, .rq = rq};
 
 	memset(in, 200, sizeof in);
-	assert_int_equal(make_geom(&g, HW, HW, 1, C, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
-	q.g = g;
-	memset(out, 0xA5, sizeof out);
-	qlayer_run(k, &q, out);
-	for (int i = 0; i < HW * HW * C; i++)
-		if (out[i] != want[i % C])
-			fail_msg("%s: pixel %d channel %d = %u, want %u", k->name, i / C, i % C, out[i], want[i % C]);
-	for (int i = HW * HW * C; i < HW * HW * C + GUARD; i++)
-		assert_int_equal(out[i], 0xA5);
+	/* all channels in one layer, then each alone (the check is per layer) */
+	for (int first = -1; first < C; first++) {
+		const int n = first < 0 ? C : 1, c0 = first < 0 ? 0 : first;
+		struct fw_q8_requant rq = {.scale = scale + c0, .slope = slope + c0, .zero_out = 100,
+					   .act = FW_ACT_PRELU};
+		struct qlayer q = {.dw = 0, .in = in, .zero_in = 0, .w = w, .bias = (int32_t *)bias + c0,
+				   .n_out = (size_t)HW * HW * (size_t)n, .rq = rq};
 
-	/* the same four channels repeated, through each 3x3 depthwise path */
+		assert_int_equal(make_geom(&g, HW, HW, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
+		q.g = g;
+		memset(out, 0xA5, sizeof out);
+		qlayer_run(k, &q, out);
+		for (int i = 0; i < HW * HW * n; i++)
+			if (out[i] != want[c0 + i % n])
+				fail_msg("%s: pixel %d channel %d = %u, want %u", k->name, i / n, c0 + i % n, out[i],
+					 want[c0 + i % n]);
+		for (int i = HW * HW * n; i < HW * HW * n + GUARD; i++)
+			assert_int_equal(out[i], 0xA5);
+	}
+
+	/* the same channels repeated, through each 3x3 depthwise path */
 	static const int dw_c[] = {8, 24, 64};
 	for (size_t t = 0; t < ARRAY_LEN(dw_c); t++) {
 		const int c = dw_c[t];
