@@ -28,7 +28,8 @@
  * = x*w exactly (the activation's upper 16 bits are 0), then vpaddd. A
  * channel count that is not a multiple of 8 runs its last block at
  * in_c - 8, overlapping (identical bytes written twice); in_c < 8 goes
- * through 8-byte stack copies.
+ * through 8-byte stack copies. 3x3 with dil 1 and at least 16 channels
+ * pairs two kernel rows in each vpmaddwd instead (dwp_all).
  *
  * Epilogue (q8.h): cvtdq2ps, one vmulps (never an FMA: -ffp-contract=off),
  * ReLU as vmaxps(v, 0), PReLU as a blend where !(v >= 0), vminps(v, 512),

@@ -62,7 +62,10 @@
  * zero_in * w sum). Channel counts that are not a multiple of 16 run their
  * last block at c = in_c - 16, overlapping the previous one (identical
  * bytes written twice) rather than through masks; in_c < 16 uses masked
- * loads and stores.
+ * loads and stores. That lane kernel is the general case; 3x3 with dil 1
+ * (every depthwise layer of our models but GDConv) puts three taps in each
+ * vpdpbusd instead (dwt_all from 33 channels, dwt32_all at 256 bits for
+ * 17..32, dwf_all for fewer than 16 at stride_w 1; see each).
  *
  * Epilogue (q8.h): cvtdq2ps (nearest even), one vmulps (never an FMA: this
  * file is built with -ffp-contract=off), ReLU as vmaxps(v, 0) == (v > 0 ? v
