@@ -28,7 +28,8 @@
  * = x*w exactly (the activation's upper 16 bits are 0), then vpaddd. A
  * channel count that is not a multiple of 8 runs its last block at
  * in_c - 8, overlapping (identical bytes written twice); in_c < 8 goes
- * through 8-byte stack copies.
+ * through 8-byte stack copies. 3x3 with dil 1 and at least 16 channels
+ * pairs two kernel rows in each vpmaddwd instead (dwp_all).
  *
  * Epilogue (q8.h): cvtdq2ps, one vmulps (never an FMA: -ffp-contract=off),
  * ReLU as vmaxps(v, 0), PReLU as a blend where !(v >= 0), vminps(v, 512),
@@ -468,6 +469,162 @@ static void interior_range(int n, int stride, int pad, int taps, int dil, int si
 	*hi = b < a ? a : b;
 }
 
+/* ---- depthwise 3x3: two kernel rows per vpmaddwd ------------------------- */
+
+/* The kernel above does one vpmaddwd per tap on 8 channels, the high half
+ * of each pair multiplying 0. For 3x3 with dil 1 and at least 16 channels,
+ * this one pairs kernel rows 0 and 1 in each dword: 16 channels of one
+ * input column in rows iy0 .. iy0 + 2 are widened to u16 (vpmovzxbw) and
+ * interleaved by vpunpck{l,h}wd into
+ *     P01_lo / P01_hi  dword d = (row 0, row 1) of channel ch_lo(d) / ch_hi(d)
+ *     P2_lo / P2_hi    dword d = (row 2, 0)
+ * with ch_lo(d) = d < 4 ? d : d + 4 and ch_hi(d) = ch_lo(d) + 4 (the
+ * unpacks work within 128-bit lanes); the weights are s16 pairs in the same
+ * order. 16 channels x 9 taps are then 12 vpmaddwd instead of 18, and a
+ * column's P is made once for every output pixel that covers it.
+ * vpackssdw(lo, hi) gives the 16 results back in channel order. Padding:
+ * a row or column outside the input reads a 16-byte copy of zero_in. */
+
+struct dwp_block {
+	__m256i w01[3][2], w2[3][2];  /* [kx][lo, hi] */
+	__m256i bias[2];
+	__m256 scale[2], slope[2];
+};
+
+struct dwp_col {
+	__m256i p01_lo, p01_hi, p2_lo, p2_hi;
+};
+
+FW_INLINE struct dwp_col dwp_load(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2)
+{
+	const __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p0));
+	const __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p1));
+	const __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p2));
+	const __m256i z = _mm256_setzero_si256();
+
+	return (struct dwp_col){_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b),
+				_mm256_unpacklo_epi16(c, z), _mm256_unpackhi_epi16(c, z)};
+}
+
+/* column x of the three rows; outside the input, zero_in */
+FW_INLINE struct dwp_col dwp_column(const struct fw_conv_geom *g, const uint8_t *const r[3], const int row_in[3],
+				 const uint8_t *zb, int x)
+{
+	const int in_x = (unsigned)x < (unsigned)g->in_w;
+	const ptrdiff_t off = (ptrdiff_t)(in_x ? x : 0) * g->in_c;
+
+	return dwp_load(in_x && row_in[0] ? r[0] + off : zb, in_x && row_in[1] ? r[1] + off : zb,
+			in_x && row_in[2] ? r[2] + off : zb);
+}
+
+FW_INLINE void dwp_row(const int S, const struct fw_conv_geom *g, const struct dwp_block *b,
+		       const uint8_t *const r[3], const int row_in[3], const uint8_t *zb, int act, __m256i zo,
+		       uint8_t *o)
+{
+	const ptrdiff_t c = g->in_c;
+	struct dwp_col t0, t1, t2;
+	int ix = -g->pad_l;
+
+	t0 = dwp_column(g, r, row_in, zb, ix);
+	t1 = S == 1 ? dwp_column(g, r, row_in, zb, ix + 1) : t0;
+	for (int ox = 0; ox < g->out_w; ox++, ix += S, o += c) {
+		if (S == 2)
+			t1 = dwp_column(g, r, row_in, zb, ix + 1);
+		t2 = dwp_column(g, r, row_in, zb, ix + 2);
+
+		__m256i lo = b->bias[0], hi = b->bias[1];
+
+#define DWP_TAP(t, kx)                                                                              \
+	lo = _mm256_add_epi32(lo, _mm256_madd_epi16((t).p01_lo, b->w01[kx][0]));                    \
+	hi = _mm256_add_epi32(hi, _mm256_madd_epi16((t).p01_hi, b->w01[kx][1]));                    \
+	lo = _mm256_add_epi32(lo, _mm256_madd_epi16((t).p2_lo, b->w2[kx][0]));                      \
+	hi = _mm256_add_epi32(hi, _mm256_madd_epi16((t).p2_hi, b->w2[kx][1]))
+		DWP_TAP(t0, 0);
+		DWP_TAP(t1, 1);
+		DWP_TAP(t2, 2);
+#undef DWP_TAP
+		const __m256i q = _mm256_packs_epi32(requant8(lo, b->scale[0], b->slope[0], act, zo),
+						     requant8(hi, b->scale[1], b->slope[1], act, zo));
+		const __m256i u = _mm256_permute4x64_epi64(_mm256_packus_epi16(q, q), 0x08);
+
+		_mm_storeu_si128((__m128i *)o, _mm256_castsi256_si128(u));
+		if (S == 1) {
+			t0 = t1;
+			t1 = t2;
+		} else {
+			t0 = t2;
+		}
+	}
+}
+
+FW_INLINE void dwp_all(const int S, const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		       const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	const int c = g->in_c;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c;
+	const __m256i zo = _mm256_set1_epi32(rq->zero_out);
+	uint8_t zb[16];
+	struct dwp_block b;
+
+	memset(zb, zero_in, sizeof zb);
+	for (int c0 = 0; c0 < c; c0 += 16) {
+		if (c0 + 16 > c)
+			c0 = c - 16; /* overlap the previous block (identical bytes) */
+		for (int half = 0; half < 2; half++) {
+			int32_t bias[8];
+			float scale[8], slope[8];
+
+			for (int kx = 0; kx < 3; kx++) {
+				int16_t w01[16], w2[16];
+
+				for (int d = 0; d < 8; d++) {
+					const size_t ch = (size_t)(c0 + (d < 4 ? d : d + 4) + 4 * half);
+
+					w01[2 * d] = w[(size_t)kx * (size_t)c + ch];
+					w01[2 * d + 1] = w[(size_t)(3 + kx) * (size_t)c + ch];
+					w2[2 * d] = w[(size_t)(6 + kx) * (size_t)c + ch];
+					w2[2 * d + 1] = 0;
+				}
+				b.w01[kx][half] = _mm256_loadu_si256((const __m256i *)w01);
+				b.w2[kx][half] = _mm256_loadu_si256((const __m256i *)w2);
+			}
+			for (int d = 0; d < 8; d++) {
+				const int ch = c0 + (d < 4 ? d : d + 4) + 4 * half;
+
+				bias[d] = bias_q ? bias_q[ch] : 0;
+				scale[d] = rq->scale[ch];
+				slope[d] = rq->slope ? rq->slope[ch] : 0.0f;
+			}
+			b.bias[half] = _mm256_loadu_si256((const __m256i *)bias);
+			b.scale[half] = _mm256_loadu_ps(scale);
+			b.slope[half] = _mm256_loadu_ps(slope);
+		}
+		for (int oy = 0; oy < g->out_h; oy++) {
+			const int iy0 = oy * g->stride_h - g->pad_t;
+			const uint8_t *r[3];
+			int row_in[3];
+
+			for (int k = 0; k < 3; k++) {
+				row_in[k] = (unsigned)(iy0 + k) < (unsigned)g->in_h;
+				r[k] = in + (row_in[k] ? (ptrdiff_t)(iy0 + k) * in_row : 0) + c0;
+			}
+			dwp_row(S, g, &b, r, row_in, zb, rq->act, zo, out + (ptrdiff_t)oy * g->out_w * c + c0);
+		}
+	}
+}
+
+static void dwp_all_s1(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		       const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwp_all(1, g, in, zero_in, w, bias_q, rq, out);
+}
+
+static void dwp_all_s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		       const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwp_all(2, g, in, zero_in, w, bias_q, rq, out);
+}
+
 static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
 			uint8_t *out)
@@ -483,6 +640,11 @@ static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 	assert(rq->act != FW_ACT_PRELU || rq->slope);
 	if (taps > DW_MAX_TAPS) {
 		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= 16 &&
+	    (g->stride_w == 1 || g->stride_w == 2)) {
+		(g->stride_w == 1 ? dwp_all_s1 : dwp_all_s2)(g, in, zero_in, w, bias_q, rq, out);
 		return;
 	}
 	interior_range(g->out_h, g->stride_h, g->pad_t, g->k_h, g->dil_h, g->in_h, &oy_lo, &oy_hi);

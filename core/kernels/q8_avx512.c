@@ -62,7 +62,10 @@
  * zero_in * w sum). Channel counts that are not a multiple of 16 run their
  * last block at c = in_c - 16, overlapping the previous one (identical
  * bytes written twice) rather than through masks; in_c < 16 uses masked
- * loads and stores.
+ * loads and stores. That lane kernel is the general case; 3x3 with dil 1
+ * (every depthwise layer of our models but GDConv) puts three taps in each
+ * vpdpbusd instead (dwt_all from 33 channels, dwt32_all at 256 bits for
+ * 17..32, dwf_all for fewer than 16 at stride_w 1; see each).
  *
  * Epilogue (q8.h): cvtdq2ps (nearest even), one vmulps (never an FMA: this
  * file is built with -ffp-contract=off), ReLU as vmaxps(v, 0) == (v > 0 ? v
@@ -94,6 +97,7 @@ enum {
 	RB = 24,           /* im2col rows per block: a multiple of every MR */
 	MR_MAX = 12,
 	DW_MAX_TAPS = 64,  /* 8x8; larger depthwise kernels go to the reference */
+	DWT_MIN_C = 33,    /* 3x3 depthwise with at least this many channels: dwt_all (17..32: dwt32_all) */
 };
 
 static const int mr_for_nv[5] = {0, 12, 12, 8, 6};
@@ -140,6 +144,26 @@ static void interior_range(int n, int stride, int pad, int taps, int dil, int si
 
 /* q8.h's requantisation of 16 accumulators, up to + zero_out: int32, not
  * yet saturated to 0..255 (vpackssdw + vpackuswb, or max 0 + vpmovusdb). */
+/* nearbyint(v) of q8.h, before + zero_out. clamp 0: the caller knows every
+ * v < 2^30 (no_clamp_needed), so the min with 512 changes no byte: such a
+ * v converts exactly and saturates to 255 like 512 does. */
+FW_INLINE __m512i requant16_core(__m512i acc, __m512 scale, __m512 slope, int act, int clamp)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	__m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+
+	if (act == FW_ACT_RELU) {
+		v = _mm512_max_ps(v, zero); /* v > 0 ? v : 0 */
+	} else if (act == FW_ACT_PRELU) {
+		__mmask16 neg = _mm512_cmp_ps_mask(v, zero, _CMP_NGE_UQ); /* !(v >= 0) */
+
+		v = _mm512_mask_mul_ps(v, neg, v, slope);
+	}
+	if (clamp)
+		v = _mm512_min_ps(v, _mm512_set1_ps(512.0f));
+	return _mm512_cvtps_epi32(v);
+}
+
 FW_INLINE __m512i requant16_raw(__m512i acc, __m512 scale, __m512 slope, int act, __m512i zero_out)
 {
 	const __m512 zero = _mm512_setzero_ps();
@@ -154,6 +178,19 @@ FW_INLINE __m512i requant16_raw(__m512i acc, __m512 scale, __m512 slope, int act
 	}
 	v = _mm512_min_ps(v, _mm512_set1_ps(512.0f));
 	return _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_out);
+}
+
+/* pack_zp adds zero_out after vpackssdw has saturated q = nearbyint(v)
+ * (requant16_core) to int16: the same bytes, as saturating to int16, then
+ * adding zero_out (0..255) with int16 saturation and saturating to 0..255
+ * gives clamp(q + zero_out, 0, 255) for every int32 q; half the adds of
+ * adding before the pack. */
+/* a .. d (requant16_core) to bytes + zero_out (zo16: in every int16): lane
+ * L holds a, b, c, d's lane L, 4 bytes each. */
+FW_INLINE __m512i pack_zp(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zo16)
+{
+	return _mm512_packus_epi16(_mm512_adds_epi16(_mm512_packs_epi32(a, b), zo16),
+				   _mm512_adds_epi16(_mm512_packs_epi32(c, d), zo16));
 }
 
 /* The same, >= 0: vpmovusdb then saturates it to u8. */
@@ -233,6 +270,7 @@ struct tile {
 	const float *scale;     /* [n] */
 	const float *slope;     /* [n] or NULL */
 	int act;
+	int clamp;              /* 0: no v can reach 2^30 (requant16_core) */
 	int32_t zero_out;
 	int n;                  /* channels in this block, 1..64 */
 	uint8_t *out;           /* row 0, channel 0 of the block */
@@ -258,16 +296,16 @@ struct tile {
 /* Requantised accumulator (row r, vector v), or 0 for rows / vectors the
  * tile does not have. */
 #define ACC_Q(r, v) \
-	(MR > (r) && NV > (v) ? requant16_raw(c##r##_##v, sc##v, sl##v, t->act, zo) : _mm512_setzero_si512())
+	(MR > (r) && NV > (v) ? requant16_core(c##r##_##v, sc##v, sl##v, t->act, t->clamp) : _mm512_setzero_si512())
 /* NV = 3, 4: one row's 48 / 64 bytes in one store */
 #define ACC_STORE_ROW(r)                                                                            \
 	if (MR > r)                                                                                 \
 		_mm512_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m64,                         \
-					pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r, 2), ACC_Q(r, 3)))
+					pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r, 2), ACC_Q(r, 3), zo))
 /* NV = 2: rows r and r + 1 in one vector, 32 bytes each */
 #define ACC_STORE_PAIR(r, r1)                                                                       \
 	if (MR > r) {                                                                               \
-		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r1, 0), ACC_Q(r1, 1));      \
+		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r1, 0), ACC_Q(r1, 1), zo);      \
 		_mm256_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m32, _mm512_castsi512_si256(p)); \
 		if (MR > r1)                                                                        \
 			_mm256_mask_storeu_epi8(t->out + (size_t)(r1) * t->ldo, m32,                \
@@ -276,7 +314,7 @@ struct tile {
 /* NV = 1: rows r .. r + 3 in one vector, 16 bytes each */
 #define ACC_STORE_QUAD(r, r1, r2, r3)                                                               \
 	if (MR > r) {                                                                               \
-		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r1, 0), ACC_Q(r2, 0), ACC_Q(r3, 0));     \
+		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r1, 0), ACC_Q(r2, 0), ACC_Q(r3, 0), zo);     \
 		_mm_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m16, _mm512_castsi512_si128(p)); \
 		if (MR > r1)                                                                        \
 			_mm_mask_storeu_epi8(t->out + (size_t)(r1) * t->ldo, m16,                   \
@@ -293,13 +331,12 @@ struct tile {
  * vpackssdw + vpackuswb saturate to 0..255 (lane l then holds 4 bytes of
  * each vector), one vpermd puts each vector's 16 bytes together. 4 shuffles
  * for 64 outputs instead of 12 (max + vpmovusdb per vector). */
-FW_INLINE __m512i pack4(__m512i a, __m512i b, __m512i c, __m512i d)
+FW_INLINE __m512i pack4(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zo16)
 {
 	/* dword 4j + l <- 4l + j: the 4x4 transpose */
 	const __m512i gather = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
 
-	return _mm512_permutexvar_epi32(gather, _mm512_packus_epi16(_mm512_packs_epi32(a, b),
-								      _mm512_packs_epi32(c, d)));
+	return _mm512_permutexvar_epi32(gather, pack_zp(a, b, c, d, zo16));
 }
 
 /* bias of vector v of the block, 0 past n (or everywhere without bias) */
@@ -336,7 +373,7 @@ FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
 		}
 	}
 
-	const __m512i zo = _mm512_set1_epi32(t->zero_out);
+	const __m512i zo = _mm512_set1_epi16((short)t->zero_out);
 	const int n = t->n;
 	const __mmask64 m64 = n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
 	const __mmask32 m32 = (__mmask32)m64;
@@ -391,12 +428,12 @@ static const tile_fn tiles[5][MR_MAX + 1] = {
  * (out_c bytes apart). */
 static void gemm_rows(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *a, size_t lda,
 		      ptrdiff_t seg, int rows, const void *packed, const int32_t *bias_q,
-		      const struct fw_q8_requant *rq, uint8_t *out)
+		      const struct fw_q8_requant *rq, int clamp, uint8_t *out)
 {
 	const size_t k4 = l->kp / 4;
 	struct tile t = {
 		.lda = lda, .seg = seg, .nseg = (size_t)g->k_h, .gps = l->rs / 4,
-		.act = rq->act, .zero_out = rq->zero_out, .ldo = (size_t)g->out_c,
+		.act = rq->act, .clamp = clamp, .zero_out = rq->zero_out, .ldo = (size_t)g->out_c,
 	};
 
 	for (int oc0 = 0; oc0 < g->out_c; oc0 += 64) {
@@ -483,7 +520,7 @@ static void im2col_row(const struct fw_conv_geom *g, const struct klayout *l, co
 }
 
 static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, const void *packed,
-			   const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out,
+			   const int32_t *bias_q, const struct fw_q8_requant *rq, int clamp, uint8_t *out,
 			   uint8_t *scratch)
 {
 	const struct klayout l = klayout_of(g);
@@ -496,7 +533,7 @@ static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, cons
 	/* channel block outer (inside gemm_rows, per row range): its weights
 	 * (<= K*64 bytes) stay in L1 while the pixel rows stream past */
 	if (m_safe > 0)
-		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, out);
+		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, clamp, out);
 	if (m_safe < m) {
 		const int rest = (int)(m - m_safe); /* < MR_MAX: at most 3 rows */
 
@@ -504,27 +541,27 @@ static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, cons
 			memcpy(scratch + (size_t)r * kp, in + (m_safe + (size_t)r) * k, k);
 			memset(scratch + (size_t)r * kp + k, 0, kp - k);
 		}
-		gemm_rows(g, &l, scratch, kp, 0, rest, packed, bias_q, rq, out + m_safe * (size_t)g->out_c);
+		gemm_rows(g, &l, scratch, kp, 0, rest, packed, bias_q, rq, clamp, out + m_safe * (size_t)g->out_c);
 	}
 }
 
 /* Pixels [x0, x1) of output row oy through im2col, RB at a time. */
 static void conv_row_im2col(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *in,
 			    __m512i zin, int oy, int x0, int x1, const void *packed, const int32_t *bias_q,
-			    const struct fw_q8_requant *rq, uint8_t *out, uint8_t *scratch)
+			    const struct fw_q8_requant *rq, int clamp, uint8_t *out, uint8_t *scratch)
 {
 	for (int xb = x0; xb < x1; xb += RB) {
 		const int rows = x1 - xb < RB ? x1 - xb : RB;
 
 		for (int r = 0; r < rows; r++)
 			im2col_row(g, l, in, zin, oy, xb + r, scratch + (size_t)r * l->kp);
-		gemm_rows(g, l, scratch, l->kp, (ptrdiff_t)l->rs, rows, packed, bias_q, rq,
+		gemm_rows(g, l, scratch, l->kp, (ptrdiff_t)l->rs, rows, packed, bias_q, rq, clamp,
 			  out + ((size_t)oy * (size_t)g->out_w + (size_t)xb) * (size_t)g->out_c);
 	}
 }
 
 static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
-			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq, int clamp,
 			 uint8_t *out, uint8_t *scratch)
 {
 	const struct klayout l = klayout_of(g);
@@ -557,18 +594,57 @@ static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_
 			       base + (x_hi - 1 - x_lo) * step + (g->k_h - 1) * dy + (ptrdiff_t)l.rs > (ptrdiff_t)in_bytes)
 				x_hi--;
 			if (x_hi > x_lo)
-				gemm_rows(g, &l, in + base, (size_t)step, dy, x_hi - x_lo, packed, bias_q, rq,
+				gemm_rows(g, &l, in + base, (size_t)step, dy, x_hi - x_lo, packed, bias_q, rq, clamp,
 					  out + ((size_t)oy * (size_t)g->out_w + (size_t)x_lo) * (size_t)g->out_c);
 			else
 				x_lo = x_hi = 0;
 		}
 		if (x_hi > x_lo) {
-			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, out, scratch);
-			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, clamp, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, clamp, out, scratch);
 		} else {
-			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, clamp, out, scratch);
 		}
 	}
+}
+
+/* Whether every v of q8.h's epilogue stays below 2^30 whatever the
+ * activations: |acc| <= |bias| + K * 255 * 128, times |scale|, times
+ * |slope| if that is above 1 (PReLU). NaN or infinite scales and slopes
+ * fail the test (the clamp then decides, as in the reference). Large v are
+ * rare in a real layer (|v| is at most a few hundred), so the min with 512
+ * is then work that changes nothing. */
+static int no_clamp_needed(size_t k, int n, const int32_t *bias_q, const struct fw_q8_requant *rq)
+{
+	/* 16 channels at a time in float: its rounding (2^-24 relative) is far
+	 * inside the factor 2 between this limit and 2^31 */
+	const __m512 amax = _mm512_set1_ps((float)k * 255.0f * 128.0f), one = _mm512_set1_ps(1.0f);
+	const __m512 limit = _mm512_set1_ps(1073741824.0f);
+	const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF);
+
+	for (int oc = 0; oc < n; oc += 16) {
+		const __mmask16 m = lane_mask(n - oc);
+		/* |bias| in float: vpabsd would leave INT32_MIN negative */
+		const __m512 b = _mm512_castsi512_ps(_mm512_and_si512(
+			_mm512_castps_si512(_mm512_cvtepi32_ps(bias_q ? _mm512_maskz_loadu_epi32(m, bias_q + oc)
+								     : _mm512_setzero_si512())),
+			abs_mask));
+		const __m512 sc = _mm512_castsi512_ps(
+			_mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, rq->scale + oc)), abs_mask));
+		__m512 bound = _mm512_mul_ps(_mm512_add_ps(amax, b), sc);
+
+		if (rq->act == FW_ACT_PRELU) {
+			const __m512 sl = _mm512_castsi512_ps(
+				_mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, rq->slope + oc)), abs_mask));
+
+			/* slopes up to 1 cannot make v larger; NaN stays NaN */
+			bound = _mm512_mul_ps(bound, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(sl, one, _CMP_LE_OQ), sl, one));
+		}
+		/* NaN or infinite: not below the limit, so the clamp stays */
+		if (_mm512_cmp_ps_mask(bound, limit, _CMP_LT_OQ) != 0xFFFF)
+			return 0;
+	}
+	return 1;
 }
 
 static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
@@ -578,10 +654,13 @@ static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
 	assert(rq->act != FW_ACT_PRELU || rq->slope);
 	assert(((uintptr_t)packed & 63) == 0);
+	/* a small layer keeps the clamp rather than check its channels */
+	const int clamp = (size_t)g->out_h * (size_t)g->out_w < 64 || !no_clamp_needed(k_of(g), g->out_c, bias_q, rq);
+
 	if (is_pointwise(g))
-		conv_pointwise(g, in, packed, bias_q, rq, out, scratch);
+		conv_pointwise(g, in, packed, bias_q, rq, clamp, out, scratch);
 	else
-		conv_general(g, in, zero_in, packed, bias_q, rq, out, scratch);
+		conv_general(g, in, zero_in, packed, bias_q, rq, clamp, out, scratch);
 }
 
 /* ---- depthwise ----------------------------------------------------------- */
@@ -818,6 +897,433 @@ static dw_all_fn dw_all_for(const struct fw_conv_geom *g)
 	return dw_all_any;
 }
 
+/* ---- depthwise 3x3: three taps per vpdpbusd ----------------------------- */
+
+/* The kernel above spends one vpdpbusd per tap on 16 channels (three of
+ * its four bytes multiply by 0). For 3x3 with dil 1 this one puts a
+ * column's three kernel rows in the four bytes of a dword instead: 64
+ * channels of one input column in rows iy0, iy0 + 1, iy0 + 2 (a, b, c) are
+ * interleaved by vpunpck{l,h}bw + vpunpck{l,h}wd into four vectors
+ *     T_j dword 4L + m = (a, b, c, c)[channel 16L + 4j + m]   (L: 128-bit lane)
+ * and the weights are interleaved the same way from (w[0][kx], w[1][kx],
+ * w[2][kx], 0), so one vpdpbusd adds three taps of 16 channels (the fourth
+ * byte's weight is 0). An output pixel of 64 channels is 12 vpdpbusd
+ * instead of 36, and a column's T is made once for the three (stride 1)
+ * or two (stride 2) output pixels whose window covers it.
+ * vpackssdw + vpackuswb of T_0 .. T_3's requantised accumulators put the 64
+ * bytes back in channel order (lane L: channels 16L .. 16L + 15), so only
+ * bias, scale and slope are permuted, once per block. Padding: a row or
+ * column outside the input is a masked load with an empty mask, from
+ * zero_in in every byte (no fault, no branch); channels past in_c likewise
+ * (their outputs are not stored). */
+
+struct dwt_block {
+	__m512i w[3][4];        /* [kx][j] */
+	int32_t bias[4][16];    /* [j][4L + m]: channel c0 + 16L + 4j + m */
+	float scale[4][16], slope[4][16];
+	__mmask64 cmask;        /* channels c0 .. in_c - 1 of the block */
+	int act;
+	int clamp;              /* as struct tile's */
+	int32_t zero_out;
+};
+
+/* (a, b, c, c) byte-interleaved: T_0 .. T_3 above */
+FW_INLINE void dwt_interleave(__m512i a, __m512i b, __m512i c, __m512i *t)
+{
+	const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
+	const __m512i cc_lo = _mm512_unpacklo_epi8(c, c), cc_hi = _mm512_unpackhi_epi8(c, c);
+
+	t[0] = _mm512_unpacklo_epi16(ab_lo, cc_lo);
+	t[1] = _mm512_unpackhi_epi16(ab_lo, cc_lo);
+	t[2] = _mm512_unpacklo_epi16(ab_hi, cc_hi);
+	t[3] = _mm512_unpackhi_epi16(ab_hi, cc_hi);
+}
+
+/* One output row of one 64-channel block, stride_w S (1 or 2). r[k]: the
+ * input row of kernel row k at channel c0 (any readable address when
+ * rm[k] is 0), rm[k]: its load mask (0 outside the input). */
+FW_INLINE void dwt_row(const int S, const struct fw_conv_geom *g, const struct dwt_block *b,
+		       const uint8_t *const r[3], const __mmask64 rm[3], __m512i zx, uint8_t *o)
+{
+	const ptrdiff_t c = g->in_c;
+	const __m512i zo = _mm512_set1_epi16((short)b->zero_out);
+	__m512i t0[4], t1[4], t2[4];
+	int ix = -g->pad_l;
+
+	/* T of input column x into dst; outside the input every byte is zero_in */
+#define DWT_COL(dst, x)                                                                          \
+	do {                                                                                     \
+		const int in_x = (unsigned)(x) < (unsigned)g->in_w;                              \
+		const ptrdiff_t off = (ptrdiff_t)(in_x ? (x) : 0) * c;                           \
+		dwt_interleave(_mm512_mask_loadu_epi8(zx, in_x ? rm[0] : 0, r[0] + off),        \
+			       _mm512_mask_loadu_epi8(zx, in_x ? rm[1] : 0, r[1] + off),        \
+			       _mm512_mask_loadu_epi8(zx, in_x ? rm[2] : 0, r[2] + off), dst);  \
+	} while (0)
+
+	DWT_COL(t0, ix);
+	if (S == 1)
+		DWT_COL(t1, ix + 1);
+	for (int ox = 0; ox < g->out_w; ox++, ix += S, o += c) {
+		__m512i q[4];
+
+		if (S == 2)
+			DWT_COL(t1, ix + 1);
+		DWT_COL(t2, ix + 2);
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			__m512i acc = _mm512_load_si512((const void *)b->bias[j]);
+
+			acc = _mm512_dpbusd_epi32(acc, t0[j], b->w[0][j]);
+			acc = _mm512_dpbusd_epi32(acc, t1[j], b->w[1][j]);
+			acc = _mm512_dpbusd_epi32(acc, t2[j], b->w[2][j]);
+			q[j] = requant16_core(acc, _mm512_load_ps(b->scale[j]), _mm512_load_ps(b->slope[j]), b->act, b->clamp);
+		}
+		_mm512_mask_storeu_epi8(o, b->cmask, pack_zp(q[0], q[1], q[2], q[3], zo));
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			if (S == 1) {
+				t0[j] = t1[j];
+				t1[j] = t2[j];
+			} else {
+				t0[j] = t2[j];
+			}
+		}
+	}
+#undef DWT_COL
+}
+
+/* Every output pixel of a 3x3, dil 1, stride_w S depthwise conv. */
+FW_INLINE void dwt_all(const int S, const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		       const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	const int c = g->in_c;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c;
+	const __m512i zx = _mm512_set1_epi8((char)zero_in);
+	struct dwt_block b __attribute__((aligned(64)));
+
+	b.act = rq->act;
+	b.clamp = !no_clamp_needed(9, c, bias_q, rq);
+	b.zero_out = rq->zero_out;
+	for (int c0 = 0; c0 < c; c0 += 64) {
+		const int nc = c - c0 < 64 ? c - c0 : 64;
+
+		b.cmask = nc == 64 ? ~(__mmask64)0 : ((__mmask64)1 << nc) - 1;
+		for (int kx = 0; kx < 3; kx++) {
+			const int8_t *wk = w + (size_t)kx * (size_t)c + (size_t)c0;
+
+			dwt_interleave(_mm512_maskz_loadu_epi8(b.cmask, wk),
+				       _mm512_maskz_loadu_epi8(b.cmask, wk + 3 * (size_t)c),
+				       _mm512_maskz_loadu_epi8(b.cmask, wk + 6 * (size_t)c), b.w[kx]);
+			/* the fourth byte of each dword repeats kernel row 2: weight 0 */
+			for (int j = 0; j < 4; j++)
+				b.w[kx][j] = _mm512_and_si512(b.w[kx][j], _mm512_set1_epi32(0xFFFFFF));
+		}
+		for (int j = 0; j < 4; j++) {
+			for (int i = 0; i < 16; i++) {
+				const int ch = c0 + i / 4 * 16 + 4 * j + i % 4;
+
+				b.bias[j][i] = ch < c && bias_q ? bias_q[ch] : 0;
+				b.scale[j][i] = ch < c ? rq->scale[ch] : 0.0f;
+				b.slope[j][i] = ch < c && rq->slope ? rq->slope[ch] : 0.0f;
+			}
+		}
+		for (int oy = 0; oy < g->out_h; oy++) {
+			const int iy0 = oy * g->stride_h - g->pad_t;
+			const uint8_t *r[3];
+			__mmask64 rm[3];
+
+			for (int k = 0; k < 3; k++) {
+				const int inside = (unsigned)(iy0 + k) < (unsigned)g->in_h;
+
+				r[k] = in + (inside ? (ptrdiff_t)(iy0 + k) * in_row : 0) + c0;
+				rm[k] = inside ? b.cmask : 0;
+			}
+			dwt_row(S, g, &b, r, rm, zx, out + (ptrdiff_t)oy * g->out_w * c + c0);
+		}
+	}
+}
+
+static void dwt_all_s1(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		       const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwt_all(1, g, in, zero_in, w, bias_q, rq, out);
+}
+
+static void dwt_all_s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		       const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwt_all(2, g, in, zero_in, w, bias_q, rq, out);
+}
+
+/* dwt_all at 256 bits, for 17 to 32 channels, where half or more of a
+ * 64-channel block's lanes would be empty: the same interleave, 32
+ * channels per block (with exactly 16 the lane kernel is faster still). */
+struct dwt32_block {
+	__m256i w[3][4];
+	int32_t bias[4][8];     /* [j][4L + m]: channel c0 + 16L + 4j + m */
+	float scale[4][8], slope[4][8];
+	__mmask32 cmask;
+	int act;
+	int clamp;
+	int32_t zero_out;
+};
+
+FW_INLINE void dwt32_interleave(__m256i a, __m256i b, __m256i c, __m256i *t)
+{
+	const __m256i ab_lo = _mm256_unpacklo_epi8(a, b), ab_hi = _mm256_unpackhi_epi8(a, b);
+	const __m256i cc_lo = _mm256_unpacklo_epi8(c, c), cc_hi = _mm256_unpackhi_epi8(c, c);
+
+	t[0] = _mm256_unpacklo_epi16(ab_lo, cc_lo);
+	t[1] = _mm256_unpackhi_epi16(ab_lo, cc_lo);
+	t[2] = _mm256_unpacklo_epi16(ab_hi, cc_hi);
+	t[3] = _mm256_unpackhi_epi16(ab_hi, cc_hi);
+}
+
+FW_INLINE __m256i requant8_raw(__m256i acc, __m256 scale, __m256 slope, int act, int clamp, __m256i zero_out)
+{
+	const __m256 zero = _mm256_setzero_ps();
+	__m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+
+	if (act == FW_ACT_RELU) {
+		v = _mm256_max_ps(v, zero);
+	} else if (act == FW_ACT_PRELU) {
+		__mmask8 neg = _mm256_cmp_ps_mask(v, zero, _CMP_NGE_UQ);
+
+		v = _mm256_mask_mul_ps(v, neg, v, slope);
+	}
+	if (clamp)
+		v = _mm256_min_ps(v, _mm256_set1_ps(512.0f));
+	return _mm256_add_epi32(_mm256_cvtps_epi32(v), zero_out);
+}
+
+FW_INLINE void dwt32_row(const int S, const struct fw_conv_geom *g, const struct dwt32_block *b,
+			 const uint8_t *const r[3], const __mmask32 rm[3], __m256i zx, uint8_t *o)
+{
+	const ptrdiff_t c = g->in_c;
+	const __m256i zo = _mm256_set1_epi16((short)b->zero_out);
+	__m256i t0[4], t1[4], t2[4];
+	int ix = -g->pad_l;
+
+#define DWT32_COL(dst, x)                                                                        \
+	do {                                                                                     \
+		const int in_x = (unsigned)(x) < (unsigned)g->in_w;                              \
+		const ptrdiff_t off = (ptrdiff_t)(in_x ? (x) : 0) * c;                           \
+		dwt32_interleave(_mm256_mask_loadu_epi8(zx, in_x ? rm[0] : 0, r[0] + off),      \
+				 _mm256_mask_loadu_epi8(zx, in_x ? rm[1] : 0, r[1] + off),      \
+				 _mm256_mask_loadu_epi8(zx, in_x ? rm[2] : 0, r[2] + off), dst); \
+	} while (0)
+
+	DWT32_COL(t0, ix);
+	if (S == 1)
+		DWT32_COL(t1, ix + 1);
+	for (int ox = 0; ox < g->out_w; ox++, ix += S, o += c) {
+		__m256i q[4];
+
+		if (S == 2)
+			DWT32_COL(t1, ix + 1);
+		DWT32_COL(t2, ix + 2);
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			__m256i acc = _mm256_load_si256((const __m256i *)b->bias[j]);
+
+			acc = _mm256_dpbusd_epi32(acc, t0[j], b->w[0][j]);
+			acc = _mm256_dpbusd_epi32(acc, t1[j], b->w[1][j]);
+			acc = _mm256_dpbusd_epi32(acc, t2[j], b->w[2][j]);
+			q[j] = requant8_raw(acc, _mm256_load_ps(b->scale[j]), _mm256_load_ps(b->slope[j]), b->act, b->clamp,
+					    _mm256_setzero_si256());
+		}
+		/* + zero_out after the int32 -> int16 saturation, as pack_zp */
+		_mm256_mask_storeu_epi8(o, b->cmask,
+					_mm256_packus_epi16(_mm256_adds_epi16(_mm256_packs_epi32(q[0], q[1]), zo),
+							    _mm256_adds_epi16(_mm256_packs_epi32(q[2], q[3]), zo)));
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			if (S == 1) {
+				t0[j] = t1[j];
+				t1[j] = t2[j];
+			} else {
+				t0[j] = t2[j];
+			}
+		}
+	}
+#undef DWT32_COL
+}
+
+FW_INLINE void dwt32_all(const int S, const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			 const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	const int c = g->in_c;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c;
+	const __m256i zx = _mm256_set1_epi8((char)zero_in);
+	struct dwt32_block b __attribute__((aligned(64)));
+
+	b.act = rq->act;
+	b.clamp = !no_clamp_needed(9, c, bias_q, rq);
+	b.zero_out = rq->zero_out;
+	for (int c0 = 0; c0 < c; c0 += 32) {
+		const int nc = c - c0 < 32 ? c - c0 : 32;
+
+		b.cmask = nc == 32 ? ~(__mmask32)0 : ((__mmask32)1 << nc) - 1;
+		for (int kx = 0; kx < 3; kx++) {
+			const int8_t *wk = w + (size_t)kx * (size_t)c + (size_t)c0;
+
+			dwt32_interleave(_mm256_maskz_loadu_epi8(b.cmask, wk),
+					 _mm256_maskz_loadu_epi8(b.cmask, wk + 3 * (size_t)c),
+					 _mm256_maskz_loadu_epi8(b.cmask, wk + 6 * (size_t)c), b.w[kx]);
+			for (int j = 0; j < 4; j++)
+				b.w[kx][j] = _mm256_and_si256(b.w[kx][j], _mm256_set1_epi32(0xFFFFFF));
+		}
+		for (int j = 0; j < 4; j++) {
+			for (int i = 0; i < 8; i++) {
+				const int ch = c0 + i / 4 * 16 + 4 * j + i % 4;
+
+				b.bias[j][i] = ch < c && bias_q ? bias_q[ch] : 0;
+				b.scale[j][i] = ch < c ? rq->scale[ch] : 0.0f;
+				b.slope[j][i] = ch < c && rq->slope ? rq->slope[ch] : 0.0f;
+			}
+		}
+		for (int oy = 0; oy < g->out_h; oy++) {
+			const int iy0 = oy * g->stride_h - g->pad_t;
+			const uint8_t *r[3];
+			__mmask32 rm[3];
+
+			for (int k = 0; k < 3; k++) {
+				const int inside = (unsigned)(iy0 + k) < (unsigned)g->in_h;
+
+				r[k] = in + (inside ? (ptrdiff_t)(iy0 + k) * in_row : 0) + c0;
+				rm[k] = inside ? b.cmask : 0;
+			}
+			dwt32_row(S, g, &b, r, rm, zx, out + (ptrdiff_t)oy * g->out_w * c + c0);
+		}
+	}
+}
+
+static void dwt32_all_s1(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+			 const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwt32_all(1, g, in, zero_in, w, bias_q, rq, out);
+}
+
+static void dwt32_all_s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+			 const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	dwt32_all(2, g, in, zero_in, w, bias_q, rq, out);
+}
+
+/* ---- depthwise 3x3, stride_w 1, few channels: a row as flat bytes -------- */
+
+/* With stride_w 1 an output row is a run of bytes whose tap (ky, kx) is the
+ * same run of input row iy0 + ky shifted by (kx - pad_l) * in_c bytes. So
+ * for few channels, where dwt_all would leave most of its 64 lanes empty
+ * and the lane kernel runs one pixel at a time through masks, 64
+ * output bytes (64 / in_c pixels, or parts of them) are done at once: per
+ * kx, the three input rows' 64 bytes are interleaved as in dwt_all and
+ * multiplied by weights laid out per byte position (channel (i0 + p) %
+ * in_c). A block starting at byte i0 sees the channel pattern shifted by
+ * i0 % in_c, which repeats every P = in_c / gcd(in_c, 64) blocks: P sets
+ * of weights, bias, scale and slope (P <= DWF_MAX_P). Bytes before or past
+ * the input row, and rows outside it, are masked loads from zero_in; the
+ * last block of a row stores through a mask. */
+
+enum { DWF_MAX_P = 3 };
+
+static int dwf_phases(int c)
+{
+	int a = c, b = 64;
+
+	while (b) {
+		const int t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return c / a;
+}
+
+/* bytes [lo, hi) of 64, 0 <= lo, hi <= 64 */
+FW_INLINE __mmask64 range_mask(ptrdiff_t lo, ptrdiff_t hi)
+{
+	const __mmask64 below_hi = hi >= 64 ? ~(__mmask64)0 : hi <= 0 ? 0 : ((__mmask64)1 << hi) - 1;
+	const __mmask64 below_lo = lo >= 64 ? ~(__mmask64)0 : lo <= 0 ? 0 : ((__mmask64)1 << lo) - 1;
+
+	return below_hi & ~below_lo;
+}
+
+static void dwf_all(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		    const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out)
+{
+	const int c = g->in_c, np = dwf_phases(c);
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c, out_row = (ptrdiff_t)g->out_w * c;
+	const __m512i zx = _mm512_set1_epi8((char)zero_in), zo = _mm512_set1_epi16((short)rq->zero_out);
+	const int clamp = !no_clamp_needed(9, c, bias_q, rq);
+	struct dwt_block ph[DWF_MAX_P];
+	int8_t tiled[3][64];
+
+	assert(np <= DWF_MAX_P && g->stride_w == 1);
+	for (int p = 0; p < np; p++) {
+		const int base = 64 * p % c;
+
+		for (int kx = 0; kx < 3; kx++) {
+			for (int ky = 0; ky < 3; ky++)
+				for (int i = 0; i < 64; i++)
+					tiled[ky][i] = w[(size_t)(ky * 3 + kx) * (size_t)c + (size_t)((base + i) % c)];
+			dwt_interleave(_mm512_loadu_si512((const void *)tiled[0]), _mm512_loadu_si512((const void *)tiled[1]),
+				       _mm512_loadu_si512((const void *)tiled[2]), ph[p].w[kx]);
+			for (int j = 0; j < 4; j++)
+				ph[p].w[kx][j] = _mm512_and_si512(ph[p].w[kx][j], _mm512_set1_epi32(0xFFFFFF));
+		}
+		for (int j = 0; j < 4; j++) {
+			for (int i = 0; i < 16; i++) {
+				const int ch = (base + i / 4 * 16 + 4 * j + i % 4) % c;
+
+				ph[p].bias[j][i] = bias_q ? bias_q[ch] : 0;
+				ph[p].scale[j][i] = rq->scale[ch];
+				ph[p].slope[j][i] = rq->slope ? rq->slope[ch] : 0.0f;
+			}
+		}
+	}
+	for (int oy = 0; oy < g->out_h; oy++) {
+		const int iy0 = oy * g->stride_h - g->pad_t;
+		uintptr_t r[3];
+		int inside[3];
+		uint8_t *o = out + (ptrdiff_t)oy * out_row;
+
+		for (int k = 0; k < 3; k++) {
+			inside[k] = (unsigned)(iy0 + k) < (unsigned)g->in_h;
+			/* an integer: the shifted addresses below may lie before the
+			 * tensor (their bytes are masked off and never read) */
+			r[k] = (uintptr_t)(in + (inside[k] ? (ptrdiff_t)(iy0 + k) * in_row : 0));
+		}
+		for (ptrdiff_t i0 = 0, p = 0; i0 < out_row; i0 += 64, p = p + 1 == np ? 0 : p + 1) {
+			const struct dwt_block *f = &ph[p];
+			__m512i acc[4], q[4];
+
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				acc[j] = _mm512_load_si512((const void *)f->bias[j]);
+#pragma GCC unroll 3
+			for (int kx = 0; kx < 3; kx++) {
+				const ptrdiff_t start = i0 + (ptrdiff_t)(kx - g->pad_l) * c;
+				const __mmask64 m = range_mask(-start, in_row - start);
+				__m512i t[4];
+
+				dwt_interleave(_mm512_mask_loadu_epi8(zx, inside[0] ? m : 0, (const void *)(r[0] + (uintptr_t)start)),
+					       _mm512_mask_loadu_epi8(zx, inside[1] ? m : 0, (const void *)(r[1] + (uintptr_t)start)),
+					       _mm512_mask_loadu_epi8(zx, inside[2] ? m : 0, (const void *)(r[2] + (uintptr_t)start)),
+					       t);
+#pragma GCC unroll 4
+				for (int j = 0; j < 4; j++)
+					acc[j] = _mm512_dpbusd_epi32(acc[j], t[j], f->w[kx][j]);
+			}
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				q[j] = requant16_core(acc[j], _mm512_load_ps(f->scale[j]), _mm512_load_ps(f->slope[j]), rq->act,
+						      clamp);
+			_mm512_mask_storeu_epi8(o + i0, range_mask(0, out_row - i0), pack_zp(q[0], q[1], q[2], q[3], zo));
+		}
+	}
+}
+
 static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			  const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
 			  uint8_t *out)
@@ -840,6 +1346,21 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 	assert(rq->act != FW_ACT_PRELU || rq->slope);
 	if (taps > DW_MAX_TAPS) {
 		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= DWT_MIN_C &&
+	    (g->stride_w == 1 || g->stride_w == 2)) {
+		(g->stride_w == 1 ? dwt_all_s1 : dwt_all_s2)(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c > 16 &&
+	    (g->stride_w == 1 || g->stride_w == 2)) {
+		(g->stride_w == 1 ? dwt32_all_s1 : dwt32_all_s2)(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && g->stride_w == 1 && c < 16 &&
+	    dwf_phases(c) <= DWF_MAX_P) {
+		dwf_all(g, in, zero_in, w, bias_q, rq, out);
 		return;
 	}
 	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);

@@ -320,6 +320,75 @@ static void test_conv_rounding_and_clamping_by_hand(void **state)
 	conv_1x1_by_hand(k, bias, scale, NULL, FW_ACT_NONE, 100, (int)ARRAY_LEN(bias), want);
 }
 
+/* Outputs far past 255 and below 0 in a layer big enough (16x16 pixels)
+ * that the AVX-512 kernels check whether any v can reach 2^30 and leave the
+ * clamp to 512 out when none can (1x1 conv, then each 3x3 depthwise path): one channel that can (large bias and
+ * scale, or a PReLU slope that turns a large negative v positive) and one
+ * that cannot, side by side, in every pixel. */
+static void test_conv_large_v_in_a_large_layer(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	enum { HW = 16, C = 5 };
+	static const int32_t bias[C] = {1 << 30, -(1 << 28), 5, -7, INT32_MIN};
+	static const float scale[C] = {8.0f, 1.0f, 0.5f, 0.5f, -1.0f};
+	static const float slope[C] = {0.25f, -16.0f, 0.25f, 0.5f, 0.25f};
+	/* 2^33 -> 255; -2^28 * -16 = 2^32 -> 255; 2.5 -> 2 + 100; -3.5 * 0.5 = -1.75 -> -2 + 100;
+	 * INT32_MIN * -1 = 2^31 -> 255 */
+	static const uint8_t want[C] = {255, 255, 102, 98, 255};
+	uint8_t in[HW * HW], out[HW * HW * C + GUARD];
+	int8_t w[C] = {0};
+	struct fw_conv_geom g;
+
+	memset(in, 200, sizeof in);
+	/* all channels in one layer, then each alone (the check is per layer) */
+	for (int first = -1; first < C; first++) {
+		const int n = first < 0 ? C : 1, c0 = first < 0 ? 0 : first;
+		struct fw_q8_requant rq = {.scale = scale + c0, .slope = slope + c0, .zero_out = 100,
+					   .act = FW_ACT_PRELU};
+		struct qlayer q = {.dw = 0, .in = in, .zero_in = 0, .w = w, .bias = (int32_t *)bias + c0,
+				   .n_out = (size_t)HW * HW * (size_t)n, .rq = rq};
+
+		assert_int_equal(make_geom(&g, HW, HW, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
+		q.g = g;
+		memset(out, 0xA5, sizeof out);
+		qlayer_run(k, &q, out);
+		for (int i = 0; i < HW * HW * n; i++)
+			if (out[i] != want[c0 + i % n])
+				fail_msg("%s: pixel %d channel %d = %u, want %u", k->name, i / n, c0 + i % n, out[i],
+					 want[c0 + i % n]);
+		for (int i = HW * HW * n; i < HW * HW * n + GUARD; i++)
+			assert_int_equal(out[i], 0xA5);
+	}
+
+	/* the same channels repeated, through each 3x3 depthwise path */
+	static const int dw_c[] = {8, 24, 64};
+	for (size_t t = 0; t < ARRAY_LEN(dw_c); t++) {
+		const int c = dw_c[t];
+		int32_t db[64];
+		float ds[64], dsl[64];
+		int8_t dw[9 * 64];
+		static uint8_t din[HW * HW * 64], dout[HW * HW * 64 + GUARD];
+		struct fw_q8_requant drq = {.scale = ds, .slope = dsl, .zero_out = 100, .act = FW_ACT_PRELU};
+		struct qlayer dq = {.dw = 1, .in = din, .zero_in = 3, .w = dw, .bias = db,
+				    .n_out = (size_t)HW * HW * (size_t)c, .rq = drq};
+
+		for (int ch = 0; ch < c; ch++)
+			db[ch] = bias[ch % C], ds[ch] = scale[ch % C], dsl[ch] = slope[ch % C];
+		memset(dw, 0, sizeof dw);
+		memset(din, 200, sizeof din);
+		assert_int_equal(make_geom(&g, HW, HW, c, c, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_PRELU), 0);
+		dq.g = g;
+		memset(dout, 0xA5, sizeof dout);
+		qlayer_run(k, &dq, dout);
+		for (int i = 0; i < HW * HW * c; i++)
+			if (dout[i] != want[i % c % C])
+				fail_msg("%s: dwconv %d channels: pixel %d channel %d = %u, want %u", k->name, c, i / c,
+					 i % c, dout[i], want[i % c % C]);
+		for (int i = HW * HW * c; i < HW * HW * c + GUARD; i++)
+			assert_int_equal(dout[i], 0xA5);
+	}
+}
+
 static void test_conv_activations_by_hand(void **state)
 {
 	const struct fw_q8_kernels *k = tier(state);
@@ -635,6 +704,51 @@ static void test_dwconv_vs_ref_random(void **state)
 	assert_true(clamped > total / 20 && clamped < total / 2);
 }
 
+/* 3x3 depthwise, the shapes of the AVX-512 three-taps-per-dot paths and
+ * the lane path they fall back to: channel counts around the 64-channel
+ * blocks and the switches between them (15 / 16 / 17, 32 / 33), few channels
+ * whose pattern does and does not divide 64 bytes (8; 3, 6, 12), both
+ * strides in each axis,
+ * every padding, widths and heights from 1 to past a 64-byte row, and
+ * large spatial sizes (the MobileFaceNet / BlazeFace full layers). */
+static void test_dwconv3x3_vs_ref(void **state)
+{
+	const struct fw_q8_kernels *k = tier(state);
+	static const int chans[] = {1, 2, 3, 4, 5, 6, 8, 12, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 100, 127, 129, 200};
+	static const int hw[] = {1, 2, 3, 4, 5, 9, 16, 23};
+
+	tu_srand(4321);
+	for (int i = 0; i < 220; i++) {
+		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
+		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
+		const int c = chans[i % (int)ARRAY_LEN(chans)];
+		struct fw_conv_geom g;
+		struct qlayer q;
+
+		if (make_geom(&g, pick(hw, ARRAY_LEN(hw)), pick(hw, ARRAY_LEN(hw)), c, c, 3, 3, tu_randi(1, 2),
+			      tu_randi(1, 2), 1, 1, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) != 0)
+			continue;
+		qlayer_random(&q, &g, 1);
+		qlayer_check(k, &q);
+		qlayer_free(&q);
+	}
+	/* large: MobileFaceNet's first depthwise layers, BlazeFace full's 96x96x8 */
+	static const int big[][5] = {{56, 56, 64, 1, 1}, {56, 56, 128, 2, 0}, {57, 55, 72, 2, 1},
+				     {96, 96, 8, 1, 1}, {95, 97, 16, 1, 1}, {96, 96, 32, 2, 0}, {48, 47, 12, 1, 1},
+				     {33, 31, 3, 1, 0}};
+	for (size_t i = 0; i < ARRAY_LEN(big); i++) {
+		struct fw_conv_geom g;
+		struct qlayer q;
+
+		assert_int_equal(make_geom(&g, big[i][0], big[i][1], big[i][2], big[i][2], 3, 3, big[i][3],
+					   big[i][3], 1, 1, big[i][4], 1, big[i][4], 1, FW_ACT_PRELU),
+				 0);
+		qlayer_random(&q, &g, 1);
+		qlayer_check(k, &q);
+		qlayer_free(&q);
+	}
+}
+
 /* The real layer shapes (BlazeFace short, MobileFaceNet), incl. GDConv. */
 static void test_real_layers_vs_ref(void **state)
 {
@@ -837,6 +951,7 @@ int main(void)
 		cmocka_unit_test(test_tables),
 		PER_TIER(test_conv_rounding_and_clamping_by_hand),
 		PER_TIER(test_conv_activations_by_hand),
+		PER_TIER(test_conv_large_v_in_a_large_layer),
 		PER_TIER(test_conv_accumulator_by_hand),
 		PER_TIER(test_conv_padding_reads_zero_in),
 		PER_TIER(test_dwconv_by_hand),
@@ -847,6 +962,7 @@ int main(void)
 		cmocka_unit_test(test_maxpool_pad_concat),
 		PER_FAST_TIER(test_conv_vs_ref_random),
 		PER_FAST_TIER(test_dwconv_vs_ref_random),
+		PER_FAST_TIER(test_dwconv3x3_vs_ref),
 		PER_FAST_TIER(test_add_vs_ref_random),
 		PER_FAST_TIER(test_real_layers_vs_ref),
 	};
