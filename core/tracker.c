@@ -94,6 +94,7 @@ void fw_tracker_config_default(struct fw_tracker_config *cfg)
 		.sure_margin = 0.1f,
 		.near_ms = 500,
 		.near_margin = 0.2f,
+		.near_young_ms = 3000,
 		.vote_window = 7,
 		.vote_min = 4,
 		.same_threshold = FW_EMBED_SAME_THRESHOLD,
@@ -111,7 +112,7 @@ static bool config_ok(const struct fw_tracker_config *c)
 	       c->vote_interval_ms >= 0 && c->reacquire_ms >= 0 && c->bigger > 1 &&
 	       c->better_score > 0 && c->more_frontal > 0 && c->improve_ms >= 0 && c->near_ms >= 0 &&
 	       c->embed_hits >= 1 && c->vote_sure >= 0 && c->sure_margin >= 0 &&
-	       c->near_margin >= 0 &&
+	       c->near_margin >= 0 && c->near_young_ms >= 0 &&
 	       c->vote_window >= 1 &&
 	       c->vote_window <= FW_TRACKER_MAX_VOTES && c->vote_min >= 1 &&
 	       c->vote_min <= c->vote_window && c->same_threshold >= -1 &&
@@ -513,7 +514,8 @@ unsigned fw_tracker_needs_embedding(const struct fw_tracker *t, uint32_t id)
 	d = &s->pub.det;
 	since = t->now - s->embed_ms;
 	near = s->pub.identity == FW_IDENTITY_UNKNOWN &&
-	       s->pub.similarity >= c->same_threshold - c->near_margin;
+	       (s->pub.similarity >= c->same_threshold - c->near_margin ||
+		t->now - s->pub.first_seen_ms < c->near_young_ms);
 	if ((s->pub.identity == FW_IDENTITY_UNDECIDED || s->revote) && since >= c->vote_interval_ms)
 		why |= FW_EMBED_UNDECIDED;
 	if (since >= c->refresh_ms)

@@ -104,6 +104,10 @@ struct fw_tracker_config {
 				   * poor angle, in poor light) is embedded again this
 				   * often, so a better view names them; 0: never */
 	float near_margin;        /* 0.2 */
+	int64_t near_young_ms;    /* 3000: ... and so is every face decided unknown in
+				   * its first this-many ms in view, however unlike
+				   * anyone: its first votes may be of a blurred face
+				   * walking in */
 	/* identity */
 	int vote_window;          /* 7: votes remembered (<= FW_TRACKER_MAX_VOTES) */
 	int vote_min;             /* 4: votes needed to decide (<= vote_window) */
@@ -197,7 +201,8 @@ int fw_tracker_tracks(const struct fw_tracker *t, const struct fw_track **tracks
  *              (these three, once decided, only improve_ms after the last,
  *              unless the face is unknown but nearly someone)
  *   REACQUIRED seen again after reacquire_ms unseen (maybe someone else)
- *   NEAR       decided unknown, but nearly someone: near_ms since the last */
+ *   NEAR       decided unknown, but nearly someone (or new in view):
+ *              near_ms since the last */
 #define FW_EMBED_NEW 0x01u
 #define FW_EMBED_UNDECIDED 0x02u
 #define FW_EMBED_REFRESH 0x04u

@@ -85,6 +85,7 @@ static void classic(struct fw_tracker_config *cfg)
 	fw_tracker_config_default(cfg);
 	cfg->vote_sure = 0;
 	cfg->embed_hits = 1;
+	cfg->near_young_ms = 0;
 }
 
 static struct run *run_new(const struct fw_tracker_config *cfg)
@@ -912,6 +913,42 @@ static void test_revote_after_gallery_change(void **state)
 	run_free(r);
 }
 
+/* The defaults: a face decided unknown, however unlike anyone (0.05), is
+ * looked at again every near_ms while it is new in view (its first
+ * near_young_ms, 3 s: the first votes may be of a blurred face walking
+ * in), then no more before the refresh. A still face at 25 fps for 6 s. */
+static void test_young_unknown_looks_again(void **state)
+{
+	struct fw_tracker_config cfg;
+	struct run *r;
+	struct fw_detection d = face(320, 240, 100);
+	int64_t last = -1;
+	int near = 0;
+
+	(void)state;
+	fw_tracker_config_default(&cfg);
+	r = run_new(&cfg);
+	for (int i = 0; i <= 150; i++) {
+		unsigned why;
+
+		frame(r, i * FRAME_MS, &d, 1);
+		why = fw_tracker_needs_embedding(r->t, 1);
+		if (!why)
+			continue;
+		if (why & FW_EMBED_NEAR) {
+			assert_true(i * FRAME_MS < 3000 + FRAME_MS);
+			near++;
+		}
+		last = i * FRAME_MS;
+		fw_tracker_observe(r->t, 1, ALICE, 0.05f);
+		drain(r);
+	}
+	assert_int_equal(track(r, 1)->identity, FW_IDENTITY_UNKNOWN);
+	assert_true(near >= 4);
+	assert_true(last < 3000 + FRAME_MS);
+	run_free(r);
+}
+
 /* A track not seen in the last update is not to be embedded, and cannot be
  * observed; neither can a track that does not exist. */
 static void test_observe_needs_a_track_seen_now(void **state)
@@ -1119,6 +1156,7 @@ int main(void)
 		cmocka_unit_test(test_sure_votes_decide_early),
 		cmocka_unit_test(test_first_embedding_waits_a_second_sighting),
 		cmocka_unit_test(test_revote_after_gallery_change),
+		cmocka_unit_test(test_young_unknown_looks_again),
 		cmocka_unit_test(test_observe_needs_a_track_seen_now),
 		cmocka_unit_test(test_frontal_score),
 		cmocka_unit_test(test_events_that_do_not_fit_wait),
