@@ -44,6 +44,7 @@ struct options {
 	int time_runs;
 	float threshold;       /* < 0: the model's own */
 	enum fw_kernel_tier tier;
+	enum fw_precision precision; /* detect: float (default) or int8, as the daemon runs */
 };
 
 static void usage(FILE *f)
@@ -51,13 +52,15 @@ static void usage(FILE *f)
 	fputs("usage: facectl COMMAND [OPTIONS] ARGS\n"
 	      "\n"
 	      "commands:\n"
-	      "  detect [--detector full|short|auto] [--draw OUT.jpg] [--time N] [--threshold S] IMAGE...\n"
+	      "  detect [--detector full|short|auto] [--precision float|int8] [--draw OUT.jpg]\n"
+	      "         [--time N] [--threshold S] IMAGE...\n"
 	      "        find faces; one JSON object per image: box [x,y,w,h] and 6 keypoints\n"
 	      "        in image pixels. full (default for photos) finds faces down to ~1/20\n"
 	      "        of the image; short is 3.4x cheaper and wants faces over ~1/6 of it\n"
 	      "        (a face at a webcam); auto runs short on the whole image and on 6\n"
 	      "        tiles and full on the whole image, for faces down to ~1/16 (a\n"
-	      "        person at a desk). --time N runs\n"
+	      "        person at a desk). --precision int8 runs the int8 kernels, as the\n"
+	      "        daemon does (float, the reference, by default). --time N runs\n"
 	      "        detection N times per image and adds min and median milliseconds.\n"
 	      "  embed IMAGE\n"
 	      "        the 192-d embedding of the main face (confident first, then largest)\n"
@@ -186,7 +189,11 @@ static int cmd_detect(const struct options *o, int argc, char **argv)
 		fprintf(stderr, "facectl detect: give at least one image\n");
 		return 2;
 	}
-	err = fw_detector_open(&det, model_path(o, file), o->detector, o->tier);
+	{
+		struct fw_model_options mo = { .tier = o->tier, .precision = o->precision };
+
+		err = fw_detector_open_with(&det, model_path(o, file), o->detector, &mo);
+	}
 	if (err)
 		return 1;
 	if (o->threshold >= 0)
@@ -355,7 +362,8 @@ static int cmd_compare(const struct options *o, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_MODELS = 256, OPT_DETECTOR, OPT_DRAW, OPT_TIME, OPT_THRESHOLD, OPT_KERNELS, OPT_VERSION };
+	enum { OPT_MODELS = 256, OPT_DETECTOR, OPT_DRAW, OPT_TIME, OPT_THRESHOLD, OPT_KERNELS, OPT_VERSION,
+	       OPT_PRECISION };
 	static const struct option longopts[] = {
 		{ "models", required_argument, NULL, OPT_MODELS },
 		{ "detector", required_argument, NULL, OPT_DETECTOR },
@@ -363,6 +371,7 @@ int main(int argc, char **argv)
 		{ "time", required_argument, NULL, OPT_TIME },
 		{ "threshold", required_argument, NULL, OPT_THRESHOLD },
 		{ "kernels", required_argument, NULL, OPT_KERNELS },
+		{ "precision", required_argument, NULL, OPT_PRECISION },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -411,6 +420,16 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DRAW:
 			o.draw = optarg;
+			break;
+		case OPT_PRECISION:
+			if (!strcmp(optarg, "float"))
+				o.precision = FW_PRECISION_FLOAT;
+			else if (!strcmp(optarg, "int8"))
+				o.precision = FW_PRECISION_INT8;
+			else {
+				fprintf(stderr, "facectl: --precision takes float or int8, not '%s'\n", optarg);
+				return 2;
+			}
 			break;
 		case OPT_TIME:
 			errno = 0;
