@@ -422,11 +422,7 @@ int main(int argc, char **argv)
 			o.draw = optarg;
 			break;
 		case OPT_PRECISION:
-			if (!strcmp(optarg, "float"))
-				o.precision = FW_PRECISION_FLOAT;
-			else if (!strcmp(optarg, "int8"))
-				o.precision = FW_PRECISION_INT8;
-			else {
+			if (fw_parse_precision(optarg, &o.precision)) {
 				fprintf(stderr, "facectl: --precision takes float or int8, not '%s'\n", optarg);
 				return 2;
 			}
