@@ -59,6 +59,14 @@ void fw_pad_f32(const int in_dims[4], const int pad[8], const float *in, float *
 void fw_resize_bilinear_f32(int in_h, int in_w, int c, const float *in, int out_h, int out_w,
 			    float *out, int half_pixel, int align_corners);
 
+/* fw_resize_bilinear_f32's geometry, for every resize that must give its
+ * floats (the u8 resize in q8_ops.c): the source/destination scale of an
+ * axis, and a destination index's source coordinate with its two source
+ * neighbours, clamped to the edge. */
+float fw_resize_scale(int in_size, int out_size, int align_corners);
+void fw_resize_coord(int dst, float scale, int half_pixel, int in_size, float *src, int *lo,
+		     int *hi);
+
 /* Concatenate n tensors of dims dims[i][4] along axis (0..3) into out. */
 void fw_concat_f32(int n, const int (*dims)[4], const float *const *in, int axis, float *out);
 

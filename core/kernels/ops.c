@@ -88,7 +88,14 @@ void fw_pad_f32(const int in_dims[4], const int pad[8], const float *in, float *
  * clamped index, and the upper index is ceil(src) (not lower + 1). For a
  * half-pixel src in [-0.5, 0) this gives lower = upper = 0, i.e. the edge
  * value, which is what "src clamped at 0" means. */
-static void interp(int dst, float scale, int half_pixel, int in_size, float *src, int *lo, int *hi)
+float fw_resize_scale(int in_size, int out_size, int align_corners)
+{
+	if (align_corners && out_size > 1)
+		return (float)(in_size - 1) / (float)(out_size - 1);
+	return (float)in_size / (float)out_size;
+}
+
+void fw_resize_coord(int dst, float scale, int half_pixel, int in_size, float *src, int *lo, int *hi)
 {
 	float s = half_pixel ? ((float)dst + 0.5f) * scale - 0.5f : (float)dst * scale;
 	int l = (int)floorf(s), h = (int)ceilf(s);
@@ -101,19 +108,15 @@ static void interp(int dst, float scale, int half_pixel, int in_size, float *src
 void fw_resize_bilinear_f32(int in_h, int in_w, int c, const float *in, int out_h, int out_w,
 			    float *out, int half_pixel, int align_corners)
 {
-	float sy = (float)in_h / (float)out_h, sx = (float)in_w / (float)out_w;
+	const float sy = fw_resize_scale(in_h, out_h, align_corners);
+	const float sx = fw_resize_scale(in_w, out_w, align_corners);
 
 	assert(!(half_pixel && align_corners));
-	if (align_corners && out_h > 1)
-		sy = (float)(in_h - 1) / (float)(out_h - 1);
-	if (align_corners && out_w > 1)
-		sx = (float)(in_w - 1) / (float)(out_w - 1);
-
 	for (int y = 0; y < out_h; y++) {
 		float fy;
 		int y0, y1;
 
-		interp(y, sy, half_pixel, in_h, &fy, &y0, &y1);
+		fw_resize_coord(y, sy, half_pixel, in_h, &fy, &y0, &y1);
 		/* weights exactly as TFLite forms them: (fy - y0) with y0 clamped */
 		const float wy1 = fy - (float)y0, wy0 = 1.0f - wy1;
 		const float *r0 = in + (size_t)y0 * (size_t)in_w * (size_t)c;
@@ -123,7 +126,7 @@ void fw_resize_bilinear_f32(int in_h, int in_w, int c, const float *in, int out_
 			float fx;
 			int x0, x1;
 
-			interp(x, sx, half_pixel, in_w, &fx, &x0, &x1);
+			fw_resize_coord(x, sx, half_pixel, in_w, &fx, &x0, &x1);
 			const float wx1 = fx - (float)x0, wx0 = 1.0f - wx1;
 			const float *p00 = r0 + (size_t)x0 * (size_t)c, *p01 = r0 + (size_t)x1 * (size_t)c;
 			const float *p10 = r1 + (size_t)x0 * (size_t)c, *p11 = r1 + (size_t)x1 * (size_t)c;

@@ -134,19 +134,6 @@ void fw_q8_concat(int n, const int (*dims)[4], const uint8_t *const *in, int axi
 	}
 }
 
-/* fw_resize_bilinear_f32's source coordinate (kernels/ops.c), the same
- * expressions: the two must give the same floats. */
-static void resize_interp(int dst, float scale, int half_pixel, int in_size, float *src, int *lo,
-			  int *hi)
-{
-	float s = half_pixel ? ((float)dst + 0.5f) * scale - 0.5f : (float)dst * scale;
-	int l = (int)floorf(s), h = (int)ceilf(s);
-
-	*src = s;
-	*lo = l > 0 ? l : 0;
-	*hi = h < in_size - 1 ? h : in_size - 1;
-}
-
 size_t fw_q8_resize_bilinear_scratch(int in_h, int in_w, int c, int out_w)
 {
 	(void)in_h;
@@ -201,8 +188,9 @@ void fw_q8_resize_row_c(const struct fw_q8_resize_row *r, uint8_t *out)
  * and the ISA's row kernel makes and quantises the output row in
  * registers. Every value goes through the same operations in the same
  * order as that path (-ffp-contract=off for the q8 files; ops.c is ISO C,
- * whose GCC default is no contraction either): the coordinates and
- * weights below are fw_resize_bilinear_f32's expressions. */
+ * whose GCC default is no contraction either): the coordinates come from
+ * fw_resize_bilinear_f32's own fw_resize_scale / fw_resize_coord, and the
+ * weights are its expressions. */
 void fw_q8_resize_bilinear(const struct fw_q8_kernels *k, int in_h, int in_w, int c,
 			   const uint8_t *in, float s_in, int32_t z_in, int out_h, int out_w,
 			   uint8_t *out, float inv_s_out, int32_t z_out, int half_pixel,
@@ -215,17 +203,14 @@ void fw_q8_resize_bilinear(const struct fw_q8_kernels *k, int in_h, int in_w, in
 	void (*row_fn)(const struct fw_q8_resize_row *, uint8_t *) =
 		k && k->resize_row ? k->resize_row : fw_q8_resize_row_c;
 	int idx[2] = {-1, -1};
-	float sy = (float)in_h / (float)out_h, sx = (float)in_w / (float)out_w;
+	const float sy = fw_resize_scale(in_h, out_h, align_corners);
+	const float sx = fw_resize_scale(in_w, out_w, align_corners);
 
 	assert(!(half_pixel && align_corners));
-	if (align_corners && out_h > 1)
-		sy = (float)(in_h - 1) / (float)(out_h - 1);
-	if (align_corners && out_w > 1)
-		sx = (float)(in_w - 1) / (float)(out_w - 1);
 	for (int x = 0; x < out_w; x++) {
 		float fx;
 
-		resize_interp(x, sx, half_pixel, in_w, &fx, &x0[x], &x1[x]);
+		fw_resize_coord(x, sx, half_pixel, in_w, &fx, &x0[x], &x1[x]);
 		wx1[x] = fx - (float)x0[x];
 		wx0[x] = 1.0f - wx1[x];
 	}
@@ -233,7 +218,7 @@ void fw_q8_resize_bilinear(const struct fw_q8_kernels *k, int in_h, int in_w, in
 		float fy;
 		int y0, y1;
 
-		resize_interp(y, sy, half_pixel, in_h, &fy, &y0, &y1);
+		fw_resize_coord(y, sy, half_pixel, in_h, &fy, &y0, &y1);
 		const float wy1 = fy - (float)y0;
 		const struct fw_q8_resize_row r = {
 			.r0 = resize_row(y0, y1, idx, buf, in, irow, s_in, z_in),

@@ -21,7 +21,7 @@ seed=${FW_NEON_SEED:-0x5eed}
 sysroot=/usr/aarch64-linux-gnu
 mkdir -p "$out"
 
-sources=(tests/neon/test_q8_neon.c core/kernels/q8_ref.c core/kernels/q8_ops.c
+sources=(tests/neon/test_q8_neon.c core/kernels/q8_ref.c core/kernels/q8_ops.c core/kernels/ops.c
 	 core/kernels/q8_neon.c core/fw.c)
 for f in "${sources[@]}"; do
 	if [ ! -f "$src/$f" ]; then
