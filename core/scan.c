@@ -98,6 +98,17 @@ static int region_around(const struct fw_scan_config *cfg, const float box[4], f
 	return 0;
 }
 
+/* Whether a frame of frame_w x frame_h with nt tracks, unless still, is
+ * looked at in regions: the reference is of this size, there are tracks
+ * and not too many, regions are on, and no full scan is due since
+ * last_full (a newcomer's chance). */
+static bool regions_possible(const struct fw_scan *s, int64_t now_ms, int64_t last_full,
+			     int frame_w, int frame_h, int nt)
+{
+	return s->have_ref && s->ref_w == frame_w && s->ref_h == frame_h && nt > 0 &&
+	       nt <= FW_SCAN_MAX_REGIONS && s->cfg.regions && now_ms - last_full < s->cfg.full_ms;
+}
+
 void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look, int frame_w,
 		  int frame_h, int nt, struct fw_scan_plan *plan)
 {
@@ -117,8 +128,7 @@ void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look
 	still = same_size && s->cfg.still_ms > 0 && plan->diff < s->cfg.still_diff &&
 		now_ms - s->last_run_ms < s->cfg.still_ms;
 
-	if (!same_size || nt == 0 || nt > FW_SCAN_MAX_REGIONS || !s->cfg.regions ||
-	    now_ms - s->last_full_ms >= s->cfg.full_ms) {
+	if (!regions_possible(s, now_ms, s->last_full_ms, frame_w, frame_h, nt)) {
 		/* a full scan is due, but a still scene keeps what the last
 		 * one found until it is due a re-check: a still, empty scene
 		 * stays empty, a still face stays */
@@ -155,8 +165,7 @@ bool fw_scan_regions_next(const struct fw_scan *s, int64_t now_ms, int frame_w, 
 
 	if (s->was_still) /* as fw_scan_plan will count it */
 		last_full += now_ms - s->last_plan_ms;
-	return s->have_ref && s->ref_w == frame_w && s->ref_h == frame_h && nt > 0 &&
-	       nt <= FW_SCAN_MAX_REGIONS && s->cfg.regions && now_ms - last_full < s->cfg.full_ms;
+	return regions_possible(s, now_ms, last_full, frame_w, frame_h, nt);
 }
 
 int fw_scan_regions_denom(const struct fw_scan *s, const struct fw_track *tracks, int nt,
