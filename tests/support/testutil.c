@@ -138,3 +138,20 @@ int tu_randi(int lo, int hi)
 {
 	return lo + (int)(next_rand() % (unsigned long long)(hi - lo + 1));
 }
+
+void *tu_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	assert_non_null(p);
+	return p;
+}
+
+unsigned char *tu_rand_u8(size_t n)
+{
+	unsigned char *p = tu_xmalloc(n);
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)tu_randi(0, 255);
+	return p;
+}

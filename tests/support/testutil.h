@@ -27,4 +27,9 @@ void tu_srand(unsigned long long seed);
 float tu_randf(float lo, float hi);
 int tu_randi(int lo, int hi); /* inclusive */
 
+/* malloc that fails the test when it fails (n = 0 gives one byte). */
+void *tu_xmalloc(size_t n);
+/* n uniform random bytes (tu_randi), malloc'd. */
+unsigned char *tu_rand_u8(size_t n);
+
 #endif

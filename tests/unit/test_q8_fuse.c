@@ -37,23 +37,6 @@
 
 #define GUARD 64
 
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	assert_non_null(p);
-	return p;
-}
-
-static uint8_t *rand_u8(size_t n)
-{
-	uint8_t *p = xmalloc(n);
-
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)tu_randi(0, 255);
-	return p;
-}
-
 static struct fw_q8_add rand_add(void)
 {
 	const float sy = tu_randf(0.005f, 0.05f) * (tu_randi(0, 3) == 0 ? 0.1f : 1.0f);
@@ -69,7 +52,7 @@ static struct fw_q8_add rand_add(void)
  * GUARD bytes of 0xA5 */
 static uint8_t *out_buf(const uint8_t *want, size_t n)
 {
-	uint8_t *o = xmalloc(n + GUARD);
+	uint8_t *o = tu_xmalloc(n + GUARD);
 
 	for (size_t i = 0; i < n; i++)
 		o[i] = (uint8_t)~want[i];
@@ -108,8 +91,8 @@ static void cpad_case(const struct fw_q8_kernels *k, size_t pixels, int c, int c
 	const size_t n = pixels * (size_t)c;
 	const struct fw_q8_add p = rand_add();
 	const int dims[4] = {1, 1, (int)pixels, cb}, pad[8] = {0, 0, 0, 0, 0, 0, 0, c - cb};
-	uint8_t *a = rand_u8(n), *b = rand_u8(pixels * (size_t)cb), *padded = xmalloc(n);
-	uint8_t *want = xmalloc(n), *got;
+	uint8_t *a = tu_rand_u8(n), *b = tu_rand_u8(pixels * (size_t)cb), *padded = tu_xmalloc(n);
+	uint8_t *want = tu_xmalloc(n), *got;
 	char what[120];
 
 	fw_q8_pad(dims, pad, b, (uint8_t)p.zb, padded);
@@ -160,7 +143,7 @@ static void test_add_widths(void **state)
 
 		if (n % 3 == 0)
 			p.zy = 0; /* ReLU outputs: AVX-512 leaves the max to the packs */
-		uint8_t *a = rand_u8(len), *b = rand_u8(len), *want = xmalloc(len), *got;
+		uint8_t *a = tu_rand_u8(len), *b = tu_rand_u8(len), *want = tu_xmalloc(len), *got;
 		char what[80];
 
 		ref->add(a, b, len, &p, want);
@@ -177,7 +160,7 @@ static void test_add_all_pairs(void **state)
 {
 	const struct fw_q8_kernels *k = tier(state), *ref = fw_q8_kernels_for(FW_ISA_REF);
 	const size_t n = 256 * 256;
-	uint8_t *a = xmalloc(n), *b = xmalloc(n), *want = xmalloc(n), *got;
+	uint8_t *a = tu_xmalloc(n), *b = tu_xmalloc(n), *want = tu_xmalloc(n), *got;
 	const struct fw_q8_add ps[] = {
 		{.sa = 0.02f, .sb = 0.05f, .inv_sy = 1.0f / 0.03f, .za = 0, .zb = 177, .zy = 0, .act = FW_ACT_RELU},
 		{.sa = 0.1f, .sb = 0.1f, .inv_sy = 1.0f / 0.02f, .za = 128, .zb = 128, .zy = 128, .act = FW_ACT_NONE},
@@ -221,7 +204,7 @@ static void test_maxpool_2x2_fast_path(void **state)
 					 .out_h = (in_h + pad_b - 2) / 2 + 1, .out_w = (in_w + pad_r - 2) / 2 + 1,
 					 .k_h = 2, .k_w = 2, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1};
 		const size_t n_in = (size_t)in_h * in_w * c, n_out = (size_t)g.out_h * g.out_w * c;
-		uint8_t *in = rand_u8(n_in), *want = xmalloc(n_out), *got;
+		uint8_t *in = tu_rand_u8(n_in), *want = tu_xmalloc(n_out), *got;
 		char what[80];
 
 		/* the max of the window's cells inside the input */
@@ -260,8 +243,8 @@ static void test_resize_u8_is_float_path(void **state)
 		const float s_in = tu_randf(0.01f, 0.2f), s_out = s_in * tu_randf(0.5f, 2.0f);
 		const int32_t z_in = tu_randi(0, 255), z_out = tu_randi(0, 255);
 		const size_t n_in = (size_t)in_h * in_w * c, n_out = (size_t)out_h * out_w * c;
-		uint8_t *in = rand_u8(n_in), *want = xmalloc(n_out), *got;
-		float *f_in = xmalloc(n_in * sizeof(float)), *f_out = xmalloc(n_out * sizeof(float));
+		uint8_t *in = tu_rand_u8(n_in), *want = tu_xmalloc(n_out), *got;
+		float *f_in = tu_xmalloc(n_in * sizeof(float)), *f_out = tu_xmalloc(n_out * sizeof(float));
 		void *scratch = NULL;
 		char what[120];
 
@@ -321,9 +304,9 @@ static void test_tier_conversions(void **state)
 		const size_t n = (size_t)(t < 200 ? t + 1 : tu_randi(1000, 60000));
 		const float inv = t % 5 == 0 ? 1.0f : 1.0f / tu_randf(0.001f, 0.2f);
 		const int32_t z = tu_randi(0, 255);
-		float *x = xmalloc(n * sizeof(float)), *want_f = xmalloc(n * sizeof(float));
-		float *got_f = xmalloc(n * sizeof(float) + GUARD);
-		uint8_t *q = rand_u8(n), *want = xmalloc(n), *got;
+		float *x = tu_xmalloc(n * sizeof(float)), *want_f = tu_xmalloc(n * sizeof(float));
+		float *got_f = tu_xmalloc(n * sizeof(float) + GUARD);
+		uint8_t *q = tu_rand_u8(n), *want = tu_xmalloc(n), *got;
 		char what[80];
 
 		for (size_t i = 0; i < n; i++) {

@@ -41,14 +41,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	assert_non_null(p);
-	return p;
-}
-
 /* 64-byte aligned, exactly `bytes` long (posix_memalign, unlike aligned_alloc,
  * takes a size that is not a multiple of 64, so ASan sees any overrun). */
 static void *aligned(size_t bytes)
@@ -59,19 +51,10 @@ static void *aligned(size_t bytes)
 	return p;
 }
 
-static uint8_t *rand_u8(size_t n)
-{
-	uint8_t *p = xmalloc(n);
-
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)tu_randi(0, 255);
-	return p;
-}
-
 /* s8 weights, with the extremes -128 and 127 common */
 static int8_t *rand_s8(size_t n)
 {
-	int8_t *p = xmalloc(n);
+	int8_t *p = tu_xmalloc(n);
 
 	for (size_t i = 0; i < n; i++) {
 		int r = tu_randi(0, 9);
@@ -149,7 +132,7 @@ static void assert_bytes(const uint8_t *want, const uint8_t *got, size_t n, size
  * then GUARD bytes of 0xA5. */
 static uint8_t *out_buf(const uint8_t *want, size_t n)
 {
-	uint8_t *o = xmalloc(n + GUARD);
+	uint8_t *o = tu_xmalloc(n + GUARD);
 
 	for (size_t i = 0; i < n; i++)
 		o[i] = (uint8_t)~want[i];
@@ -191,21 +174,21 @@ static void qlayer_random(struct qlayer *q, const struct fw_conv_geom *g, int dw
 	q->k = dw ? taps : taps * (size_t)g->in_c;
 	q->n_w = dw ? taps * (size_t)g->in_c : (size_t)g->out_c * q->k;
 	q->n_out = (size_t)g->out_h * g->out_w * g->out_c;
-	q->in = rand_u8(q->n_in);
+	q->in = tu_rand_u8(q->n_in);
 	q->zero_in = (uint8_t)tu_randi(0, 255);
 	q->w = rand_s8(q->n_w);
 	/* the spread of sum_k x*w for random data: sqrt(K) * rms(x) * rms(w) */
 	const float typical = 147.0f * 74.0f * sqrtf((float)q->k);
 	if (tu_randi(0, 5) != 0) {
-		q->bias = xmalloc((size_t)g->out_c * sizeof *q->bias);
+		q->bias = tu_xmalloc((size_t)g->out_c * sizeof *q->bias);
 		for (int i = 0; i < g->out_c; i++)
 			q->bias[i] = (int32_t)tu_randf(-typical, typical);
 	}
-	q->scale = xmalloc((size_t)g->out_c * sizeof *q->scale);
+	q->scale = tu_xmalloc((size_t)g->out_c * sizeof *q->scale);
 	for (int i = 0; i < g->out_c; i++)
 		q->scale[i] = tu_randf(0.1f, 1.0f) * 128.0f / typical * (hot ? 20.0f : 1.0f);
 	if (g->act == FW_ACT_PRELU) {
-		q->slope = xmalloc((size_t)g->out_c * sizeof *q->slope);
+		q->slope = tu_xmalloc((size_t)g->out_c * sizeof *q->slope);
 		for (int i = 0; i < g->out_c; i++)
 			q->slope[i] = tu_randf(-2.0f, 2.0f);
 		q->slope[0] = -0.75f; /* PReLU must not be max(x, a*x) */
@@ -234,7 +217,7 @@ static void qlayer_run(const struct fw_q8_kernels *k, const struct qlayer *q, ui
 static uint8_t *qlayer_ref(const struct qlayer *q)
 {
 	const struct fw_q8_kernels *ref = fw_q8_kernels_for(FW_ISA_REF);
-	uint8_t *want = xmalloc(q->n_out);
+	uint8_t *want = tu_xmalloc(q->n_out);
 
 	assert_non_null(ref);
 	qlayer_run(ref, q, want);
@@ -555,12 +538,12 @@ static void folding_case(int dw, int act)
 	const float s_in = tu_randf(0.01f, 0.05f), s_out = tu_randf(0.05f, 0.2f);
 	const uint8_t zero_in = (uint8_t)tu_randi(0, 255);
 	const int zero_out = tu_randi(0, 255);
-	uint8_t *q_in = rand_u8(n_in), *got = xmalloc(n_out);
+	uint8_t *q_in = tu_rand_u8(n_in), *got = tu_xmalloc(n_out);
 	int8_t *q_w = rand_s8(n_w);
-	float *x = xmalloc(n_in * sizeof *x), *wf = xmalloc(n_w * sizeof *wf), *y = xmalloc(n_out * sizeof *y);
-	float *s_w = xmalloc((size_t)oc * sizeof *s_w), *bf = xmalloc((size_t)oc * sizeof *bf);
-	float *scale = xmalloc((size_t)oc * sizeof *scale), *slope = xmalloc((size_t)oc * sizeof *slope);
-	int32_t *bias_q = xmalloc((size_t)oc * sizeof *bias_q);
+	float *x = tu_xmalloc(n_in * sizeof *x), *wf = tu_xmalloc(n_w * sizeof *wf), *y = tu_xmalloc(n_out * sizeof *y);
+	float *s_w = tu_xmalloc((size_t)oc * sizeof *s_w), *bf = tu_xmalloc((size_t)oc * sizeof *bf);
+	float *scale = tu_xmalloc((size_t)oc * sizeof *scale), *slope = tu_xmalloc((size_t)oc * sizeof *slope);
+	int32_t *bias_q = tu_xmalloc((size_t)oc * sizeof *bias_q);
 
 	for (size_t i = 0; i < n_in; i++)
 		x[i] = s_in * (float)((int)q_in[i] - zero_in);
@@ -800,7 +783,7 @@ static void test_add_vs_ref_random(void **state)
 	tu_srand(777);
 	for (int i = 0; i < N_RANDOM; i++) {
 		const size_t n = (size_t)(i % 5 == 0 ? tu_randi(1000, 5000) : tu_randi(1, 100));
-		uint8_t *a = rand_u8(n), *b = rand_u8(n), *want = xmalloc(n), *got;
+		uint8_t *a = tu_rand_u8(n), *b = tu_rand_u8(n), *want = tu_xmalloc(n), *got;
 		const float sy = tu_randf(0.005f, 0.05f) * (i % 4 == 0 ? 0.1f : 1.0f);
 		struct fw_q8_add p = {
 			.sa = tu_randf(0.005f, 0.05f), .sb = tu_randf(0.005f, 0.05f), .inv_sy = 1.0f / sy,
