@@ -26,23 +26,45 @@ static int cmp_float(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The k-th newest sample (0: the newest). */
+static const struct fw_camcheck_sample *newest(const struct fw_camcheck *c, int k)
+{
+	return &c->s[(c->next - 1 - k + 2 * FW_CAMCHECK_WINDOW) % FW_CAMCHECK_WINDOW];
+}
+
 void fw_camcheck_summarise(const struct fw_camcheck *c, struct fw_camcheck_summary *out)
 {
 	float widths[FW_CAMCHECK_WINDOW];
-	const struct fw_camcheck_sample *first = NULL, *last = NULL;
-	double luma = 0, face_luma = 0;
-	int with = 0;
+	const struct fw_camcheck_sample *first, *last;
+	double luma = 0, face_luma = 0, total = 0, with_face = 0;
+	int n = 0, with = 0, timed;
 
 	memset(out, 0, sizeof *out);
-	out->samples = c->n;
-	/* oldest first */
-	for (int k = 0; k < c->n; k++) {
-		const struct fw_camcheck_sample *s =
-			&c->s[(c->next - c->n + k + FW_CAMCHECK_WINDOW) % FW_CAMCHECK_WINDOW];
-		if (!first)
-			first = s;
-		last = s;
-		luma += s->luma;
+	if (!c->n)
+		return;
+	/* the samples of the last FW_CAMCHECK_SECONDS, newest back; a clock
+	 * that went backwards ends the run */
+	last = newest(c, 0);
+	while (n < c->n) {
+		const struct fw_camcheck_sample *s = newest(c, n);
+		if (last->t_ns - s->t_ns >= FW_CAMCHECK_SECONDS * 1000000000LL ||
+		    (n > 0 && s->t_ns > newest(c, n - 1)->t_ns))
+			break;
+		n++;
+	}
+	first = newest(c, n - 1);
+	out->samples = n;
+	/* with one sample, or all at one time, every sample counts once */
+	timed = last->t_ns > first->t_ns;
+	for (int k = n - 1; k >= 0; k--) {
+		const struct fw_camcheck_sample *s = newest(c, k);
+		/* the time until the next sample; the newest: since the one before */
+		int64_t gap = k > 0 ? newest(c, k - 1)->t_ns - s->t_ns
+				    : n > 1 ? s->t_ns - newest(c, 1)->t_ns : 0;
+		double w = !timed ? 1.0 : (double)(gap < FW_CAMCHECK_GAP_MAX_NS ? gap : FW_CAMCHECK_GAP_MAX_NS);
+
+		total += w;
+		luma += w * s->luma;
 		if (s->faces > out->faces_max)
 			out->faces_max = s->faces;
 		if (s->faces > 0) {
@@ -51,13 +73,14 @@ void fw_camcheck_summarise(const struct fw_camcheck *c, struct fw_camcheck_summa
 			if (s->face_max > out->face_max)
 				out->face_max = s->face_max;
 			widths[with++] = s->face_max;
-			face_luma += s->face_luma;
+			with_face += w;
+			face_luma += w * s->face_luma;
 		}
 	}
-	if (!c->n)
-		return;
-	out->luma = (float)(luma / c->n);
-	out->face_share = (float)with / c->n;
+	if (!(total > 0)) /* two samples at one time and the rest before */
+		total = 1;
+	out->luma = (float)(luma / total);
+	out->face_share = (float)(with_face / total);
 	out->seconds = (last->t_ns - first->t_ns) / 1e9;
 	/* the source's own counter: frames the camera made, analysed or not */
 	if (last->session == first->session && last->t_ns > first->t_ns &&
@@ -66,7 +89,7 @@ void fw_camcheck_summarise(const struct fw_camcheck *c, struct fw_camcheck_summa
 	if (with) {
 		qsort(widths, (size_t)with, sizeof widths[0], cmp_float);
 		out->face_median = widths[with / 2];
-		out->face_luma = (float)(face_luma / with);
+		out->face_luma = with_face > 0 ? (float)(face_luma / with_face) : 0;
 	}
 }
 

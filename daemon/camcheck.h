@@ -19,6 +19,12 @@
  *   width < 640: a low resolution
  *   no face in the window: nothing wrong with the camera, but say so
  *
+ * Brightness and the share of frames with a face are means over time, not
+ * over samples: each sample counts for the time until the next one (at most
+ * FW_CAMCHECK_GAP_MAX_NS). The daemon analyses a still, settled scene less
+ * often than a busy one, so a mean per sample would lean towards whatever
+ * the busy seconds showed.
+ *
  * Ownership: the struct is the caller's (no allocation); not thread-safe
  * (the daemon holds a lock around it).
  */
@@ -29,7 +35,9 @@
 
 #include <jansson.h>
 
-#define FW_CAMCHECK_WINDOW 64 /* samples kept: ~6 s at the default 10 analysed fps */
+#define FW_CAMCHECK_WINDOW 320 /* samples kept: 10 s at up to 32 analysed fps */
+#define FW_CAMCHECK_SECONDS 10 /* summarised: the samples of the last 10 s */
+#define FW_CAMCHECK_GAP_MAX_NS 1000000000LL /* a sample stands for at most 1 s */
 
 #define FW_CAMCHECK_SLOW 0.8f
 #define FW_CAMCHECK_FACE_TINY 40.0f
@@ -60,12 +68,12 @@ struct fw_camcheck_setup {
 };
 
 struct fw_camcheck_summary {
-	int samples;
+	int samples;         /* in the last FW_CAMCHECK_SECONDS */
 	double seconds;      /* between the first and last sample */
 	double fps;          /* camera frames per second (sequence numbers over time); 0: unknown */
-	float luma;          /* mean of the samples */
-	float face_luma;     /* mean over the samples with a face (0: none) */
-	float face_share;    /* share of the samples with a face */
+	float luma;          /* mean over the time summarised */
+	float face_luma;     /* mean over the time a face was seen (0: none) */
+	float face_share;    /* share of the time with a face */
 	int faces_max;       /* most faces in one sample */
 	float face_min, face_median, face_max; /* widths (px) over samples with faces */
 };

@@ -157,7 +157,7 @@ assert 24 <= c["fps"] <= 36, c["fps"]
 assert c["seconds"] >= 3 and c["samples"] >= 10, c
 assert c["faces"]["max_px"] >= 64 and c["faces"]["share_of_frames"] > 0.3, c["faces"]
 assert not any("too dark" in a for a in c["advice"]), c["advice"]
-print("camera:", c["format"], c["width"], c["height"], c["fps"], "fps; faces", c["faces"], "advice", c["advice"])
+print("camera:", c["format"], c["width"], c["height"], c["fps"], "fps; face brightness", c["face_brightness"], "faces", c["faces"], "advice", c["advice"])
 PY
 then pass "doctor on the clip"; else fail "doctor --json ($rc)"; cat "$T/doctor.json" "$T/doctor.err"; fi
 

@@ -3,7 +3,9 @@
  * faces' light when faces are seen, so a lit face in a dark room is fine),
  * a camera slower than asked is called slow, small faces are called small,
  * the frame rate comes from the camera's own counter (not the analysed
- * rate), and a good setup gets no advice at all.
+ * rate), a good setup gets no advice at all, and the light is a mean over
+ * the last seconds, not over samples (a busy second analysed more often
+ * does not outweigh a still one).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,18 +21,27 @@ static const struct fw_camcheck_setup setup = { .device = "/dev/video0", .state 
 						 .format = "MJPEG", .width = 640, .height = 480,
 						 .fps_negotiated = 30, .fps_asked = 30 };
 
-/* n samples, one every 100 ms (the analysed rate), with the camera's
- * counter advancing by `per` frames between them */
-static void feed(struct fw_camcheck *c, int n, int per, float luma, int faces, float w,
-		 float face_luma)
+/* n samples from t0_ms on, one every step_ms (the analysed rate), with the
+ * camera's counter advancing by `per` frames between them */
+static void feed_at(struct fw_camcheck *c, int64_t t0_ms, int step_ms, int n, int per, float luma,
+		    int faces, float w, float face_luma)
 {
 	for (int i = 0; i < n; i++) {
-		struct fw_camcheck_sample s = { .t_ns = (int64_t)i * 100000000, .sequence = (uint32_t)(i * per),
+		int64_t t_ms = t0_ms + (int64_t)i * step_ms;
+		struct fw_camcheck_sample s = { .t_ns = t_ms * 1000000,
+						.sequence = (uint32_t)(t_ms / 100 * per),
 						.session = 1, .luma = luma, .faces = faces,
 						.face_min = faces ? w : 0, .face_max = faces ? w * 1.2f : 0,
 						.face_luma = faces ? face_luma : 0 };
 		fw_camcheck_add(c, &s);
 	}
+}
+
+/* n samples, one every 100 ms from time 0 */
+static void feed(struct fw_camcheck *c, int n, int per, float luma, int faces, float w,
+		 float face_luma)
+{
+	feed_at(c, 0, 100, n, per, luma, faces, w, face_luma);
 }
 
 static json_t *check(struct fw_camcheck *c, struct fw_camcheck_summary *sum,
@@ -112,13 +123,18 @@ static void test_window_and_sessions(void **state)
 	json_t *j;
 	(void)state;
 
-	/* only the last FW_CAMCHECK_WINDOW samples count */
+	/* only the last FW_CAMCHECK_SECONDS count: 20 s dark, then 10 s lit */
 	fw_camcheck_init(&c);
-	feed(&c, 100, 3, 20, 0, 0, 0);
-	feed(&c, FW_CAMCHECK_WINDOW, 3, 120, 1, 100, 120);
+	feed_at(&c, 0, 100, 200, 3, 20, 0, 0, 0);
+	feed_at(&c, 20000, 100, FW_CAMCHECK_SECONDS * 10, 3, 120, 1, 100, 120);
+	fw_camcheck_summarise(&c, &sum);
+	assert_int_equal(sum.samples, FW_CAMCHECK_SECONDS * 10);
+	assert_float_equal(sum.luma, 120, 0.01);
+	/* ... and only the last FW_CAMCHECK_WINDOW samples */
+	fw_camcheck_init(&c);
+	feed_at(&c, 0, 10, 2 * FW_CAMCHECK_WINDOW, 1, 120, 0, 0, 0);
 	fw_camcheck_summarise(&c, &sum);
 	assert_int_equal(sum.samples, FW_CAMCHECK_WINDOW);
-	assert_float_equal(sum.luma, 120, 0.01);
 	/* the camera reopened within the window: the counter restarted, no rate */
 	struct fw_camcheck_sample s = { .t_ns = 9000000000, .sequence = 2, .session = 2, .luma = 120 };
 	fw_camcheck_add(&c, &s);
@@ -133,12 +149,48 @@ static void test_window_and_sessions(void **state)
 	json_decref(j);
 }
 
+static void test_mean_over_time(void **state)
+{
+	struct fw_camcheck c;
+	struct fw_camcheck_summary sum;
+	json_t *j;
+	(void)state;
+
+	/* 6 s of a lit face analysed at 5 fps while the scene is settled, then
+	 * 2 s of a dark one analysed at 10 fps: 30 lit samples and 21 dark
+	 * ones. Per sample the faces would look 67 bright; over time they are
+	 * (6 x 90 + 2.1 x 35) / 8.1 = 75.7 (the newest sample stands for the
+	 * 0.1 s before it), and that is not too dark. */
+	fw_camcheck_init(&c);
+	feed_at(&c, 0, 200, 30, 6, 100, 1, 120, 90);
+	feed_at(&c, 6000, 100, 21, 3, 100, 1, 120, 35);
+	j = check(&c, &sum, &setup);
+	assert_int_equal(sum.samples, 51);
+	assert_float_equal(sum.face_luma, 75.7, 0.2);
+	assert_false(advice_has(j, "too dark"));
+	json_decref(j);
+
+	/* half the time with a face, whatever the sampling rate */
+	fw_camcheck_init(&c);
+	feed_at(&c, 0, 100, 40, 3, 100, 0, 0, 0);
+	feed_at(&c, 4000, 400, 11, 12, 100, 1, 120, 90);
+	fw_camcheck_summarise(&c, &sum);
+	assert_float_equal(sum.face_share, 0.5, 0.03);
+	/* a pause (the camera gone for a minute within the window) counts as 1 s */
+	fw_camcheck_init(&c);
+	feed_at(&c, 0, 100, 20, 3, 200, 0, 0, 0);
+	feed_at(&c, 2000 + 5000, 100, 20, 3, 100, 0, 0, 0);
+	fw_camcheck_summarise(&c, &sum);
+	assert_float_equal(sum.luma, (200 * 2.9 + 100 * 2.0) / 4.9, 0.5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_setup),
 		cmocka_unit_test(test_dark_slow_small),
 		cmocka_unit_test(test_window_and_sessions),
+		cmocka_unit_test(test_mean_over_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
