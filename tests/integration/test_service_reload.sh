@@ -141,8 +141,12 @@ def identified(seconds):
 before = identified(6)
 print("face_identified at threshold 0.99:", before)
 assert before and not any(before), "expected undecided/unknown faces only: %r" % before
+# read before opening for writing: "w" empties the file first, and an empty
+# file is every default (threshold 0.55, loop off), not the 0.5 asked
+text = open(conf).read()
+assert "threshold = 0.99" in text, text
 with open(conf, "w") as w:
-    w.write(open(conf).read().replace("threshold = 0.99", "threshold = 0.5"))
+    w.write(text.replace("threshold = 0.99", "threshold = 0.5"))
 os.kill(pid, signal.SIGHUP)
 after = identified(20)
 print("face_identified after reloading threshold = 0.5:", after)
