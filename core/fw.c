@@ -65,7 +65,11 @@ void fw_log(enum fw_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint32_t crc_table[256];
+/* CRC-32 (IEEE, as zlib and PNG), eight bytes a step ("slicing by 8"):
+ * table k holds the CRC of a byte followed by k zero bytes, so eight
+ * lookups fold eight bytes at once. About 6x the byte-at-a-time loop, which
+ * matters at start-up: the models' checksums cover 8 MB. */
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -74,8 +78,17 @@ static void crc_init(void)
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
 			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		crc_table[i] = c;
+		crc_table[0][i] = c;
 	}
+	for (int t = 1; t < 8; t++)
+		for (int i = 0; i < 256; i++)
+			crc_table[t][i] = crc_table[0][crc_table[t - 1][i] & 0xff] ^
+					  (crc_table[t - 1][i] >> 8);
+}
+
+static uint32_t load_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 unsigned int fw_crc32(unsigned int crc, const void *data, size_t len)
@@ -84,7 +97,14 @@ unsigned int fw_crc32(unsigned int crc, const void *data, size_t len)
 	uint32_t c = ~(uint32_t)crc;
 
 	pthread_once(&crc_once, crc_init);
+	for (; len >= 8; len -= 8, p += 8) {
+		uint32_t lo = c ^ load_le32(p), hi = load_le32(p + 4);
+		c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		    crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		    crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+		    crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+	}
 	while (len--)
-		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+		c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
 	return ~c;
 }

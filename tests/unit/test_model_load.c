@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,39 @@ static void test_structure_checked_without_crc(void **state)
 	free(buf);
 }
 
+/* The checksum the files carry is the standard CRC-32 (IEEE 802.3, as zlib
+ * and PNG): its published check value, and a bit-at-a-time definition on
+ * every length and alignment the 8-byte steps and the tail can meet, in
+ * one call and chained. */
+static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n)
+{
+	crc = ~crc;
+	while (n--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? 0xedb88320u ^ (crc >> 1) : crc >> 1;
+	}
+	return ~crc;
+}
+
+static void test_crc32(void **state)
+{
+	uint8_t buf[96];
+	(void)state;
+
+	assert_int_equal(fw_crc32(0, "123456789", 9), 0xcbf43926u);
+	assert_int_equal(fw_crc32(0, "", 0), 0);
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)(i * 151 + 7);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; off + n <= sizeof buf; n++) {
+			uint32_t want = crc_bitwise(0, buf + off, n);
+			assert_int_equal(fw_crc32(0, buf + off, n), want);
+			assert_int_equal(fw_crc32(fw_crc32(0, buf + off, n / 3), buf + off + n / 3,
+						  n - n / 3), want);
+		}
+}
+
 static void test_missing_file(void **state)
 {
 	struct fw_model *m = NULL;
@@ -188,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_byte),
 		cmocka_unit_test(test_header_fields),
 		cmocka_unit_test(test_structure_checked_without_crc),
+		cmocka_unit_test(test_crc32),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_not_a_model),
 	};
