@@ -67,6 +67,11 @@ int fw_jpeg_pick_scale(int w, int h, int min_w, int min_h)
 	return 1;
 }
 
+int fw_jpeg_pick_scale_long(int w, int h, int min_long)
+{
+	return w >= h ? fw_jpeg_pick_scale(w, h, min_long, 0) : fw_jpeg_pick_scale(w, h, 0, min_long);
+}
+
 /* libjpeg reports running out of data as a warning and pads with grey;
  * these are its words for that (as capture/imageio.c). */
 static int msg_truncated(const char *msg)

@@ -45,6 +45,11 @@ void fw_jpeg_scaled_size(int w, int h, int denom, int *sw, int *sh);
  * fw_jpeg_pick_scale(640, 480, 160, 120) == 4. */
 int fw_jpeg_pick_scale(int w, int h, int min_w, int min_h);
 
+/* The largest denom whose scaled longer side is still at least min_long,
+ * whatever the aspect: fw_jpeg_pick_scale_long(640, 360, 320) == 2, where
+ * asking for 320 x 240 would decode 640 x 360 whole. */
+int fw_jpeg_pick_scale_long(int w, int h, int min_long);
+
 /* Decode one JPEG of len bytes at 1/denom into dst: dst->data points to cap
  * bytes of caller memory; on success dst->width/height are the scaled size
  * and dst->stride is 3 * width. Fast integer DCT and upsampling when scaled

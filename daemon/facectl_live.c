@@ -462,7 +462,7 @@ json_t *fw_local_camera(const char *device, const char *models_dir, int seconds,
 			break;
 		if (err)
 			continue;
-		denom = fw_jpeg_pick_scale(f->width, f->height, 320, 240);
+		denom = fw_jpeg_pick_scale_long(f->width, f->height, 320); /* as facewatchd (auto) */
 		need = (size_t)f->width * f->height * 3;
 		if (need > img_cap) {
 			free(img.data);

@@ -861,11 +861,13 @@ static void *infer_main(void *arg)
 			fw_ring_release(d->ring, f);
 			continue;
 		}
-		/* the detector needs about 320 px across for the auto tiles (a
-		 * 0.43 tile of 640 is 275 px -> 128), 160 for a single pass */
-		denom = fw_jpeg_pick_scale(f->width, f->height,
-					   d->cfg.detector == FW_DETECTOR_SHORT ? 160 : 320,
-					   d->cfg.detector == FW_DETECTOR_SHORT ? 120 : 240);
+		/* the detector needs 160 x 120 for a single short-range pass,
+		 * and 320 px along the longer side for the auto tiles (a 0.43
+		 * tile of 320 is 138 px -> 128) and the full-range model (192):
+		 * a 640 x 360 frame at 1/2, not whole */
+		denom = d->cfg.detector == FW_DETECTOR_SHORT
+				? fw_jpeg_pick_scale(f->width, f->height, 160, 120)
+				: fw_jpeg_pick_scale_long(f->width, f->height, 320);
 		n = detect(in, f, &denom, now_ms());
 		if (n < 0) {
 			fw_ring_release(d->ring, f);

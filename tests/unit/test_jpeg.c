@@ -77,6 +77,12 @@ static void test_scale_choice(void **state)
 	assert_int_equal(fw_jpeg_pick_scale(640, 480, 128, 128), 2);
 	assert_int_equal(fw_jpeg_pick_scale(1280, 720, 160, 90), 8);
 	assert_int_equal(fw_jpeg_pick_scale(100, 100, 200, 200), 1);
+	/* the longer side only: a wide frame is not decoded whole for its height */
+	assert_int_equal(fw_jpeg_pick_scale_long(640, 360, 320), 2);
+	assert_int_equal(fw_jpeg_pick_scale_long(640, 480, 320), 2);
+	assert_int_equal(fw_jpeg_pick_scale_long(1280, 720, 320), 4);
+	assert_int_equal(fw_jpeg_pick_scale_long(360, 640, 320), 2);
+	assert_int_equal(fw_jpeg_pick_scale_long(330, 200, 320), 1);
 	fw_jpeg_scaled_size(641, 361, 8, &w, &h);
 	assert_int_equal(w, 81);
 	assert_int_equal(h, 46);
