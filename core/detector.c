@@ -355,6 +355,23 @@ uint64_t fw_detector_macs(const struct fw_detector *d, int width, int height)
 	return macs;
 }
 
+int fw_detector_tiles(const struct fw_detector *d, int width, int height, int (*rects)[4],
+		      int max)
+{
+	int side, xs[5], ys[5], nx, ny;
+	int n = tile_grid(d, width, height, &side, xs, &nx, ys, &ny);
+
+	n = n < max ? n : max;
+	for (int t = 0; rects && t < n; t++) {
+		/* as run_auto() runs them */
+		rects[t][0] = xs[t % nx];
+		rects[t][1] = ys[t / nx];
+		rects[t][2] = side < width ? side : width;
+		rects[t][3] = side < height ? side : height;
+	}
+	return n > 0 ? n : 0;
+}
+
 static void det_swap(struct fw_detection *a, struct fw_detection *b)
 {
 	struct fw_detection t = *a;
@@ -468,12 +485,12 @@ static int run_in(struct fw_detector *d, const struct fw_image *img, int x0, int
 static int run_auto(struct fw_detector *d, const struct fw_image *img, struct fw_detection *out,
 		    int max_out)
 {
-	int side, xs[5], ys[5], nx, ny, m, n_tiles;
+	int tiles[MAX_TILES][4], m, n_tiles;
 
 	m = run_once(d, img, d->cand, RUN_MAX);
 	if (m < 0)
 		return m;
-	n_tiles = tile_grid(d, img->width, img->height, &side, xs, &nx, ys, &ny);
+	n_tiles = fw_detector_tiles(d, img->width, img->height, tiles, MAX_TILES);
 	if (wide_runs(d, n_tiles)) {
 		/* its own scores as they are: scaling them by 0.7..0.9 against the
 		 * short-range model's changed desk-range AP by < 0.4 points (README) */
@@ -484,9 +501,7 @@ static int run_auto(struct fw_detector *d, const struct fw_image *img, struct fw
 		m += k;
 	}
 	for (int t = 0; t < n_tiles; t++) {
-		int x0 = xs[t % nx], y0 = ys[t / nx];
-		int k = run_in(d, img, x0, y0, side < img->width ? side : img->width,
-			       side < img->height ? side : img->height, d->cand + m);
+		int k = run_in(d, img, tiles[t][0], tiles[t][1], tiles[t][2], tiles[t][3], d->cand + m);
 
 		if (k < 0)
 			return k;

@@ -103,6 +103,14 @@ void fw_detector_set_threshold(struct fw_detector *d, float score);
 #define FW_DETECTOR_TILE_OVERLAP 0.25f
 int fw_detector_set_tiling(struct fw_detector *d, float tile_frac, float min_overlap);
 
+/* The tiles fw_detector_run() would run on a width x height image, as
+ * rectangles (x, y, w, h; rects may be NULL to count them): at most max
+ * of them, 0 for the other kinds or with tiling off. Passed to fw_detector_run_regions() (a few at a time),
+ * each finds what it finds inside fw_detector_run(): the daemon spreads
+ * a tracked scene's newcomer tiles over several frames this way. */
+int fw_detector_tiles(const struct fw_detector *d, int width, int height, int (*rects)[4],
+		      int max);
+
 /* FW_DETECTOR_AUTO's full-range pass: the full-range model (192) once on
  * the whole frame whenever tiles run, merged with the short-range runs by
  * the same weighted NMS. On the WIDER development subset it lifts
@@ -133,7 +141,7 @@ int fw_detector_run(struct fw_detector *d, const struct fw_image *img,
  * around each costs one small model run, against eight for the auto
  * detector's whole frame and tiles. At most FW_DETECTOR_MAX_REGIONS
  * (FW_EINVAL beyond). No allocation. */
-#define FW_DETECTOR_MAX_REGIONS 8
+#define FW_DETECTOR_MAX_REGIONS 9 /* 8 tracked faces and one tile */
 int fw_detector_run_regions(struct fw_detector *d, const struct fw_image *img,
 			    const int (*rects)[4], int n_rects, struct fw_detection *out,
 			    int max_out);

@@ -13,12 +13,21 @@ void fw_scan_config_default(struct fw_scan_config *cfg)
 	cfg->regions = 1;
 	cfg->still_fps = 5;
 	cfg->settled_fps = 5;
+	cfg->spread_tiles = 1;
 }
 
 void fw_scan_init(struct fw_scan *s, const struct fw_scan_config *cfg)
 {
 	memset(s, 0, sizeof *s);
 	s->cfg = *cfg;
+	s->tile_next = -1;
+}
+
+void fw_scan_set_tiles(struct fw_scan *s, int n)
+{
+	s->n_tiles = n > 0 ? n : 0;
+	if (s->tile_next >= s->n_tiles)
+		s->tile_next = -1;
 }
 
 /* Cell edges on the frame's 8x8 block grid: a JPEG decoded at 1/2, 1/4 or
@@ -101,12 +110,14 @@ static int region_around(const struct fw_scan_config *cfg, const float box[4], f
 /* Whether a frame of frame_w x frame_h with nt tracks, unless still, is
  * looked at in regions: the reference is of this size, there are tracks
  * and not too many, regions are on, and no full scan is due since
- * last_full (a newcomer's chance). */
+ * last_full (a newcomer's chance), or the last one's tiles are still being
+ * handed out. */
 static bool regions_possible(const struct fw_scan *s, int64_t now_ms, int64_t last_full,
 			     int frame_w, int frame_h, int nt)
 {
 	return s->have_ref && s->ref_w == frame_w && s->ref_h == frame_h && nt > 0 &&
-	       nt <= FW_SCAN_MAX_REGIONS && s->cfg.regions && now_ms - last_full < s->cfg.full_ms;
+	       nt <= FW_SCAN_MAX_REGIONS && s->cfg.regions &&
+	       (now_ms - last_full < s->cfg.full_ms || s->tile_next >= 0);
 }
 
 void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look, int frame_w,
@@ -117,6 +128,7 @@ void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look
 	int still;
 
 	memset(plan, 0, sizeof *plan);
+	plan->tile = -1;
 	/* the newcomer clock runs only while something moves: a newcomer
 	 * moves, and a still scene needs no more than its re-check */
 	if (s->was_still)
@@ -139,7 +151,11 @@ void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look
 			return;
 		}
 		plan->kind = FW_SCAN_FULL;
-		plan->tiles = nt > 0 || (s->fulls_untracked++ & 1) == 0;
+		s->tile_next = -1;
+		if (nt > 0 && s->cfg.spread_tiles && s->n_tiles > 0)
+			s->tile_next = 0; /* the tiles follow, one per frame */
+		else
+			plan->tiles = nt > 0 || (s->fulls_untracked++ & 1) == 0;
 		s->last_full_ms = now_ms;
 		s->stats.full++;
 	} else if (still) {
@@ -149,6 +165,11 @@ void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look
 		return;
 	} else {
 		plan->kind = FW_SCAN_REGIONS;
+		if (s->tile_next >= 0) {
+			plan->tile = s->tile_next++;
+			if (s->tile_next >= s->n_tiles)
+				s->tile_next = -1;
+		}
 		s->stats.regions++;
 	}
 	memcpy(s->ref, thumb, sizeof thumb);
@@ -182,7 +203,7 @@ int fw_scan_regions_denom(const struct fw_scan *s, const struct fw_track *tracks
 		if (i == 0 || side < smallest)
 			smallest = side;
 	}
-	if (nt <= 0)
+	if (nt <= 0 || s->tile_next >= 0)
 		return denom;
 	while (denom < 8 && smallest / (float)(2 * denom) >= (float)model_px)
 		denom *= 2;
@@ -203,6 +224,8 @@ void fw_scan_regions(struct fw_scan *s, const struct fw_image *img, const struct
 		/* no usable box: look at everything instead */
 		plan->kind = FW_SCAN_FULL;
 		plan->tiles = 1;
+		plan->tile = -1;
+		s->tile_next = -1;
 		s->last_full_ms = s->last_run_ms;
 		s->stats.regions--;
 		s->stats.full++;

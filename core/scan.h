@@ -35,8 +35,12 @@
  *
  * The auto detector's tiles (six model runs) go with every other full
  * scan while nobody is tracked (a face they find still gets confirmed
- * within the tracker's window) and with every full scan once someone is
- * tracked (those are rare then).
+ * within the tracker's window). Once someone is tracked, the full scan
+ * runs the whole frame alone and its tiles follow one per REGIONS frame,
+ * beside the regions (plan.tile; fw_scan_set_tiles() says how many there
+ * are): no frame pays for seven model runs, and the next full scan waits
+ * until the last tile has run. With spread_tiles off they all go with
+ * the full scan.
  *
  * Ownership: struct fw_scan is plain data the caller owns (no allocation);
  * fw_scan_init() sets it up. Not thread-safe: one inference thread.
@@ -53,6 +57,7 @@
 #define FW_SCAN_THUMB_W 32
 #define FW_SCAN_THUMB_H 24
 #define FW_SCAN_MAX_REGIONS 8 /* more tracked faces than this: a full scan */
+#define FW_SCAN_MAX_TILES 25  /* the auto detector's grid: at most 5 x 5 */
 
 struct fw_scan_config {
 	int64_t full_ms;      /* 1000: a whole-frame scan at least this often, ms */
@@ -64,6 +69,8 @@ struct fw_scan_config {
 	int regions;          /* 1: follow tracked faces in regions (0: always full) */
 	int still_fps;        /* 5: frames analysed per second while the scene is
 			       * still (0: no slower than otherwise) */
+	int spread_tiles;     /* 1: with someone tracked, one tile per frame
+			       * after the full scan (above); 0: all in it */
 	int settled_fps;      /* 5: ... while every face in view is followed and
 			       * decided (named or unknown): nobody new to name,
 			       * a whole-frame look still every full_ms (0: no
@@ -75,8 +82,12 @@ enum fw_scan_kind { FW_SCAN_FULL = 0, FW_SCAN_REGIONS, FW_SCAN_STILL };
 struct fw_scan_plan {
 	enum fw_scan_kind kind;
 	int tiles;                           /* FULL: with the auto detector's tiles */
+	int tile;                            /* REGIONS: the tile to run beside
+					      * the regions (fw_detector_tiles()
+					      * order), -1: none */
 	int n;                               /* REGIONS: how many */
-	int rects[FW_SCAN_MAX_REGIONS][4];   /* REGIONS: x, y, w, h in image pixels, inside it */
+	int rects[FW_SCAN_MAX_REGIONS + 1][4]; /* REGIONS: x, y, w, h in image pixels, inside
+					      * it (room for a tile after the regions) */
 	float diff;                          /* the largest thumbnail cell change measured */
 };
 
@@ -92,6 +103,8 @@ struct fw_scan {
 	int64_t last_run_ms, last_full_ms, last_plan_ms;
 	int was_still;                   /* the last plan was STILL */
 	unsigned fulls_untracked;        /* for the tile cadence */
+	int n_tiles;                     /* fw_scan_set_tiles() */
+	int tile_next;                   /* the next tile to hand out; -1: none due */
 	struct fw_scan_stats stats;
 };
 
@@ -117,6 +130,11 @@ void fw_scan_thumbnail(const struct fw_image *img, int frame_w, int frame_h, uin
 void fw_scan_plan(struct fw_scan *s, int64_t now_ms, const struct fw_image *look, int frame_w,
 		  int frame_h, int nt, struct fw_scan_plan *plan);
 
+/* How many tiles the detector has for this frame (fw_detector_tiles(); 0
+ * for a detector without tiles): with spread_tiles, the plans hand them
+ * out one at a time after a full scan of a tracked scene. */
+void fw_scan_set_tiles(struct fw_scan *s, int n);
+
 /* Whether fw_scan_plan() at now_ms, if the scene is not still, will look
  * in regions rather than at the whole frame (the same rules, without the
  * thumbnail and without taking the plan): the caller can decode the frame
@@ -126,7 +144,8 @@ bool fw_scan_regions_next(const struct fw_scan *s, int64_t now_ms, int frame_w, 
 
 /* The coarsest JPEG DCT scale (1, 2, 4 or 8, at least `denom`) at which
  * every region around tracks[0..nt) (frame pixels) still has `model_px`
- * pixels across: regions need no more of the frame than that. */
+ * pixels across: regions need no more of the frame than that. While a
+ * tile is due beside them, `denom` itself (the full scan's scale). */
 int fw_scan_regions_denom(const struct fw_scan *s, const struct fw_track *tracks, int nt,
 			  int model_px, int denom);
 

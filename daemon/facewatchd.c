@@ -666,6 +666,13 @@ static int detect(struct infer *in, struct fw_frame *f, int *denom_io, int64_t t
 	in->small_fresh = 0;
 	in->full_ready = 0;
 	plan.kind = FW_SCAN_FULL;
+	if (in->d->cfg.detector == FW_DETECTOR_AUTO) {
+		/* the tiles a full scan at this scale has, for the scan to
+		 * spread over the frames after it (core/scan.h) */
+		int sw, sh;
+		fw_jpeg_scaled_size(f->width, f->height, denom, &sw, &sh);
+		fw_scan_set_tiles(&in->scan, fw_detector_tiles(in->det, sw, sh, NULL, FW_SCAN_MAX_TILES));
+	}
 	/* regions around faces need only so many pixels across each: a face
 	 * near the camera is found again in a coarser decode */
 	if (fw_scan_regions_next(&in->scan, t, f->width, f->height, nt))
@@ -708,6 +715,14 @@ static int detect(struct infer *in, struct fw_frame *f, int *denom_io, int64_t t
 		k = (float)in->small.width / (float)f->width;
 	}
 	*denom_io = dn;
+	if (plan.kind == FW_SCAN_REGIONS && plan.tile >= 0 && dn == denom &&
+	    plan.n < FW_DETECTOR_MAX_REGIONS) {
+		/* this frame's share of the last full scan's tiles */
+		int tiles[FW_SCAN_MAX_TILES][4];
+		if (plan.tile < fw_detector_tiles(in->det, in->small.width, in->small.height, tiles,
+						  FW_SCAN_MAX_TILES))
+			memcpy(plan.rects[plan.n++], tiles[plan.tile], sizeof tiles[0]);
+	}
 	if (plan.kind == FW_SCAN_REGIONS) {
 		n = fw_detector_run_regions(in->det, &in->small, (const int(*)[4])plan.rects,
 					    plan.n, in->dets, MAX_DETECTIONS);

@@ -250,6 +250,46 @@ static void test_regions(void **state)
 	fw_detector_close(ds);
 }
 
+/* The tiles one at a time (as the daemon spreads them over frames while
+ * someone is tracked): fw_detector_tiles() lists the grid fw_detector_run()
+ * runs (its count is the runs beside the whole frame), and run as regions,
+ * one per call, the tile over the small face of test_auto_small_face finds
+ * it where the whole frame alone does not. */
+static void test_tiles_one_at_a_time(void **state)
+{
+	struct fw_image frame;
+	struct fw_detection out[16];
+	struct fw_detection face = { .x1 = 559, .y1 = 324, .x2 = 633, .y2 = 425 };
+	struct fw_detector *da = open_kind(FW_DETECTOR_AUTO), *ds = open_kind(FW_DETECTOR_SHORT);
+	int tiles[25][4], n, found = 0;
+
+	(void)state;
+	small_face_frame(&frame);
+	assert_int_equal(fw_detector_set_wide(da, 0), 0);
+	n = fw_detector_tiles(da, frame.width, frame.height, tiles, 25);
+	assert_int_equal(n, fw_detector_runs(da, frame.width, frame.height) - 1);
+	assert_int_equal(fw_detector_tiles(da, frame.width, frame.height, NULL, 25), n);
+	assert_int_equal(fw_detector_tiles(ds, frame.width, frame.height, tiles, 25), 0);
+	assert_int_equal(fw_detector_tiles(da, frame.width, frame.height, tiles, 2), 2);
+	n = fw_detector_tiles(da, frame.width, frame.height, tiles, 25);
+	for (int t = 0; t < n; t++) {
+		int k;
+		/* inside the frame, and together covering it */
+		assert_true(tiles[t][0] >= 0 && tiles[t][1] >= 0);
+		assert_true(tiles[t][0] + tiles[t][2] <= frame.width);
+		assert_true(tiles[t][1] + tiles[t][3] <= frame.height);
+		k = fw_detector_run_regions(da, &frame, (const int(*)[4])tiles[t], 1, out, 16);
+		for (int i = 0; i < k; i++)
+			found += fw_detection_iou(&out[i], &face) >= 0.5f;
+	}
+	assert_true(found >= 1);
+	assert_int_equal(tiles[n - 1][0] + tiles[n - 1][2], frame.width);
+	assert_int_equal(tiles[n - 1][1] + tiles[n - 1][3], frame.height);
+	fw_image_free(&frame);
+	fw_detector_close(da);
+	fw_detector_close(ds);
+}
+
 static void test_auto_does_not_allocate(void **state)
 {
 	struct fw_detector *d;
@@ -285,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_auto_finds_face),
 		cmocka_unit_test(test_auto_small_face),
 		cmocka_unit_test(test_regions),
+		cmocka_unit_test(test_tiles_one_at_a_time),
 		cmocka_unit_test(test_auto_does_not_allocate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -291,6 +291,73 @@ static void test_regions_denom(void **state)
 	assert_int_equal(fw_scan_regions_denom(&s, t, 0, 128, 2), 2);
 }
 
+/* Someone tracked, the auto detector's six tiles: the full scan runs the
+ * whole frame alone and each of the next six region frames carries one
+ * tile beside the region, in order; the next full scan waits for the last
+ * tile even when full_ms has passed; while a tile is due, the regions'
+ * decode stays at the full scan's scale. A still frame hands out no tile.
+ * Nobody tracked: the tiles go with the full scan, as before. With
+ * spread_tiles off, all six go with every full scan. */
+static void test_spread_tiles(void **state)
+{
+	struct fw_scan_plan p;
+	struct fw_track t = track_at(200, 160, 280, 240), big = track_at(0, 0, 600, 600);
+	int64_t now = 0;
+
+	(void)state;
+	fw_scan_set_tiles(&s, 6);
+	plan(now, &img, &t, 1, 0.5f, &p);
+	assert_int_equal(p.kind, FW_SCAN_FULL);
+	assert_false(p.tiles);
+	assert_int_equal(p.tile, -1);
+	for (int k = 0; k < 6; k++) {
+		now += 300; /* 1.8 s for the six: past full_ms */
+		draw(100 + 5 * (k + 1), 80, 40);
+		assert_int_equal(fw_scan_regions_denom(&s, &big, 1, 128, 1), 1);
+		assert_true(fw_scan_regions_next(&s, now, 640, 480, 1));
+		plan(now, &img, &t, 1, 0.5f, &p);
+		assert_int_equal(p.kind, FW_SCAN_REGIONS);
+		assert_int_equal(p.tile, k);
+		assert_int_equal(p.n, 1);
+		if (k == 2) { /* a still frame between: no tile, the next one waits */
+			now += 100;
+			plan(now, &img, &t, 1, 0.5f, &p);
+			assert_int_equal(p.kind, FW_SCAN_STILL);
+			assert_int_equal(p.tile, -1);
+		}
+	}
+	/* all handed out: the regions decode coarser again, and the overdue
+	 * full scan comes next */
+	assert_int_equal(fw_scan_regions_denom(&s, &big, 1, 128, 1), 8);
+	now += 100;
+	draw(150, 80, 40);
+	assert_false(fw_scan_regions_next(&s, now, 640, 480, 1));
+	plan(now, &img, &t, 1, 0.5f, &p);
+	assert_int_equal(p.kind, FW_SCAN_FULL);
+	assert_false(p.tiles);
+	/* the track lost before its tiles ran: nobody tracked, tiles with the
+	 * full scan, none handed out after it */
+	now += 1000;
+	draw(160, 80, 40);
+	plan(now, &img, NULL, 0, 0.5f, &p);
+	assert_int_equal(p.kind, FW_SCAN_FULL);
+	assert_true(p.tiles);
+	draw(170, 80, 40);
+	plan(now + 100, &img, &t, 1, 0.5f, &p);
+	assert_int_equal(p.kind, FW_SCAN_REGIONS);
+	assert_int_equal(p.tile, -1);
+	/* spread_tiles off: the full scan takes all of them */
+	cfg.spread_tiles = 0;
+	fw_scan_init(&s, &cfg);
+	fw_scan_set_tiles(&s, 6);
+	plan(0, &img, &t, 1, 0.5f, &p);
+	assert_true(p.tiles);
+	draw(180, 80, 40);
+	plan(100, &img, &t, 1, 0.5f, &p);
+	assert_int_equal(p.kind, FW_SCAN_REGIONS);
+	assert_int_equal(p.tile, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +370,7 @@ int main(void)
 		cmocka_unit_test_setup(test_eighth_scale_look, setup),
 		cmocka_unit_test_setup(test_regions_next_predicts_the_plan, setup),
 		cmocka_unit_test_setup(test_regions_denom, setup),
+		cmocka_unit_test_setup(test_spread_tiles, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
