@@ -319,22 +319,40 @@ static const struct fw_image *full_image(struct infer *in, const struct fw_frame
 	return &in->full;
 }
 
-/* Embed every track the tracker asks for, on the full-resolution frame. */
+/* Embed the tracks the tracker asks for, on the full-resolution frame: at
+ * most EMBED_PER_FRAME of them per frame (each costs about 4 ms), faces not
+ * named yet first; the others wait for the next frames. After a cut to
+ * three new faces, one frame would otherwise carry three embeddings. An
+ * enrolment's face is always embedded. */
+#define EMBED_PER_FRAME 1
 static void recognise(struct infer *in, const struct fw_frame *f, int denom,
 		      const struct fw_track *tracks, int nt)
 {
 	const struct fw_image *img = NULL;
+	int done = 0;
 
-	for (int i = 0; i < nt; i++) {
+	for (int k = 0; k < 2 * nt; k++) {
+		const int i = k % nt, first_pass = k < nt;
 		struct fw_landmarks_result lm;
 		struct fw_gallery_match match;
 		float emb[FW_EMBED_DIM];
+		unsigned why;
+		int forced;
 
-		/* a track corrected by `not` votes again on its next frames */
-		if (tracks[i].det_index < 0 ||
-		    (!fw_tracker_needs_embedding(in->tracker, tracks[i].id) &&
-		     !fw_enroll_force_embed(in->d->enroll, tracks[i].id)))
+		if (tracks[i].det_index < 0)
 			continue;
+		why = fw_tracker_needs_embedding(in->tracker, tracks[i].id);
+		/* a track corrected by `not` votes again on its next frames */
+		forced = fw_enroll_force_embed(in->d->enroll, tracks[i].id);
+		if (!why && !forced)
+			continue;
+		/* first pass: faces not named yet and the enrolment's; second:
+		 * the rest (better views, refreshes) */
+		if (first_pass != (forced || (why & (FW_EMBED_NEW | FW_EMBED_UNDECIDED)) != 0))
+			continue;
+		if (!forced && done >= EMBED_PER_FRAME)
+			continue;
+		done += !forced;
 		if (!img && !(img = full_image(in, f, denom)))
 			return;
 		pthread_mutex_lock(&in->d->stats_lock);
