@@ -17,8 +17,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$FACECTL" enroll --gallery "$T/gallery.db" lin-manuel-miranda \
   "$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/lin-manuel-miranda.png" >/dev/null
 PYTHONPATH=$(dirname "$0")/../support python3 - "$T" <<'PY'
-import atexit
-import os, subprocess, sys, threading, time, json, re, signal
+import os, subprocess, sys, time, re
 import faultlib as fl
 
 T = sys.argv[1]
@@ -26,63 +25,21 @@ P = fl.env_paths()
 fifo = os.path.join(T, "fakecam.ctl")
 os.mkfifo(fifo)
 open(fifo + ".log", "w").close()
-sock = os.path.join(T, "fw.sock")
-log_path = os.path.join(T, "daemon.log")
-with open(os.path.join(T, "fw.conf"), "w") as f:
-    f.write("status_interval = 1\nmax_fps = 10\nface_lost_ms = 1000\n")
 env = dict(os.environ, LD_PRELOAD=os.environ["FAKECAM_SO"], FAKECAM_DEV="/dev/video0",
            FAKECAM_MJPEG=P["clip"], FAKECAM_FPS="30", FAKECAM_CONTROL=fifo)
 if "libasan" in subprocess.run(["ldd", P["facewatchd"]], capture_output=True, text=True).stdout:
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
-logf = open(log_path, "w")
-proc = subprocess.Popen([P["facewatchd"], "--config", os.path.join(T, "fw.conf"),
-                         "--camera", "/dev/video0", "--socket", sock,
-                         "--gallery", os.path.join(T, "gallery.db")],
-                        env=env, stdout=subprocess.DEVNULL, stderr=logf)
-# a failing check or an exception must not leave a looping daemon behind
-atexit.register(lambda: proc.poll() is None and proc.kill())
-failures = []
-def check(ok, what):
-    print(("ok - " if ok else "FAIL - ") + what)
-    if not ok:
-        failures.append(what)
-
+D = fl.Daemon(T, "status_interval = 1\nmax_fps = 10\nface_lost_ms = 1000\n",
+              ["--camera", "/dev/video0"], env=env)
+proc, log_text, wait_for = D.proc, D.log_text, fl.wait_for
+check = fl.Checks()
 # one subscriber collects everything: (arrival time, event)
-events, lock = [], threading.Lock()
-cli = fl.Client(sock, time.time() + 30, proc, timeout=30)
-assert cli.line()["event"] == "hello"
-cli.sock.sendall(b'{"request":"subscribe","events":["face_appeared","face_identified",'
-                 b'"face_left","presence","frame","status"]}\n')
-def reader():
-    try:
-        while True:
-            e = cli.line()
-            with lock:
-                events.append((time.time(), e))
-    except (OSError, EOFError, ValueError):
-        pass
-threading.Thread(target=reader, daemon=True).start()
-
-def since(t, kind):
-    with lock:
-        return [e for (at, e) in events if at >= t and e.get("event") == kind]
+ev = fl.Events(D, ["face_appeared", "face_identified", "face_left", "presence", "frame",
+                   "status"], timeout=30)
+since = ev.since
 
 def last_status():
-    with lock:
-        st = [e for (_, e) in events if e.get("event") == "status"]
-    return st[-1] if st else None
-
-def wait_for(pred, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
-def log_text():
-    with open(log_path) as f:
-        return f.read()
+    return ev.last("status")
 
 def command(cmd):
     n = len(open(fifo + ".log").read().splitlines())
@@ -192,7 +149,7 @@ rc = fl.stop(proc)
 check(rc == 0, "SIGTERM: exit status %s" % rc)
 log = log_text()
 check(not fl.sanitizer_report(log), "no sanitizer report")
-if failures:
+if check.failures:
     print("--- daemon log\n" + log)
     sys.exit(1)
 print("%d damaged frames counted, %d reopens; daemon log:\n%s" % (st["corrupt"], st["reopens"], log))

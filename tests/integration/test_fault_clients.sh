@@ -20,8 +20,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$FACECTL" enroll --gallery "$T/gallery.db" lin-manuel-miranda \
   "$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/lin-manuel-miranda.png" >/dev/null
 PYTHONPATH=$(dirname "$0")/../support python3 - "$T" <<'PY'
-import atexit
-import json, os, selectors, signal, socket, subprocess, sys, threading, time
+import json, os, selectors, signal, socket, sys, threading, time
 import faultlib as fl
 
 T = sys.argv[1]
@@ -36,52 +35,13 @@ if soft < want:
 if want < 1200:
     print("SKIP: the open-file hard limit (%d) is too low for 1000 clients at once" % hard)
     sys.exit(77)
-sock = os.path.join(T, "fw.sock")
-log_path = os.path.join(T, "daemon.log")
-with open(os.path.join(T, "fw.conf"), "w") as f:
-    f.write("status_interval = 1\n")
-logf = open(log_path, "w")
-proc = subprocess.Popen([P["facewatchd"], "--config", os.path.join(T, "fw.conf"),
-                         "--camera", "replay:" + P["clip"], "--loop", "--fps", "30",
-                         "--socket", sock, "--gallery", os.path.join(T, "gallery.db")],
-                        stdout=subprocess.DEVNULL, stderr=logf)
-# a failing check or an exception must not leave a looping daemon behind
-atexit.register(lambda: proc.poll() is None and proc.kill())
-failures = []
-def check(ok, what):
-    print(("ok - " if ok else "FAIL - ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-def log_text():
-    return open(log_path).read()
-def wait_for(pred, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
+D = fl.clip_daemon(T, "status_interval = 1\n")
+proc, sock, log_text, wait_for = D.proc, D.sock, D.log_text, fl.wait_for
+check = fl.Checks()
 # the reader: every event, all the time
-events, lock = [], threading.Lock()
-R = fl.Client(sock, time.time() + 30, proc, timeout=60)
-assert R.line()["event"] == "hello"
-sub = R.request({"request": "subscribe", "events": ["face_appeared", "face_identified",
-                 "face_left", "unknown_face", "presence", "frame", "status"]})
-assert sub["ok"], sub
-def reader():
-    try:
-        while True:
-            e = R.line()
-            with lock:
-                events.append((time.time(), e))
-    except (OSError, EOFError, ValueError) as e:
-        with lock:
-            events.append((time.time(), {"event": "reader-ended", "why": str(e)}))
-threading.Thread(target=reader, daemon=True).start()
-def since(t, kind):
-    with lock:
-        return [e for (at, e) in events if at >= t and e.get("event") == kind]
+ev = fl.Events(D, ["face_appeared", "face_identified", "face_left", "unknown_face", "presence",
+                   "frame", "status"])
+since = ev.since
 
 check(wait_for(lambda: since(0, "face_identified"), 30), "the face in the clip is identified")
 st = fl.status(sock)
@@ -200,16 +160,15 @@ silent.close()
 fds_back("non-readers gone")
 
 # ---- the reader lost nothing
-with lock:
-    seqs = [e["seq"] for (_, e) in events if "seq" in e]
-    ended = [e for (_, e) in events if e.get("event") == "reader-ended"]
+seqs = [e["seq"] for e in ev.all() if "seq" in e]
+ended = ev.since(0, "reader-ended")
 gaps = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1]
 check(not ended and not gaps, "the reader saw %d events, seq %d..%d without a gap (gaps: %s)"
       % (len(seqs), seqs[0], seqs[-1], gaps[:5]))
 rc = fl.stop(proc)
 check(rc == 0, "SIGTERM: exit status %s" % rc)
 check(not fl.sanitizer_report(log_text()), "no sanitizer report")
-if failures:
+if check.failures:
     print("--- daemon log (last 40 lines)\n" + "\n".join(log_text().splitlines()[-40:]))
     sys.exit(1)
 PY

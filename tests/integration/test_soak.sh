@@ -23,8 +23,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$FACECTL" enroll --gallery "$T/gallery.db" lin-manuel-miranda \
   "$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/lin-manuel-miranda.png" >/dev/null
 PYTHONPATH=$(dirname "$0")/../support python3 - "$T" <<'PY'
-import atexit
-import os, statistics, subprocess, sys, threading, time
+import os, statistics, sys, time
 import faultlib as fl
 
 T = sys.argv[1]
@@ -33,38 +32,12 @@ DUR = float(os.environ.get("FW_SOAK_SECONDS", "600"))
 EVERY = 5.0
 WARM = min(60.0, DUR / 5)
 csv_path = os.path.join(os.environ.get("FW_BUILD_DIR", T), "soak.csv")
-sock = os.path.join(T, "fw.sock")
-log_path = os.path.join(T, "daemon.log")
-with open(os.path.join(T, "fw.conf"), "w") as f:
-    f.write("status_interval = 10\n")
-logf = open(log_path, "w")
-proc = subprocess.Popen([P["facewatchd"], "--config", os.path.join(T, "fw.conf"),
-                         "--camera", "replay:" + P["clip"], "--loop", "--fps", "30",
-                         "--socket", sock, "--gallery", os.path.join(T, "gallery.db")],
-                        stdout=subprocess.DEVNULL, stderr=logf)
-# a failing check or an exception must not leave a looping daemon behind
-atexit.register(lambda: proc.poll() is None and proc.kill())
-failures = []
-def check(ok, what):
-    print(("ok - " if ok else "FAIL - ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-
-R = fl.Client(sock, time.time() + 30, proc, timeout=60)
-assert R.line()["event"] == "hello"
-assert R.request({"request": "subscribe", "events": ["face_appeared", "face_identified",
-                  "face_left", "unknown_face", "presence", "frame", "status"]})["ok"]
-seqs, kinds, ended = [], {}, []
-def reader():
-    try:
-        while True:
-            e = R.line()
-            if "seq" in e:
-                seqs.append(e["seq"])
-                kinds[e["event"]] = kinds.get(e["event"], 0) + 1
-    except (OSError, EOFError, ValueError) as e:
-        ended.append(str(e))
-threading.Thread(target=reader, daemon=True).start()
+D = fl.clip_daemon(T, "status_interval = 10\n")
+proc, sock, log_path = D.proc, D.sock, D.log_path
+check = fl.Checks()
+# a client subscribed to everything, reading throughout
+ev = fl.Events(D, ["face_appeared", "face_identified", "face_left", "unknown_face", "presence",
+                   "frame", "status"])
 
 cols = ["t_s", "rss_kb", "fds", "captured", "frames", "drops", "corrupt", "fps", "cpu",
         "queue_depth", "queue_high", "queue_drops", "clients", "clients_dropped"]
@@ -96,7 +69,12 @@ with open(csv_path, "w") as out:
             break
         time.sleep(max(0.0, t0 + k * EVERY - time.time()))
 elapsed = time.time() - t0
-ended_early = list(ended)
+ended_early = [e["why"] for e in ev.since(0, "reader-ended")]
+seqs, kinds = [], {}
+for e in ev.all():
+    if "seq" in e:
+        seqs.append(e["seq"])
+        kinds[e["event"]] = kinds.get(e["event"], 0) + 1
 rc = fl.stop(proc)
 check(rc == 0, "SIGTERM after the soak: exit status %s" % rc)
 
@@ -146,7 +124,7 @@ print("summary: %.0f s, %d samples; RSS %d -> %d KiB (max %d); fds %d; frames an
       % (elapsed, len(rows), rows[0]["rss_kb"], last["rss_kb"], max(r["rss_kb"] for r in rows),
          last["fds"], last["frames"], last["drops"], last["corrupt"], last["queue_high"],
          statistics.median(cpus), csv_path))
-if failures:
+if check.failures:
     print("--- daemon log (last 30 lines)\n" + "\n".join(log.splitlines()[-30:]))
     sys.exit(1)
 PY

@@ -1,11 +1,14 @@
 """Shared helpers for the fault-injection integration tests (tests/integration/
 test_fault_*.sh, test_soak.sh): start facewatchd, talk protocol v1 to it,
-read its /proc figures. Standard library only."""
+collect its events, read its /proc figures, print ok/FAIL lines. Standard
+library only."""
+import atexit
 import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
@@ -108,3 +111,88 @@ def stop(proc, timeout=15):
         proc.kill()
         proc.wait()
         return None
+
+
+def wait_for(pred, timeout, step=0.1):
+    """Poll pred until it is true or timeout seconds pass; its last answer."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+class Checks:
+    """ok/FAIL lines as the tests print them, and the failures kept for the end."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, ok, what):
+        print(("ok - " if ok else "FAIL - ") + what, flush=True)
+        if not ok:
+            self.failures.append(what)
+
+
+class Daemon:
+    """facewatchd in T with a config of its own, its socket and gallery in T
+    and its stderr in T/daemon.log; killed at exit if a check or an
+    exception ends the test early (never a looping daemon left behind).
+    args: the camera and whatever else; env: the environment to run in."""
+
+    def __init__(self, T, conf, args, env=None):
+        self.sock = os.path.join(T, "fw.sock")
+        self.log_path = os.path.join(T, "daemon.log")
+        conf_path = os.path.join(T, "fw.conf")
+        with open(conf_path, "w") as f:
+            f.write(conf)
+        with open(self.log_path, "w") as logf:
+            self.proc = subprocess.Popen(
+                [env_paths()["facewatchd"], "--config", conf_path, "--socket", self.sock,
+                 "--gallery", os.path.join(T, "gallery.db")] + list(args),
+                env=env, stdout=subprocess.DEVNULL, stderr=logf)
+        atexit.register(lambda: self.proc.poll() is None and self.proc.kill())
+
+    def log_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+def clip_daemon(T, conf):
+    """A Daemon on the clip, replayed in a loop at 30 fps."""
+    return Daemon(T, conf, ["--camera", "replay:" + env_paths()["clip"], "--loop", "--fps", "30"])
+
+
+class Events:
+    """One subscriber that keeps every event with its arrival time, read by
+    a thread of its own; a connection that ends adds a "reader-ended" event."""
+
+    def __init__(self, daemon, kinds, timeout=60):
+        self.events, self.lock = [], threading.Lock()
+        self.client = Client(daemon.sock, time.time() + 30, daemon.proc, timeout=timeout)
+        assert self.client.line()["event"] == "hello"
+        assert self.client.request({"request": "subscribe", "events": list(kinds)})["ok"]
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            while True:
+                e = self.client.line()
+                with self.lock:
+                    self.events.append((time.time(), e))
+        except (OSError, EOFError, ValueError) as e:
+            with self.lock:
+                self.events.append((time.time(), {"event": "reader-ended", "why": str(e)}))
+
+    def since(self, t, kind):
+        with self.lock:
+            return [e for (at, e) in self.events if at >= t and e.get("event") == kind]
+
+    def last(self, kind):
+        got = self.since(0, kind)
+        return got[-1] if got else None
+
+    def all(self):
+        with self.lock:
+            return [e for (_, e) in self.events]
