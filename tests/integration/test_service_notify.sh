@@ -9,6 +9,8 @@
 # 2. With the test-only fault hook FACEWATCH_TEST_STALL_AFTER_FRAMES the
 #    inference thread wedges: WATCHDOG=1 must stop within the watchdog time
 #    (so systemd would restart the service) and the log must say why.
+# 3. With no camera: READY=1 once loaded, "waiting for the camera" (it is
+#    picked up when plugged in), the missing device named in the log.
 set -euo pipefail
 : "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
 export FACEWATCH_MODELS=$FW_MODELS_DIR
@@ -21,9 +23,10 @@ python3 - "$T" "$FACEWATCHD" "$CLIP" <<'PY'
 import os, signal, socket, subprocess, sys, time
 T, daemon, clip = sys.argv[1:4]
 
-def run(phase, extra_env, until):
+def run(phase, extra_env, until, camera=None):
     """Start facewatchd with our NOTIFY_SOCKET; call until(msgs, proc, t)
-    for each datagram (and once a second); return the datagrams."""
+    for each datagram (and once a second); return the datagrams, each with
+    the time it arrived."""
     path = os.path.join(T, "notify-%s.sock" % phase)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(path)
@@ -31,7 +34,7 @@ def run(phase, extra_env, until):
     env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="1000000", **extra_env)
     log = open(os.path.join(T, "daemon-%s.log" % phase), "w")
     p = subprocess.Popen([daemon, "--config", os.path.join(T, "facewatchd.conf"),
-                          "--camera", "replay:" + clip, "--loop", "--fps", "30",
+                          "--camera", camera or "replay:" + clip, "--loop", "--fps", "30",
                           "--socket", os.path.join(T, "fw-%s.sock" % phase),
                           "--gallery", os.path.join(T, "gallery.db")],
                          env=env, stderr=log)
@@ -41,7 +44,8 @@ def run(phase, extra_env, until):
             if time.time() - t0 > 60:
                 raise SystemExit("%s: timed out; got %r" % (phase, msgs))
             try:
-                msgs.append((time.time() - t0, s.recv(4096).decode()))
+                m = s.recv(4096).decode()  # then the time: when it came
+                msgs.append((time.time() - t0, m))
             except socket.timeout:
                 pass
             until(msgs, p, time.time() - t0)
@@ -121,5 +125,26 @@ assert "watchdog: the inference thread has not run for" in log, "no log line abo
 assert rc == 0
 print("ok: the stalled pipeline stopped WATCHDOG=1 %.2f s after the stall (watchdog 1 s)"
       % (last - state["stalled_at"]))
+
+# ---- 3. no camera: READY=1 once the models and gallery are loaded, saying
+# it waits for one (a camera plugged in later is picked up, so failing the
+# start would gain nothing), the watchdog fed, and a clean stop
+state = {"term": False}
+def nocam(msgs, p, t):
+    kinds = [m for _, m in msgs]
+    if not state["term"] and any(m.startswith("READY=1") for m in kinds) and \
+            kinds.count("WATCHDOG=1") >= 4:
+        p.send_signal(signal.SIGTERM)
+        state["term"] = True
+msgs, rc = run("nocam", {}, nocam, camera="/dev/video-facewatch-test-absent")
+show("nocam", msgs)
+ready = [(t, m) for t, m in msgs if m.startswith("READY=1")]
+assert len(ready) == 1 and "STATUS=waiting for the camera" in ready[0][1], ready
+assert ready[0][0] < 20, "READY=1 only after %.1f s" % ready[0][0]
+log = open(os.path.join(T, "daemon-nocam.log")).read()
+assert "/dev/video-facewatch-test-absent" in log, "the log does not name the missing camera"
+assert msgs[-1][1].startswith("STOPPING=1") and rc == 0, (msgs[-1], rc)
+print("ok: no camera: READY=1 after %.2f s, waiting for the camera; the log names it; exit 0"
+      % ready[0][0])
 PY
 echo "1 passed, 0 failed"
