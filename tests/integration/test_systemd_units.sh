@@ -2,8 +2,9 @@
 # The systemd units as `cmake --install` writes them: every file in place,
 # `systemd-analyze verify` silent on every unit (system, per-camera
 # template and an instance of it, user session), the system service's
-# exposure score at most 2.0 (printed), and the sysusers.d and tmpfiles.d
-# entries accepted by systemd's own tools (into a scratch root).
+# exposure score at most 2.0 (printed), also with the MQTT drop-in, and the
+# sysusers.d and tmpfiles.d entries accepted by systemd's own tools (into a
+# scratch root).
 set -euo pipefail
 : "${FW_BUILD_DIR:?}"
 for tool in systemd-analyze systemd-sysusers systemd-tmpfiles; do
@@ -22,7 +23,8 @@ for f in bin/facewatchd bin/facectl etc/facewatch/facewatchd.conf \
          lib/systemd/system/facewatch.service lib/systemd/system/facewatch.socket \
          lib/systemd/system/facewatch@.service lib/systemd/system/facewatch@.socket \
          lib/systemd/user/facewatch.service lib/systemd/user/facewatch.socket \
-         lib/sysusers.d/facewatch.conf lib/tmpfiles.d/facewatch.conf; do
+         lib/sysusers.d/facewatch.conf lib/tmpfiles.d/facewatch.conf \
+         share/facewatch/systemd/mqtt.conf; do
   [ -e "$T/inst/$f" ] || bad "cmake --install did not install $f"
 done
 grep -q "^ExecStart=$T/inst/bin/facewatchd --config $T/inst/etc/facewatch/facewatchd.conf\$" \
@@ -66,6 +68,34 @@ out=$(systemd-analyze security --offline=true ./facewatch@video0.service 2>&1) |
 iscore=$(echo "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
 echo "exposure score (facewatch@video0.service): ${iscore:-none}"
 [ "$iscore" = "$score" ] || bad "the per-camera instance is not sandboxed like facewatch.service"
+
+# the MQTT drop-in (docs/mqtt.md) on the system service: verify still
+# silent, the service may now use IPv4/IPv6 but only towards loopback and
+# private ranges, and the exposure stays at most 2.0
+cd "$S"
+mkdir facewatch.service.d
+cp "$T/inst/share/facewatch/systemd/mqtt.conf" facewatch.service.d/
+verify "facewatch.service + mqtt.conf" systemd-analyze verify --man=no facewatch.service
+# security --offline reads the unit file alone: the same settings appended
+# to its [Service] section (a drop-in adds to it the same way)
+# (a second [Service] section merges into the first, as a drop-in does)
+cp facewatch.service "$T/inst/instance/facewatch-mqtt.service"
+cp facewatch.socket "$T/inst/instance/"
+grep -v '^\(#\|$\)' facewatch.service.d/mqtt.conf >>"$T/inst/instance/facewatch-mqtt.service"
+cd "$T/inst/instance"
+verify "facewatch-mqtt.service" systemd-analyze verify --man=no facewatch-mqtt.service
+out=$(systemd-analyze security --offline=true ./facewatch-mqtt.service 2>&1) || true
+mscore=$(echo "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+echo "exposure score with the MQTT drop-in: ${mscore:-none}"
+if [ -z "$mscore" ] || ! awk -v s="$mscore" 'BEGIN { exit !(s <= 2.0) }'; then
+  bad "exposure with the MQTT drop-in ${mscore:-none} is above 2.0"; echo "$out" | grep '✗' || true
+fi
+echo "$out" | grep -q '✗ RestrictAddressFamilies=~AF_(INET|INET6)' ||
+  bad "the MQTT drop-in did not open IPv4/IPv6 (security found no AF_INET)"
+echo "$out" | grep -q '✗ PrivateNetwork=' || bad "the MQTT drop-in did not lift PrivateNetwork="
+echo "$out" | grep -q 'IPAddressDeny=.*does not define' && bad "the MQTT drop-in allows any IP address"
+echo "$out" | grep -q 'IPAddressDeny=.*allow list with non-localhost entries' ||
+  bad "the MQTT drop-in's allow list is not what security reports"
 
 # sysusers then tmpfiles into a scratch root: the user exists, and the
 # state directory is its own (mode 0750)
