@@ -193,16 +193,7 @@ static int load(struct fw_store *s, const char *mid, float threshold, struct fw_
 
 	if (err)
 		return err;
-	if (r.n_stale) {
-		char names[512] = "";
-		size_t used = 0;
-		for (int i = 0; i < r.n_stale && used + 4 < sizeof names; i++)
-			used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
-						 r.stale[i]);
-		fw_log(FW_LOG_WARN, "%s: %d identit%s enrolled with another model (%s); they are not "
-		       "recognised until enrolled again with this one: facectl enroll NAME PHOTO...",
-		       fw_store_path(s), r.n_stale, r.n_stale == 1 ? "y was" : "ies were", names);
-	}
+	fw_store_report_log(s, &r);
 	fw_store_report_free(&r);
 	return 0;
 }

@@ -212,6 +212,7 @@ static const char *name_of(const struct names *t, int32_t id)
 
 struct infer {
 	struct daemon *d;
+	uint32_t stale_crc;        /* the stale identities last logged (0: none) */
 	struct fw_detector *det;
 	struct fw_landmarks *lmk;
 	struct fw_embedder *emb;
@@ -269,6 +270,14 @@ static void load_gallery(struct infer *in)
 		fw_store_report_free(&rep);
 		return;
 	}
+	/* who needs enrolling again after a model change: said at start and
+	 * whenever the list changes, not at every reload */
+	uint32_t stale = 0;
+	for (int i = 0; i < rep.n_stale; i++)
+		stale = fw_crc32(stale, rep.stale[i], strlen(rep.stale[i]) + 1);
+	if (stale != in->stale_crc)
+		fw_store_report_log(in->store, &rep);
+	in->stale_crc = stale;
 	fw_store_report_free(&rep);
 	int n = fw_gallery_n_identities(g);
 	int *map = malloc(sizeof *map * (size_t)(n > 0 ? n : 1));

@@ -886,6 +886,25 @@ void fw_store_report_free(struct fw_store_report *r)
 	r->n_stale = 0;
 }
 
+void fw_store_report_log(const struct fw_store *s, const struct fw_store_report *r)
+{
+	char names[512] = "";
+	size_t used = 0;
+
+	if (!r->n_stale)
+		return;
+	for (int i = 0; i < r->n_stale && used + 4 < sizeof names; i++) {
+		int k = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", r->stale[i]);
+		used = k < 0 ? used : used + (size_t)k;
+	}
+	if (used >= sizeof names) /* cut: say so */
+		memcpy(names + sizeof names - 4, "...", 4);
+	fw_log(FW_LOG_WARN, "%s: %d identit%s enrolled with another model (%s); they are not "
+	       "recognised until enrolled again with this one: facectl enroll NAME PHOTO... "
+	       "(or --camera)", fw_store_path(s), r->n_stale, r->n_stale == 1 ? "y was" : "ies were",
+	       names);
+}
+
 struct id_map {
 	int64_t *row;   /* sorted row ids */
 	int n;

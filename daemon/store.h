@@ -168,6 +168,8 @@ struct fw_store_report {
 	int64_t generation;        /* what was loaded */
 };
 void fw_store_report_free(struct fw_store_report *r);
+/* A warning naming r's stale identities (none: nothing), with what to do. */
+void fw_store_report_log(const struct fw_store *s, const struct fw_store_report *r);
 
 /* Everything of model `model_id` into a new gallery with `threshold`
  * (templates: fw_gallery_template_tag() is the row id). One read

@@ -3,7 +3,8 @@
 # ../shared/data/recognition (read in place): enrol people from 1-3 photos
 # each, identify held-back photos (never a file of an enrolled photo_group)
 # and strangers, and report precision; refusals with what to do; "not NAME"
-# changing a decision; a model change reported; export -> import; forget and
+# changing a decision; a model change reported (by facectl and by the
+# daemon); export -> import; forget and
 # rename; a damaged file; --keep-crops; the file's mode and default place;
 # two enrolments at once; doctor.
 set -uo pipefail
@@ -157,6 +158,14 @@ assert l['rose_leslie']['needs_reenrolment'] is False"
 fc identify --gallery "$T/old.db" "$D/face_recognition_knn/test/johnsnow_test1.jpg" >"$T/old-id.json" 2>"$T/old-id.err"
 check "identify does not match the old model's templates and says who to re-enrol" bash -c "
 grep -q '\"identity\":null' '$T/old-id.json' && grep -q 'kit_harington' '$T/old-id.err' && grep -q 'enrolled again' '$T/old-id.err'"
+
+# ... and the daemon on that gallery names him in its log, once, at start
+mkdir "$T/snow"; cp "$D/face_recognition_knn/test/johnsnow_test1.jpg" "$T/snow/"
+timeout 60 "${FACEWATCHD:?}" --camera "replay:$T/snow" --exit-when-idle --gallery "$T/old.db" \
+  --socket "$T/old.sock" >/dev/null 2>"$T/old-daemon.log"
+check "the daemon names the identity to enrol again, once" bash -c "
+[ \$(grep -c 'kit_harington.*enrolled again' '$T/old-daemon.log') -eq 1 ] ||
+  { cat '$T/old-daemon.log'; false; }"
 
 # 6. Rename and forget.
 fc rename --gallery "$T/copy.db" rose_leslie rose >/dev/null
