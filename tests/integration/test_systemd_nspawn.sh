@@ -9,7 +9,8 @@
 #      facewatch.service, and the client gets hello;
 #   3. waits for the unit to be active (Type=notify: READY=1) with a
 #      STATUS= line, and for the journal to hold face_identified with the
-#      structured fields EVENT=, IDENTITY=, CAMERA=;
+#      structured fields EVENT=, IDENTITY=, CAMERA=; `systemctl reload`
+#      reloads in the same process (SIGHUP logged, still active);
 #   4. injects an inference stall (FACEWATCH_TEST_STALL_AFTER_FRAMES, a
 #      test-only fault hook) and waits for systemd's watchdog to kill and
 #      restart the service (NRestarts >= 1);
@@ -82,6 +83,17 @@ until journalctl -u facewatch.service EVENT=face_identified IDENTITY=lin-manuel-
 done
 say "journal_identified=$(journalctl -u facewatch.service EVENT=face_identified -o verbose -q | grep -c '^ *IDENTITY=lin-manuel-miranda$')"
 say "journal_camera=$(journalctl -u facewatch.service EVENT=face_identified -o verbose -q | sed -n 's/^ *CAMERA=//p' | head -1)"
+# systemctl reload: SIGHUP, the configuration and gallery read again, the
+# same process still running
+pid=$(prop MainPID)
+systemctl reload facewatch.service
+t=$(now)
+until journalctl -u facewatch.service -q -o cat | grep -q 'SIGHUP: reloading'; do
+  [ $(( $(now) - t )) -lt 15 ] || break
+  sleep 0.2
+done
+sleep 1
+say "reload=$(journalctl -u facewatch.service -q -o cat | grep -c 'SIGHUP: reloading') state=$(prop ActiveState) same_pid=$([ "$(prop MainPID)" = "$pid" ] && echo yes || echo no)"
 say "nrestarts_before=$(prop NRestarts)"
 systemctl set-environment FACEWATCH_TEST_STALL_AFTER_FRAMES=20
 systemctl restart facewatch.service
@@ -153,6 +165,7 @@ want 'state=active/running type=notify watchdog=3s user=facewatch'
 want 'status=camera ok, [0-9.]+ fps, [0-9]+ faces?, 1 identities'
 want 'journal_identified=[1-9]'
 want 'journal_camera=replay:/opt/clip.mjpeg'
+want 'reload=1 state=active same_pid=yes'
 want 'nrestarts_before=0'
 want 'nrestarts=[1-9]'
 want 'watchdog_log=[1-9]'
