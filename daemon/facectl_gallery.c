@@ -44,6 +44,7 @@
 #include "core/fw.h"
 #include "core/gallery.h"
 #include "core/quality.h"
+#include "daemon/config.h"
 #include "daemon/enroll.h"
 #include "daemon/facectl_live.h"
 #include "daemon/photo.h"
@@ -121,7 +122,10 @@ static void gallery_usage(FILE *f)
 	      "\n"
 	      "options: --gallery PATH (default $STATE_DIRECTORY/gallery.db, else\n"
 	      "  $XDG_STATE_HOME/facewatch/gallery.db, else ~/.local/state/facewatch/gallery.db),\n"
-	      "  --models DIR, --kernels ref|fast, --threshold S (default 0.55)\n",
+	      "  --models DIR, --kernels ref|fast, --threshold S (default 0.55),\n"
+	      "  --config FILE (or $FACEWATCH_CONFIG): the daemon's configuration, whose\n"
+	      "  threshold, gallery, socket and models apply unless given here, so facectl\n"
+	      "  decides as the daemon does\n",
 	      f);
 }
 
@@ -956,8 +960,10 @@ out:
 int fw_cmd_gallery(int argc, char **argv)
 {
 	enum { OPT_GALLERY = 256, OPT_MODELS, OPT_KERNELS, OPT_THRESHOLD, OPT_FAR, OPT_KEEP, OPT_JSON,
-	       OPT_SOCKET, OPT_CAMERA, OPT_COUNT, OPT_TIMEOUT, OPT_TRACK, OPT_LAST, OPT_DEVICE };
+	       OPT_SOCKET, OPT_CAMERA, OPT_COUNT, OPT_TIMEOUT, OPT_TRACK, OPT_LAST, OPT_DEVICE,
+	       OPT_CONFIG };
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "gallery", required_argument, NULL, OPT_GALLERY },
 		{ "models", required_argument, NULL, OPT_MODELS },
 		{ "kernels", required_argument, NULL, OPT_KERNELS },
@@ -977,6 +983,9 @@ int fw_cmd_gallery(int argc, char **argv)
 	};
 	struct gopts o = { .tier = FW_KERNELS_FAST, .threshold = FW_EMBED_SAME_THRESHOLD, .far = 1e-3,
 			   .count = FW_ENROLL_DEFAULT_VIEWS, .timeout_s = FW_ENROLL_DEFAULT_TIMEOUT_S };
+	static struct fw_config cfg; /* --config: its paths outlive this function's use */
+	const char *config = getenv("FACEWATCH_CONFIG");
+	int threshold_set = 0;
 	long v;
 	const char *cmd = argv[1];
 	int c;
@@ -985,6 +994,9 @@ int fw_cmd_gallery(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		char *end;
 		switch (c) {
+		case OPT_CONFIG:
+			config = optarg;
+			break;
 		case OPT_GALLERY:
 			o.gallery = optarg;
 			break;
@@ -1004,6 +1016,7 @@ int fw_cmd_gallery(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			threshold_set = 1;
 			break;
 		case OPT_FAR:
 			o.far = strtod(optarg, &end);
@@ -1060,6 +1073,24 @@ int fw_cmd_gallery(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (config && *config) {
+		/* the daemon's own file: the same threshold, gallery, socket and
+		 * models as the daemon, unless given here */
+		fw_config_defaults(&cfg);
+		if (fw_config_load(&cfg, config)) {
+			fprintf(stderr, "facectl %s: cannot use the configuration %s (the message above "
+				"says why); fix it, or leave out --config / FACEWATCH_CONFIG\n", cmd, config);
+			return 2;
+		}
+		if (!threshold_set)
+			o.threshold = cfg.threshold;
+		if (!o.gallery && cfg.gallery[0])
+			o.gallery = cfg.gallery;
+		if (!o.socket && cfg.socket_path[0])
+			o.socket = cfg.socket_path;
+		if (!o.models_dir && cfg.models[0])
+			o.models_dir = cfg.models;
+	}
 	if (o.keep_crops && (strcmp(cmd, "enroll") || o.camera)) {
 		fprintf(stderr, "facectl %s: --keep-crops is for enroll from photos only\n", cmd);
 		return 2;

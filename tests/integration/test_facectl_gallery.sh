@@ -167,6 +167,22 @@ check "the daemon names the identity to enrol again, once" bash -c "
 [ \$(grep -c 'kit_harington.*enrolled again' '$T/old-daemon.log') -eq 1 ] ||
   { cat '$T/old-daemon.log'; false; }"
 
+# 5b. The daemon's configuration: facectl takes its threshold and gallery
+#     (so it decides as the daemon does), unless given on the command line.
+P=$D/face_recognition_knn/train/rose_leslie/img2.jpg
+printf 'threshold = 0.99\ngallery = %s\n' "$T/copy.db" >"$T/strict.conf"
+fc identify --gallery "$T/copy.db" "$P" >"$T/c0.json" 2>/dev/null
+fc identify --config "$T/strict.conf" "$P" >"$T/c1.json" 2>/dev/null
+FACEWATCH_CONFIG=$T/strict.conf fc identify "$P" >"$T/c2.json" 2>/dev/null
+fc identify --config "$T/strict.conf" --threshold 0.5 "$P" >"$T/c3.json" 2>/dev/null
+check "identify follows the daemon's configuration (threshold 0.99: nobody; --threshold wins)" bash -c "
+grep -q '\"identity\":\"rose_leslie\"' '$T/c0.json' && grep -q '\"identity\":null' '$T/c1.json' &&
+grep -q '\"identity\":null' '$T/c2.json' && grep -q '\"identity\":\"rose_leslie\"' '$T/c3.json' ||
+{ cat '$T/c0.json' '$T/c1.json' '$T/c2.json' '$T/c3.json'; false; }"
+printf 'threshold = lots\n' >"$T/bad.conf"
+status 2 "a bad configuration: exit 2" fc identify --config "$T/bad.conf" "$P" 2>"$T/badconf.err"
+check "... naming the file and the line" grep -q "bad.conf:1" "$T/badconf.err"
+
 # 6. Rename and forget.
 fc rename --gallery "$T/copy.db" rose_leslie rose >/dev/null
 fc identify --gallery "$T/copy.db" "$D/face_recognition_knn/train/rose_leslie/img2.jpg" >"$T/ren.json" 2>/dev/null
