@@ -4,7 +4,8 @@
 # each, identify held-back photos (never a file of an enrolled photo_group)
 # and strangers, and report precision; refusals with what to do; "not NAME"
 # changing a decision; a model change reported (by facectl and by the
-# daemon); export -> import; forget and
+# daemon); facectl following the daemon's configuration; a running daemon
+# naming someone enrolled beside it; export -> import; forget and
 # rename; a damaged file; --keep-crops; the file's mode and default place;
 # two enrolments at once; doctor.
 set -uo pipefail
@@ -182,6 +183,53 @@ grep -q '\"identity\":null' '$T/c2.json' && grep -q '\"identity\":\"rose_leslie\
 printf 'threshold = lots\n' >"$T/bad.conf"
 status 2 "a bad configuration: exit 2" fc identify --config "$T/bad.conf" "$P" 2>"$T/badconf.err"
 check "... naming the file and the line" grep -q "bad.conf:1" "$T/badconf.err"
+
+# 5c. An enrolment beside a running daemon (no SIGHUP, no socket): the daemon
+#     sees the gallery change and names the person it could not name before.
+CLIP=$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg
+printf 'refresh_ms = 1000\n' >"$T/live.conf"
+"$FACEWATCHD" --config "$T/live.conf" --camera "replay:$CLIP" --loop --fps 30 --gallery "$T/live.db" \
+  --socket "$T/live.sock" >/dev/null 2>"$T/live-daemon.log" &
+dpid=$!
+python3 - "$T/live.sock" "$FACECTL" "$T/live.db" \
+  "$REC/images/face_recognition_examples/lin-manuel-miranda.png" >"$T/live.out" 2>&1 <<'PY'
+import json, socket, subprocess, sys, time
+sock, facectl, db, photo = sys.argv[1:5]
+end = time.time() + 30
+while True:
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(sock); break
+    except OSError:
+        if time.time() > end: sys.exit("no daemon socket")
+        time.sleep(0.1)
+f = s.makefile()
+s.sendall(b'{"request":"subscribe","events":["face_identified"]}\n')
+s.settimeout(30)
+def names(until):
+    got = []
+    try:
+        for line in f:
+            e = json.loads(line)
+            if e.get("event") == "face_identified":
+                got.append(e.get("identity"))
+                if e.get("identity"): break
+            if time.time() > until: break
+    except socket.timeout:
+        pass
+    return got
+before = names(time.time() + 4)
+assert before and not any(before), "before the enrolment: %r" % before
+subprocess.run([facectl, "enroll", "--gallery", db, "lin-manuel-miranda", photo], check=True,
+               stdout=subprocess.DEVNULL)
+t0 = time.time()
+after = names(time.time() + 25)
+assert "lin-manuel-miranda" in after, "after the enrolment: %r" % after
+print("named %.1f s after facectl enroll wrote the gallery" % (time.time() - t0))
+PY
+rc=$?
+kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+check "a running daemon names someone enrolled beside it: $(tail -1 "$T/live.out")" bash -c "
+[ $rc -eq 0 ] || { cat '$T/live.out' '$T/live-daemon.log'; false; }"
 
 # 6. Rename and forget.
 fc rename --gallery "$T/copy.db" rose_leslie rose >/dev/null
