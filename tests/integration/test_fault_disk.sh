@@ -18,7 +18,10 @@
 #     and passes doctor; the daemon still answers status and still
 #     identifies lin; and once space is freed / the file system is writable
 #     again, a camera enrolment succeeds with the same daemon (no restart);
-#   - killed with SIGKILL at random moments while enrolling (10 times): the
+#   - facewatchd killed with SIGKILL in the middle of a camera enrolment
+#     (3 times): facectl ends with a message, the gallery passes doctor and
+#     holds everyone, and the person being enrolled whole or not at all;
+#   - facectl killed with SIGKILL at random moments while enrolling (10 times): the
 #     gallery opens after each, passes doctor, holds everyone enrolled before
 #     and the victim whole or not at all.
 set -uo pipefail
@@ -140,6 +143,7 @@ S=$T/live.sock
 # face_identified events (JSON lines in $T/ident.jsonl)
 live_start() {
   printf 'status_interval = 0\n' >"$T/live.conf"
+  rm -f "$S" # left by a daemon killed with SIGKILL: wait for the new one's
   "$FACEWATCHD" --config "$T/live.conf" --camera "replay:$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg" \
     --loop --fps 30 --socket "$S" --gallery "$G" 2>"$T/live.log" &
   dpid=$!
@@ -230,6 +234,48 @@ live_refused "live, read-only" live-ro "read-only" "remount it read-write"
 mount -o remount,rw "$M" || bad "remount read-write"
 live_enrols "live, writable again" live-after-ro
 live_stop "live, read-only"
+
+# kill -9 of the daemon while it enrols from the camera (the views take
+# about a second, then one transaction): anywhere from the first view to
+# just after the write
+dwhole=0
+for i in 1 2 3; do
+  live_start
+  "$FACECTL" enroll "dvictim$i" --camera --count 3 --timeout 30 --socket "$S" >"$T/dv.out" 2>"$T/dv.err" &
+  vpid=$!
+  for _ in $(seq 150); do grep -q "view 1 of 3 taken" "$T/dv.err" && break; sleep 0.1; done
+  sleep "$(printf '0.%02d' $(( RANDOM % 100 )))"
+  kill -9 "$dpid"; wait "$dpid" 2>/dev/null; dpid=
+  # facectl must not wait forever for an answer that will not come
+  for _ in $(seq 100); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$vpid" 2>/dev/null; then
+    bad "daemon kill -9 #$i: facectl still waits 10 s later"; kill "$vpid"
+  fi
+  wait "$vpid"; vrc=$?
+  kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null; wpid=
+  got=$(fc list --gallery "$G" 2>/dev/null | python3 -c "
+import json,sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e['name'] == 'dvictim$i': print(e['templates'])")
+  rest=$(names | tr ' ' '\n' | grep -v "^dvictim$i\$" | tr '\n' ' ' | sed 's/ $//')
+  if [ "$rest" != "$(sorted)" ]; then
+    bad "daemon kill -9 #$i: list says '$(names)', want '$(sorted)' and maybe dvictim$i"
+  elif [ -n "$got" ] && [ "$got" != 3 ]; then
+    bad "daemon kill -9 #$i: dvictim$i half there ($got of 3 templates)"
+  elif [ -n "$got" ]; then
+    dwhole=$((dwhole + 1)); enrolled="$enrolled dvictim$i"
+    [ $vrc -eq 0 ] && ok "daemon kill -9 #$i: everyone still there, dvictim$i whole (facectl: done)" \
+      || ok "daemon kill -9 #$i: everyone still there, dvictim$i whole (stored just before; facectl: $(tail -1 "$T/dv.err"))"
+  elif [ $vrc -ne 0 ] && [ $vrc -lt 128 ] && [ -s "$T/dv.err" ]; then
+    ok "daemon kill -9 #$i: everyone still there, dvictim$i absent; facectl: $(tail -1 "$T/dv.err")"
+  else
+    bad "daemon kill -9 #$i: dvictim$i absent but facectl exited $vrc: $(cat "$T/dv.err")"
+  fi
+  fc doctor --gallery "$G" >"$T/doctor.out" 2>&1 && grep -q "integrity ok" "$T/doctor.out" \
+    || { bad "daemon kill -9 #$i: doctor"; cat "$T/doctor.out"; }
+done
+echo "daemon kill -9: $dwhole of 3 camera enrolments were stored when killed"
 echo "enrolment through the daemon: $((SECONDS - t_live)) s"
 
 # ---- kill -9 while enrolling
