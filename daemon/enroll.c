@@ -262,7 +262,7 @@ json_t *fw_enroll_main_msg(struct fw_enroll *e, const struct fw_enroll_msg *m)
 	reply = json_object();
 	if (m->err) {
 		json_object_set_new(reply, "error", json_string(m->text[0] ? m->text : fw_strerror(m->err)));
-		if (!m->is_not)
+		if (!m->is_not && m->reason != FW_QUALITY_OK)
 			json_object_set_new(reply, "reason", json_string(fw_quality_reason_name(m->reason)));
 	} else if (m->is_not) {
 		json_object_set_new(reply, "not", json_string(m->name));
@@ -320,6 +320,28 @@ static struct fw_enroll_msg *new_msg(struct fw_enroll *e, enum fw_enroll_msg_kin
 	return m;
 }
 
+/* What the client is told when the gallery cannot be written: the file, the
+ * cause and what to do (the daemon's log says the same, in the store's words);
+ * nothing was stored. */
+static void store_error(struct fw_enroll_msg *m, const struct fw_enroll_env *env, int err)
+{
+	const char *path = fw_store_path(env->store);
+
+	m->err = err;
+	m->reason = FW_QUALITY_OK; /* no refusal of frames: no "reason" */
+	if (err == -ENOSPC)
+		snprintf(m->text, sizeof m->text, "could not write the gallery %s: the disk is full; "
+			 "nothing was stored. Free some space on the file system holding it (df '%s') "
+			 "and try again", path, path);
+	else if (err == -EROFS)
+		snprintf(m->text, sizeof m->text, "could not write the gallery %s: its file system is "
+			 "mounted read-only; nothing was stored. Remount it read-write (or give "
+			 "facewatchd a --gallery in a writable place) and try again", path);
+	else
+		snprintf(m->text, sizeof m->text, "could not write the gallery %s: %s (see the "
+			 "daemon's log)", path, fw_strerror(err));
+}
+
 static void run_not(struct fw_enroll *e, const struct fw_enroll_env *env, const struct cmd *c,
 		    int64_t now_ms)
 {
@@ -360,11 +382,14 @@ static void run_not(struct fw_enroll *e, const struct fw_enroll_env *env, const 
 	}
 	newest = r->emb[(r->next + FW_ENROLL_TRACK_VIEWS - 1) % FW_ENROLL_TRACK_VIEWS];
 	err = fw_store_add(env->store, c->name, t, r->n, 0, &m->added);
-	if (err) {
+	if (err == -ENOENT) {
 		m->err = err;
-		if (err == -ENOENT)
-			snprintf(m->text, sizeof m->text, "nobody called '%s' is enrolled (facectl list "
-				 "shows who is)", c->name);
+		snprintf(m->text, sizeof m->text, "nobody called '%s' is enrolled (facectl list "
+			 "shows who is)", c->name);
+		goto out;
+	}
+	if (err) {
+		store_error(m, env, err);
 		goto out;
 	}
 	env->reload(env->ctx);
@@ -459,11 +484,10 @@ static void finish(struct fw_enroll *e, const struct fw_enroll_env *env, int err
 				 "who is already enrolled; was it really %s?",
 				 fw_gallery_name(env->gallery, fm.identity), fm.similarity, e->session.name);
 	}
-	m->err = fw_store_add(env->store, e->session.name, t, e->n_taken, FW_STORE_ADD_CREATE,
-			      &m->added);
-	if (m->err)
-		snprintf(m->text, sizeof m->text, "could not write the gallery: %s (see the daemon's "
-			 "log)", fw_strerror(m->err));
+	err = fw_store_add(env->store, e->session.name, t, e->n_taken, FW_STORE_ADD_CREATE,
+			   &m->added);
+	if (err)
+		store_error(m, env, err);
 	else
 		env->reload(env->ctx);
 out:

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,16 @@ struct fw_store {
 	char *path;
 	int busy_ms;
 	sqlite3_stmt *gen; /* SELECT of meta.generation, kept: the daemon polls it */
+	int ro;            /* the connection was opened read-only (counted in ro_conns) */
 };
+
+/* Connections of this process opened read-only (their file system was). All
+ * connections of a process to one file share SQLite's mapping of its -shm
+ * file, made read-only by the first one opened on a read-only file system
+ * and kept so while any of them stays open: see reopen_if_writable(). */
+static atomic_int ro_conns;
+
+#define OPEN_QUIET 0x100    /* internal fw_store_open() flag: no warnings (a reopen) */
 
 /* ---- schema ---- */
 
@@ -241,8 +251,52 @@ void fw_store_close(struct fw_store *s)
 		return;
 	sqlite3_finalize(s->gen);
 	sqlite3_close(s->db);
+	if (s->ro)
+		atomic_fetch_sub(&ro_conns, 1);
 	free(s->path);
 	free(s);
+}
+
+/* Close s's connection and take n's instead (n is freed); n NULL: none. */
+static void adopt(struct fw_store *s, struct fw_store *n)
+{
+	sqlite3_finalize(s->gen);
+	s->gen = NULL;
+	sqlite3_close(s->db);
+	if (s->ro)
+		atomic_fetch_sub(&ro_conns, 1);
+	s->db = n ? n->db : NULL;
+	s->ro = n ? n->ro : 0;
+	if (n) {
+		sqlite3_busy_timeout(s->db, s->busy_ms);
+		n->db = NULL;
+		n->ro = 0;
+		fw_store_close(n);
+	}
+}
+
+/* A connection let go by release_if_ro(): open it again. */
+static int ensure_open(struct fw_store *s)
+{
+	struct fw_store *n;
+	int err;
+
+	if (s->db)
+		return 0;
+	if ((err = fw_store_open(&n, s->path, OPEN_QUIET)))
+		return err;
+	adopt(s, n);
+	return 0;
+}
+
+/* While another connection of this process is read-only, a reader lets go of
+ * its connection after each use (the daemon's poll, once a second), so that
+ * the writer's reopen in write_txn() finds the -shm mapping gone and makes
+ * it anew, writable. */
+static void release_if_ro(struct fw_store *s)
+{
+	if (atomic_load(&ro_conns) > s->ro)
+		adopt(s, NULL);
 }
 
 static int not_ours(struct fw_store *s, const char *why)
@@ -348,7 +402,7 @@ int fw_store_open(struct fw_store **out, const char *path, unsigned flags)
 	} else if (!S_ISREG(st.st_mode)) {
 		fw_log(FW_LOG_ERROR, "%s: not a regular file; give --gallery the path of a file", path);
 		return FW_EINVAL;
-	} else if (st.st_mode & 077) {
+	} else if ((st.st_mode & 077) && !(flags & OPEN_QUIET)) {
 		fw_log(FW_LOG_WARN, "%s: the gallery can be read by other users (mode %03o); "
 		       "chmod 600 '%s'", path, (unsigned)(st.st_mode & 0777), path);
 	}
@@ -398,10 +452,15 @@ int fw_store_open(struct fw_store **out, const char *path, unsigned flags)
 	}
 	if (err)
 		goto fail;
-	if (strcmp(mode, "wal"))
-		fw_log(FW_LOG_WARN, "%s: cannot use WAL mode (journal mode %s): readers and "
-		       "writers will wait for each other", path, mode);
-	else {
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		s->ro = 1;
+		atomic_fetch_add(&ro_conns, 1);
+	}
+	if (strcmp(mode, "wal")) {
+		if (!(flags & OPEN_QUIET))
+			fw_log(FW_LOG_WARN, "%s: cannot use WAL mode (journal mode %s): readers "
+			       "and writers will wait for each other", path, mode);
+	} else {
 		/* Keep the -wal and -shm files after the last close (the -wal
 		 * emptied after each checkpoint): opening a WAL gallery whose
 		 * -shm file is gone must create and size one, which fails on a
@@ -486,10 +545,32 @@ static int bump_generation(struct fw_store *s)
  * a busy lock after busy_timeout, back off and try again a few times. fn
  * returns 0 or an FW code (it has logged); SQLite failures in fn are
  * mapped with sql_fail() by fn itself. */
+/* A gallery opened while its file system was read-only is opened read-only
+ * by SQLite and stays so: once the file can be written again (remounted
+ * read-write), take a new connection, so that a long-running daemon need not
+ * be restarted to enrol. The old one is closed first, so that with the
+ * daemon's other connection let go (release_if_ro()) the -shm mapping is
+ * made anew, writable. A failed reopen leaves the write to fail with its
+ * reason. */
+static int reopen_if_writable(struct fw_store *s)
+{
+	if (!s->ro || access(s->path, W_OK))
+		return ensure_open(s);
+	adopt(s, NULL);
+	if (ensure_open(s))
+		return FW_EIO;
+	fw_log(FW_LOG_INFO, "%s: the gallery can be written again; reopened it", s->path);
+	return 0;
+}
+
 static int write_txn(struct fw_store *s, const char *doing, txn_fn fn, void *ctx)
 {
+	int err = reopen_if_writable(s);
+
+	if (err)
+		return err;
 	for (int attempt = 0;; attempt++) {
-		int rc = exec(s, "BEGIN IMMEDIATE"), err;
+		int rc = exec(s, "BEGIN IMMEDIATE");
 
 		if (rc) {
 			if (is_busy(rc) && attempt < RETRIES) {
@@ -808,8 +889,10 @@ int fw_store_rename(struct fw_store *s, const char *old_name, const char *new_na
 
 int fw_store_generation(struct fw_store *s, int64_t *gen)
 {
-	int rc;
+	int rc, err;
 
+	if ((err = ensure_open(s)))
+		return err;
 	if (!s->gen && (rc = sqlite3_prepare_v3(s->db, "SELECT value FROM meta WHERE key = 'generation'",
 					       -1, SQLITE_PREPARE_PERSISTENT, &s->gen, NULL)))
 		return sql_fail(s, rc, "reading the change counter");
@@ -818,6 +901,7 @@ int fw_store_generation(struct fw_store *s, int64_t *gen)
 	sqlite3_reset(s->gen);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return sql_fail(s, rc, "reading the change counter");
+	release_if_ro(s);
 	return 0;
 }
 
@@ -842,6 +926,8 @@ int fw_store_list(struct fw_store *s, const char *model_id, struct fw_store_iden
 
 	*out = NULL;
 	*n = 0;
+	if ((rc = ensure_open(s)))
+		return rc;
 	if ((rc = prepare(s, sql, &st)))
 		return sql_fail(s, rc, "listing");
 	if (model_id)
