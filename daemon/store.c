@@ -135,8 +135,16 @@ static int is_busy(int rc)
 
 /* ---- small SQL helpers (rc is an SQLite code) ---- */
 
+static int ensure_open(struct fw_store *s);
+
+/* Every statement goes through prepare() or exec(): a connection let go
+ * while the gallery was read-only (release_if_ro()) is taken again here,
+ * whichever function comes first. */
 static int prepare(struct fw_store *s, const char *sql, sqlite3_stmt **st)
 {
+	*st = NULL;
+	if (!s->db && ensure_open(s))
+		return SQLITE_CANTOPEN;
 	return sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
 }
 
@@ -162,6 +170,8 @@ static int query_int(struct fw_store *s, const char *sql, int64_t *v)
 
 static int exec(struct fw_store *s, const char *sql)
 {
+	if (!s->db && ensure_open(s))
+		return SQLITE_CANTOPEN;
 	return sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 }
 
