@@ -23,6 +23,7 @@ struct track {
 struct ident {
 	enum fw_attention_state state;
 	int64_t since;
+	float yaw, pitch;  /* while LOOKING: the deciding track's, kept for the AWAY event */
 };
 
 struct fw_attention {
@@ -168,7 +169,7 @@ int fw_attention_update(struct fw_attention *a, int64_t now, const struct fw_att
 	/* identities: looking while one of their live tracks is. Only those
 	 * of a live track or looking now can change (not the whole gallery). */
 	int32_t cand[2 * FW_ATTENTION_MAX_TRACKS];
-	int nc = 0;
+	int nc = 0, n_track_events = ne;
 
 	for (int k = 0; k < a->n_looking; k++)
 		cand[nc++] = a->looking[k];
@@ -193,6 +194,20 @@ int fw_attention_update(struct fw_attention *a, int64_t now, const struct fw_att
 				if (!by || a->t[s].since < by->since)
 					by = &a->t[s];
 			}
+		if (by) {
+			a->id[id].yaw = by->yaw;
+			a->id[id].pitch = by->pitch;
+		} else if (st != a->id[id].state) {
+			/* turned AWAY: the pose its face turned away with, as in
+			 * that face's event; if its looking face left instead,
+			 * the last pose that face was seen looking with */
+			for (int k = 0; k < n_track_events; k++)
+				if (out[k].identity == id && out[k].state == FW_ATTENTION_AWAY) {
+					a->id[id].yaw = out[k].yaw;
+					a->id[id].pitch = out[k].pitch;
+					break;
+				}
+		}
 		if (st == a->id[id].state)
 			continue;
 		a->id[id].state = st;
@@ -205,7 +220,7 @@ int fw_attention_update(struct fw_attention *a, int64_t now, const struct fw_att
 					a->looking[k] = a->looking[--a->n_looking];
 		}
 		out[ne++] = (struct fw_attention_event){ 0, id, st, a->id[id].since, now,
-							 by ? by->yaw : 0, by ? by->pitch : 0 };
+							 a->id[id].yaw, a->id[id].pitch };
 	}
 	return ne;
 }

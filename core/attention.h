@@ -57,7 +57,9 @@ struct fw_attention_event {
 	enum fw_attention_state state;
 	int64_t since_ms;
 	int64_t at_ms;
-	float yaw, pitch;    /* the smoothed pose then (identity: of the track that decided) */
+	float yaw, pitch;    /* the smoothed pose then; an identity's: of the track that
+				decided (AWAY: the one that turned away, or whose face
+				left: its last pose seen looking) */
 };
 
 struct fw_attention;

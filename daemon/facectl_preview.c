@@ -227,7 +227,9 @@ static void parse_faces(struct viewer *v, const json_t *ev)
 	json_array_foreach(faces, i, f) {
 		struct fw_display_face *d;
 		const json_t *box = json_object_get(f, "box"), *pts = json_object_get(f, "keypoints"), *pt;
+		const json_t *lm = json_object_get(f, "landmarks"), *pose = json_object_get(f, "pose");
 		const char *name = json_string_value(json_object_get(f, "identity"));
+		const char *att = json_string_value(json_object_get(f, "attention"));
 		size_t k;
 
 		if (v->r.n_faces == FW_PREVIEW_MAX_FACES || json_array_size(box) != 4)
@@ -242,6 +244,21 @@ static void parse_faces(struct viewer *v, const json_t *ev)
 		d->similarity = num(f, "similarity", 0);
 		d->state = name ? FW_DISPLAY_IDENTIFIED : FW_DISPLAY_UNKNOWN;
 		snprintf(d->name, sizeof d->name, "%s", name ? name : "");
+		/* landmarks68 = on: the 68 points, the pose axes from the nose
+		 * tip (iBUG point 30) and attention, as the daemon's own window */
+		if (json_array_size(lm) == 68 && json_is_object(pose)) {
+			pts = lm;
+			d->has_pose = 1;
+			d->yaw = num(pose, "yaw", 0);
+			d->pitch = num(pose, "pitch", 0);
+			d->roll = num(pose, "roll", 0);
+			d->origin[0] = (float)json_number_value(json_array_get(json_array_get(lm, 30), 0));
+			d->origin[1] = (float)json_number_value(json_array_get(json_array_get(lm, 30), 1));
+		}
+		if (att)
+			d->attention = !strcmp(att, "looking") ? FW_DISPLAY_LOOKING
+				       : !strcmp(att, "away")  ? FW_DISPLAY_AWAY
+							       : FW_DISPLAY_ATTENTION_NONE;
 		json_array_foreach(pts, k, pt) {
 			if (d->n_points == FW_DISPLAY_MAX_POINTS)
 				break;

@@ -464,9 +464,13 @@ static void preview_hand_off(struct infer *in, struct fw_frame *f)
 			p->roll = m->faces[i].pose.roll;
 			p->origin[0] = m->faces[i].lm[30][0];
 			p->origin[1] = m->faces[i].lm[30][1];
+			p->attention = m->faces[i].looking ? FW_DISPLAY_LOOKING : FW_DISPLAY_AWAY;
+			memcpy(in->pv.keypoints[i], m->faces[i].kp, sizeof m->faces[i].kp);
 		} else {
 			p->n_points = FW_DET_KEYPOINTS;
 			memcpy(p->points, m->faces[i].kp, sizeof m->faces[i].kp);
+			p->has_pose = 0; /* the slot may hold an earlier face's */
+			p->attention = FW_DISPLAY_ATTENTION_NONE;
 		}
 	}
 	fw_preview_publish(in->d->preview, f, &in->pv);

@@ -244,15 +244,35 @@ static json_t *result_json(const struct fw_preview_result *r)
 
 	for (int i = 0; i < r->n_faces; i++) {
 		const struct fw_display_face *f = &r->faces[i];
-		json_t *pts = json_array();
+		json_t *pts = json_array(), *o, *fo;
 		for (int k = 0; k < f->n_points; k++)
 			json_array_append_new(pts, json_pack("[oo]", round1(f->points[k][0]),
 							     round1(f->points[k][1])));
-		json_array_append_new(faces, json_pack("{s[oooo] sf so sf so}", "box",
-			round1(f->box[0]), round1(f->box[1]), round1(f->box[2] - f->box[0]),
-			round1(f->box[3] - f->box[1]), "score", roundf(f->score * 1e4f) / 1e4f,
-			"identity", f->name[0] ? json_string(f->name) : json_null(),
-			"similarity", roundf(f->similarity * 1e4f) / 1e4f, "keypoints", pts));
+		if (f->has_pose) {
+			/* landmarks68 = on: the points drawn are the 68, sent as
+			 * `landmarks` with the pose and attention, as in `frame` */
+			json_t *kp = json_array();
+			for (int k = 0; k < FW_DET_KEYPOINTS; k++)
+				json_array_append_new(kp, json_pack("[oo]", round1(r->keypoints[i][k][0]),
+								    round1(r->keypoints[i][k][1])));
+			o = json_pack("{so so s{sfsfsf}}", "keypoints", kp, "landmarks", pts, "pose",
+				      "yaw", roundf(f->yaw * 10) / 10, "pitch",
+				      roundf(f->pitch * 10) / 10, "roll", roundf(f->roll * 10) / 10);
+			if (o && f->attention != FW_DISPLAY_ATTENTION_NONE)
+				json_object_set_new(o, "attention", json_string(
+					f->attention == FW_DISPLAY_LOOKING ? "looking" : "away"));
+		} else {
+			o = json_pack("{so}", "keypoints", pts);
+		}
+		fo = json_pack("{s[oooo] sf so sf}", "box", round1(f->box[0]), round1(f->box[1]),
+			       round1(f->box[2] - f->box[0]), round1(f->box[3] - f->box[1]), "score",
+			       roundf(f->score * 1e4f) / 1e4f, "identity",
+			       f->name[0] ? json_string(f->name) : json_null(), "similarity",
+			       roundf(f->similarity * 1e4f) / 1e4f);
+		if (fo && o)
+			json_object_update(fo, o);
+		json_decref(o);
+		json_array_append_new(faces, fo);
 	}
 	return faces;
 }

@@ -37,6 +37,7 @@
 
 #include "capture/jpeg.h"
 #include "capture/ring.h"
+#include "core/detector.h"
 #include "daemon/events.h"
 #include "display/display.h"
 
@@ -67,6 +68,9 @@ struct fw_preview_result {
 	int n_faces;
 	struct fw_display_face faces[FW_PREVIEW_MAX_FACES];
 	float latency_ms;
+	/* for faces with has_pose, whose points are the 68 landmarks: the
+	 * detector's keypoints (the `preview` event sends both, as `frame`) */
+	float keypoints[FW_PREVIEW_MAX_FACES][FW_DET_KEYPOINTS][2];
 };
 
 struct fw_preview;

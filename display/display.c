@@ -72,6 +72,13 @@ void fw_display_state_colour(enum fw_display_state s, uint8_t rgb[3])
 	memcpy(rgb, c[i], 3);
 }
 
+void fw_display_attention_colour(enum fw_display_attention a, uint8_t rgb[3])
+{
+	/* neither is a state colour (the label behind it): white, mid grey */
+	uint8_t v = a == FW_DISPLAY_LOOKING ? 255 : 150;
+	rgb[0] = rgb[1] = rgb[2] = v;
+}
+
 /* ---- text ----------------------------------------------------------------- */
 
 static const struct glyph *glyph_get(struct fw_display *w, uint32_t cp)
@@ -462,6 +469,40 @@ static void draw_pose(struct fw_display *w, const struct fw_display_face *f, int
 	}
 }
 
+static void __attribute__((format(printf, 3, 4)))
+append(char *line, size_t cap, const char *fmt, ...);
+
+/* The attention eye in ew x eh at (x, y): an almond (white of the eye,
+ * black rim) and a round black pupil, in the middle while looking and to
+ * the side while away, so the two differ in shape as well as shade. */
+static void draw_eye(struct fw_display *w, int x, int y, int ew, int eh,
+		     enum fw_display_attention a)
+{
+	uint8_t white[3];
+	float cy = y + 0.5f * (float)(eh - 1), half = 0.5f * (float)(eh - 1);
+	float r = 0.3f * (float)eh, px = x + 0.5f * (float)(ew - 1);
+
+	if (a == FW_DISPLAY_AWAY)
+		px += 0.28f * (float)ew;
+	fw_display_attention_colour(a, white);
+	for (int i = 0; i < ew; i++) {
+		float u = 2.0f * ((float)i + 0.5f) / (float)ew - 1.0f;
+		int hh = (int)lroundf(half * (1.0f - u * u)), x0 = x + i, y0 = (int)lroundf(cy);
+		float dx = (float)x0 - px, pr = r * r - dx * dx;
+		SDL_SetRenderDrawColor(w->ren, white[0], white[1], white[2], 255);
+		SDL_RenderDrawLine(w->ren, x0, y0 - hh, x0, y0 + hh);
+		SDL_SetRenderDrawColor(w->ren, 0, 0, 0, 255);
+		if (pr > 0) {
+			int ph = (int)floorf(sqrtf(pr));
+			if (ph > hh)
+				ph = hh;
+			SDL_RenderDrawLine(w->ren, x0, y0 - ph, x0, y0 + ph);
+		}
+		SDL_RenderDrawPoint(w->ren, x0, y0 - hh);
+		SDL_RenderDrawPoint(w->ren, x0, y0 + hh);
+	}
+}
+
 static void draw_face(struct fw_display *w, const struct fw_display_face *f, int thick, int top)
 {
 	static const uint8_t black[3] = { 0, 0, 0 }, point[3] = { 255, 235, 0 };
@@ -491,19 +532,34 @@ static void draw_face(struct fw_display *w, const struct fw_display_face *f, int
 			draw_pose(w, f, x1, x2);
 	}
 
-	if (!w->font)
+	/* the attention eye ends the label; without a font it is the label */
+	int eye = f->attention == FW_DISPLAY_LOOKING || f->attention == FW_DISPLAY_AWAY;
+	int eh = w->font && w->line_h > 8 ? w->line_h - 4 : 11, ew = 2 * eh;
+	int lh = w->font ? w->line_h : eh + 4, tw = 4, ty = y1 - lh;
+	if (!w->font && !eye)
 		return;
-	if (f->name[0])
-		snprintf(label, sizeof label, "%s %.2f", f->name, (double)f->similarity);
-	else
-		snprintf(label, sizeof label, "%s", f->state == FW_DISPLAY_ENROLLING ? "enrolling" : "unknown");
+	label[0] = 0;
+	if (w->font) {
+		if (f->name[0])
+			snprintf(label, sizeof label, "%s %.2f", f->name, (double)f->similarity);
+		else
+			snprintf(label, sizeof label, "%s",
+				 f->state == FW_DISPLAY_ENROLLING ? "enrolling" : "unknown");
+		if (eye)
+			append(label, sizeof label, " %s",
+			       f->attention == FW_DISPLAY_LOOKING ? "looking" : "away");
+		tw = text_width(w, label) + 8;
+	}
+	if (eye)
+		tw += ew + 4;
 	/* on the box's top edge, outside; inside when that would be off the
 	 * picture or under the head-up line (`top`) */
-	int tw = text_width(w, label) + 8, ty = y1 - w->line_h;
 	if (ty < top)
 		ty = y1 + thick > top ? y1 + thick : top;
-	fill(w, x1, ty, tw, w->line_h, c, 255);
+	fill(w, x1, ty, tw, lh, c, 255);
 	draw_text(w, x1 + 4, ty, label, black);
+	if (eye)
+		draw_eye(w, x1 + tw - ew - 4, ty + (lh - eh) / 2, ew, eh, f->attention);
 }
 
 /* Append to a line, never past its end (a cut line is still a line). */

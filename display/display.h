@@ -1,6 +1,7 @@
 /* The preview window: the camera picture with the pipeline's results drawn
  * over it (a box per face coloured by state, name and similarity, the
- * keypoints), a head-up line (fps, capture->result latency, dropped frames,
+ * keypoints or 68 landmarks, the head pose and whether the face looks at
+ * the screen), a head-up line (fps, capture->result latency, dropped frames,
  * ISA, CPU %), keys (q/Esc close, f full screen, k keypoints, s snapshot)
  * and JPEG snapshots of exactly what is shown. SDL2, with text through
  * SDL2_ttf.
@@ -66,6 +67,15 @@ enum fw_display_state {
 	FW_DISPLAY_ENROLLING,    /* being enrolled right now */
 };
 
+/* Whether the face looks at the screen (core/attention.h), shown on its
+ * label: the word and an eye, open and white with the pupil in the middle
+ * while looking, grey with the pupil to the side while away. */
+enum fw_display_attention {
+	FW_DISPLAY_ATTENTION_NONE = 0, /* not measured (landmarks68 off, or no run yet) */
+	FW_DISPLAY_LOOKING,
+	FW_DISPLAY_AWAY,
+};
+
 /* One face, in the picture's pixels. */
 struct fw_display_face {
 	float box[4];                  /* x1 y1 x2 y2 */
@@ -83,7 +93,12 @@ struct fw_display_face {
 	int has_pose;
 	float yaw, pitch, roll;
 	float origin[2];
+	enum fw_display_attention attention;
 };
+
+/* The eye's colours (R, G, B) on a label, for tests and the README: the
+ * white of the eye while looking, and while away. */
+void fw_display_attention_colour(enum fw_display_attention a, uint8_t rgb[3]);
 
 /* The picture-plane direction (dx, dy; y down) of the head's axis k (0 red:
  * right, 1 green: up, 2 blue: the nose) for a pose, as drawn. Its length is

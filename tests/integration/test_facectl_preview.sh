@@ -88,6 +88,87 @@ wait "$pid" || rc=$?
 pid=
 [ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
 
+# landmarks68 = on: the preview event carries each face's 68 landmarks, pose
+# and attention; facectl preview draws them as the daemon's window does: the
+# landmarks as yellow dots where the daemon put them, the pose axes (red,
+# green, blue) from the nose tip, and the attention eye on the label (white
+# while looking, grey while away), between the label's colour on its row.
+rm -f "$T/fw.sock"
+printf 'status_interval = 0\nlandmarks68 = on\nattention_rate_hz = 10\n' >"$T/lm.conf"
+"$FACEWATCHD" --config "$T/lm.conf" --camera "replay:$T/clip.mjpeg" --fps 15 \
+  --socket "$T/fw.sock" --gallery "$T/gallery.db" 2>"$T/daemon.log" &
+pid=$!
+for _ in $(seq 100); do [ -S "$T/fw.sock" ] && break; sleep 0.1; done
+timeout 60 "$FACECTL" preview --socket "$T/fw.sock" --frames 20 --snapshot "$T/lm.jpg" \
+  >"$T/lm.json" 2>"$T/facectl.log" || { cat "$T/facectl.log"; fail "facectl preview (landmarks68) failed"; }
+convert "$T/lm.jpg" "$T/lm.ppm"
+python3 - "$T/lm.ppm" "$T/lm.json" <<'PY' || fail "the landmarks, pose or attention are not drawn as the daemon sent them"
+import json, math, sys
+data = open(sys.argv[1], "rb").read()
+parts, pos = [], 0
+while len(parts) < 4:
+    while data[pos:pos+1].isspace(): pos += 1
+    end = pos
+    while not data[end:end+1].isspace(): end += 1
+    parts.append(data[pos:end]); pos = end
+pos += 1
+w, h, pix = int(parts[1]), int(parts[2]), data[pos:]
+def px(x, y):
+    x, y = min(max(int(x), 0), w - 1), min(max(int(y), 0), h - 1)
+    i = (y * w + x) * 3; return tuple(pix[i:i+3])
+def near(p, c, tol=60): return all(abs(a - b) < tol for a, b in zip(p, c))
+def hit(x, y, c, r=1):
+    return any(near(px(x + dx, y + dy), c) for dx in range(-r, r + 1) for dy in range(-r, r + 1))
+out = json.load(open(sys.argv[2]))
+assert (w, h) == (out["width"], out["height"]) == (640, 360), (w, h, out)
+faces = [f for f in out["faces"] if "landmarks" in f]
+assert faces, ("no face of the last frame shown has landmarks", out["faces"])
+YELLOW, AXES = (255, 235, 0), [(230, 40, 40), (40, 200, 60), (40, 110, 255)]
+LABEL = {True: (0, 220, 120), False: (255, 140, 0)}
+EYE = {"looking": (255, 255, 255), "away": (150, 150, 150)}
+for f in faces:
+    lm, pose, x, y, bw, bh = f["landmarks"], f["pose"], *f["box"]
+    assert len(lm) == 68 and len(f["keypoints"]) == 6 and set(pose) == {"yaw", "pitch", "roll"}, f
+    dots = sum(hit(p[0], p[1], YELLOW) for p in lm)
+    # the head's axes as docs/protocol.md defines the angles: x right, y up,
+    # z out of the face; yaw about y, then pitch about x, then roll (clockwise)
+    cy, sy = math.cos(math.radians(pose["yaw"])), math.sin(math.radians(pose["yaw"]))
+    cp, sp = math.cos(math.radians(pose["pitch"])), math.sin(math.radians(pose["pitch"]))
+    cr, sr = math.cos(math.radians(pose["roll"])), math.sin(math.radians(pose["roll"]))
+    ox, oy, length = lm[30][0], lm[30][1], 0.5 * bw
+    axes_seen = axes_long = 0
+    for k in range(3):
+        v = [k == 0, k == 1, k == 2]
+        v = [v[0] * cy + v[2] * sy, v[1], -v[0] * sy + v[2] * cy]
+        v = [v[0], v[1] * cp + v[2] * sp, -v[1] * sp + v[2] * cp]
+        dx, dy = v[0] * cr + v[1] * sr, -(-v[0] * sr + v[1] * cr)
+        if math.hypot(dx, dy) < 0.5:
+            continue
+        axes_long += 1
+        axes_seen += sum(hit(ox + t * length * dx, oy + t * length * dy, AXES[k], 2)
+                         for t in (0.55, 0.7, 0.85)) >= 2
+    # the eye: its colour on the label's row, with the label's colour on both sides
+    label, eye = LABEL[f["identity"] is not None], EYE[f["attention"]]
+    other = EYE["away" if f["attention"] == "looking" else "looking"]
+    def sandwiched(c):
+        n = 0
+        for yy in range(max(int(y) - 24, 0), min(int(y) + 26, h)):
+            for xx in range(int(x), min(int(x) + 400, w)):
+                if near(px(xx, yy), c, 16) and \
+                   any(near(px(xx - d, yy), label, 50) for d in range(1, 40)) and \
+                   any(near(px(xx + d, yy), label, 50) for d in range(1, 12)):
+                    n += 1
+        return n
+    n_eye, n_other = sandwiched(eye), sandwiched(other)
+    print("face %s: %d/68 landmarks drawn, %d/%d pose axes, %s eye %d px (other %d)" %
+          (f["identity"], dots, axes_seen, axes_long, f["attention"], n_eye, n_other))
+    assert dots >= 50, dots
+    assert axes_long >= 2 and axes_seen >= axes_long - 1, (axes_seen, axes_long, pose)
+    assert n_eye >= 15 and n_other < 5, (n_eye, n_other)
+PY
+kill -TERM "$pid"; rc=0; wait "$pid" || rc=$?; pid=
+[ "$rc" = 0 ] || fail "landmarks68 daemon: exit status $rc after SIGTERM"
+
 # A YUYV camera (the fake V4L2 device: grey vertical bars, 40 px wide,
 # Y 200 and 60): the frames go through the shared memory as they are and
 # are shown as a YUY2 texture, in the daemon's window and in facectl's.

@@ -67,6 +67,7 @@ static void test_glance_is_not_an_event(void **state)
 	assert_int_equal(ev[1].track, 0);
 	assert_int_equal(ev[1].identity, ALICE);
 	assert_int_equal(ev[1].state, LOOKING);
+	assert_true(ev[1].yaw == 5 && ev[1].pitch == 0);
 	/* a glance at the phone for 1 s (yaw 50): nothing */
 	for (t = 1000; t < 2000; t += 100)
 		assert_int_equal(frame(a, t, face(1, ALICE, 50, 0), ev), 0);
@@ -81,6 +82,9 @@ static void test_glance_is_not_an_event(void **state)
 	assert_int_equal(ev[0].at_ms, 5500);
 	assert_int_equal(ev[1].identity, ALICE);
 	assert_int_equal(ev[1].state, AWAY);
+	/* Alice's event says how she turned away: as her face's event */
+	assert_true(ev[1].yaw == ev[0].yaw && ev[1].pitch == ev[0].pitch);
+	assert_true(ev[1].pitch == -40);
 	/* a short look back (300 ms < back_ms) is not LOOKING either */
 	for (t = 6000; t < 6300; t += 100)
 		assert_int_equal(frame(a, t, face(1, ALICE, 0, 0), ev), 0);
@@ -119,7 +123,7 @@ static void test_person_looks_while_any_face_does(void **state)
 	/* Bob has two tracks (a reflection, a second camera view): one looks */
 	for (int64_t t = 0; t <= 500; t += 100) {
 		two[0] = face(3, BOB, 60, 0);
-		two[1] = face(4, BOB, 0, 0);
+		two[1] = face(4, BOB, 10, 5);
 		n = fw_attention_update(a, t, two, 2, ev, 3 * FW_ATTENTION_MAX_TRACKS);
 		assert_int_equal(n, t == 500 ? 2 : 0);
 	}
@@ -133,6 +137,8 @@ static void test_person_looks_while_any_face_does(void **state)
 	assert_int_equal(ev[0].track, 0);
 	assert_int_equal(ev[0].identity, BOB);
 	assert_int_equal(ev[0].state, AWAY);
+	/* with the pose his looking face was last seen with, not a made-up 0, 0 */
+	assert_true(ev[0].yaw == 10 && ev[0].pitch == 5);
 	/* frames without a pose (landmarks run at a lower rate) change nothing */
 	two[0].has_pose = 0;
 	for (int64_t t = 700; t < 5000; t += 100)

@@ -562,6 +562,101 @@ static void test_missing_font_draws_boxes_only(void **state)
 	fw_display_close(d);
 }
 
+/* The attention eye found in the label band above a box at (100, 80):
+ * pixels of the white of the eye (the colour given), their bounding box,
+ * and the label's pixels (the state's colour). */
+struct eye {
+	int n, x0, y0, x1, y1, label;
+};
+
+static struct eye find_eye(const struct fw_image *img, const uint8_t white[3], const uint8_t lab[3])
+{
+	struct eye e = { 0, W, H, -1, -1, 0 };
+
+	for (int y = 40; y < 80; y++)
+		for (int x = 100; x < W; x++) {
+			const uint8_t *p = px(img, x, y);
+			e.label += !memcmp(p, lab, 3);
+			if (memcmp(p, white, 3))
+				continue;
+			e.n++;
+			e.x0 = x < e.x0 ? x : e.x0, e.x1 = x > e.x1 ? x : e.x1;
+			e.y0 = y < e.y0 ? y : e.y0, e.y1 = y > e.y1 ? y : e.y1;
+		}
+	return e;
+}
+
+/* Attention on the label: nothing while not measured; while looking, the
+ * word and a white eye with its black pupil in the middle; while away, a
+ * grey eye whose pupil is to the side (none of it white). Without a font
+ * the eye is still drawn above the box. */
+static void test_attention_on_the_label(void **state)
+{
+	static const uint8_t black[3] = { 0, 0, 0 };
+	struct fw_display *d = open_window(W, H, NULL, NULL);
+	struct fw_display_picture pic = grey_picture();
+	struct fw_display_face f = face(100, 80, 180, 180, FW_DISPLAY_IDENTIFIED, "alice");
+	uint8_t green[3], white[3], grey[3];
+	struct fw_image img;
+	struct eye none, none_grey, looking, away, away_white;
+
+	(void)state;
+	fw_display_state_colour(FW_DISPLAY_IDENTIFIED, green);
+	fw_display_attention_colour(FW_DISPLAY_LOOKING, white);
+	fw_display_attention_colour(FW_DISPLAY_AWAY, grey);
+	assert_memory_not_equal(white, grey, 3);
+	for (int s = FW_DISPLAY_UNKNOWN; s <= FW_DISPLAY_ENROLLING; s++) {
+		uint8_t c[3];
+		fw_display_state_colour((enum fw_display_state)s, c);
+		assert_memory_not_equal(c, white, 3);
+		assert_memory_not_equal(c, grey, 3);
+	}
+
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	none = find_eye(&img, white, green);
+	none_grey = find_eye(&img, grey, green);
+	assert_int_equal(none.n, 0);
+	assert_int_equal(none_grey.n, 0);
+
+	f.attention = FW_DISPLAY_LOOKING;
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	looking = find_eye(&img, white, green);
+	assert_true(looking.n > 40);
+	assert_true(looking.x1 - looking.x0 >= 12 && looking.y1 - looking.y0 >= 5);
+	assert_true(looking.y1 < 80);                   /* on the label, above the box */
+	assert_true(looking.x0 > 100 + 20);             /* after the name */
+	assert_true(looking.label > none.label + 100);  /* a longer label: the word too */
+	assert_rgb(&img, (looking.x0 + looking.x1) / 2, (looking.y0 + looking.y1) / 2, black);
+	assert_int_equal(find_eye(&img, grey, green).n, 0);
+
+	f.attention = FW_DISPLAY_AWAY;
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	away = find_eye(&img, grey, green);
+	away_white = find_eye(&img, white, green);
+	assert_int_equal(away_white.n, 0);
+	assert_true(away.n > 40);
+	assert_true(away.y1 < 80);
+	/* the middle is the white of the eye (grey), the pupil to its right */
+	assert_rgb(&img, (away.x0 + away.x1) / 2, (away.y0 + away.y1) / 2, grey);
+	assert_rgb(&img, away.x0 + 4 * (away.x1 - away.x0) / 5, (away.y0 + away.y1) / 2, black);
+	/* "away" is shorter than "looking" */
+	assert_true(away.label < looking.label);
+	fw_display_close(d);
+
+	/* no font: the eye alone, still above the box */
+	d = open_window(W, H, "/nonexistent/font.ttf", NULL);
+	f.attention = FW_DISPLAY_LOOKING;
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	looking = find_eye(&img, white, green);
+	assert_true(looking.n > 30 && looking.y1 < 80);
+	assert_rgb(&img, (looking.x0 + looking.x1) / 2, (looking.y0 + looking.y1) / 2, black);
+	fw_display_close(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -579,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_label_never_under_the_hud),
 		cmocka_unit_test(test_snapshot_is_what_is_shown),
 		cmocka_unit_test(test_missing_font_draws_boxes_only),
+		cmocka_unit_test(test_attention_on_the_label),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
