@@ -11,6 +11,7 @@ set -euo pipefail
 : "${FACECTL:?}" "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
 [ "${FW_HAVE_SDL:-}" = 1 ] || { echo "SKIP: built without SDL2 (no preview window)"; exit 77; }
 command -v convert >/dev/null || { echo "SKIP: convert (imagemagick) is missing"; exit 77; }
+export PYTHONPATH="$(cd "$(dirname "$0")/../support" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 export FACEWATCH_MODELS=$FW_MODELS_DIR SDL_VIDEODRIVER=dummy
 CLIP=$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg
 PHOTO=$FW_SHARED_DIR/data/recognition/images/face_recognition_examples/lin-manuel-miranda.png
@@ -37,18 +38,10 @@ cat "$T/out.json"
 convert "$T/shot.jpg" "$T/shot.ppm"
 python3 - "$T/shot.ppm" "$T/out.json" <<'PY' || fail "the snapshot does not show what the daemon sent"
 import json, sys
-data = open(sys.argv[1], "rb").read()
-parts, pos = [], 0
-while len(parts) < 4:
-    while data[pos:pos+1].isspace(): pos += 1
-    if data[pos:pos+1] == b"#":
-        pos = data.index(b"\n", pos); continue
-    end = pos
-    while not data[end:end+1].isspace(): end += 1
-    parts.append(data[pos:end]); pos = end
-pos += 1
-w, h, pix = int(parts[1]), int(parts[2]), data[pos:]
-def px(x, y): i = (y * w + x) * 3; return tuple(pix[i:i+3])
+from ppm import read_ppm, pixel
+img = read_ppm(sys.argv[1])
+w, h = img[0], img[1]
+def px(x, y): return pixel(img, x, y)
 out = json.load(open(sys.argv[2]))
 assert out["frames"] == 15, out
 assert (w, h) == (out["width"], out["height"]) == (640, 360), (w, h, out)
@@ -104,18 +97,10 @@ timeout 60 "$FACECTL" preview --socket "$T/fw.sock" --frames 20 --snapshot "$T/l
 convert "$T/lm.jpg" "$T/lm.ppm"
 python3 - "$T/lm.ppm" "$T/lm.json" <<'PY' || fail "the landmarks, pose or attention are not drawn as the daemon sent them"
 import json, math, sys
-data = open(sys.argv[1], "rb").read()
-parts, pos = [], 0
-while len(parts) < 4:
-    while data[pos:pos+1].isspace(): pos += 1
-    end = pos
-    while not data[end:end+1].isspace(): end += 1
-    parts.append(data[pos:end]); pos = end
-pos += 1
-w, h, pix = int(parts[1]), int(parts[2]), data[pos:]
-def px(x, y):
-    x, y = min(max(int(x), 0), w - 1), min(max(int(y), 0), h - 1)
-    i = (y * w + x) * 3; return tuple(pix[i:i+3])
+from ppm import read_ppm, pixel
+img = read_ppm(sys.argv[1])
+w, h = img[0], img[1]
+def px(x, y): return pixel(img, x, y)
 def near(p, c, tol=60): return all(abs(a - b) < tol for a, b in zip(p, c))
 def hit(x, y, c, r=1):
     return any(near(px(x + dx, y + dy), c) for dx in range(-r, r + 1) for dy in range(-r, r + 1))
