@@ -33,9 +33,9 @@
 #include "core/kernels/q8.h"
 #include "core/model.h"
 #include "core/model_format.h"
+#include "q8check.h"
 #include "testutil.h"
 
-#define GUARD 64
 
 static struct fw_q8_add rand_add(void)
 {
@@ -46,41 +46,6 @@ static struct fw_q8_add rand_add(void)
 		.za = tu_randi(0, 255), .zb = tu_randi(0, 255), .zy = tu_randi(0, 255),
 		.act = tu_randi(0, 1) ? FW_ACT_RELU : FW_ACT_NONE,
 	};
-}
-
-/* n bytes to fill, the complement of want (a byte not written fails), then
- * GUARD bytes of 0xA5 */
-static uint8_t *out_buf(const uint8_t *want, size_t n)
-{
-	uint8_t *o = tu_xmalloc(n + GUARD);
-
-	for (size_t i = 0; i < n; i++)
-		o[i] = (uint8_t)~want[i];
-	memset(o + n, 0xA5, GUARD);
-	return o;
-}
-
-static void check_bytes(const uint8_t *want, const uint8_t *got, size_t n, size_t c, const char *what)
-{
-	for (size_t i = 0; i < n; i++)
-		if (got[i] != want[i])
-			fail_msg("%s: pixel %zu channel %zu: got %d, want %d", what, i / c, i % c, got[i],
-				 want[i]);
-	for (size_t i = 0; i < GUARD; i++)
-		if (got[n + i] != 0xA5)
-			fail_msg("%s: wrote %zu bytes past the end", what, i + 1);
-}
-
-static const struct fw_q8_kernels *tier(void **state)
-{
-	const struct fw_q8_kernels *k = fw_q8_kernels_for(*(const enum fw_isa *)*state);
-
-	if (!k) {
-		print_message("[   INFO   ] %s: not run by this CPU/build, skipped\n",
-			      fw_isa_name(*(const enum fw_isa *)*state));
-		skip();
-	}
-	return k;
 }
 
 /* ---- add_cpad = pad then add --------------------------------------------- */
@@ -97,16 +62,16 @@ static void cpad_case(const struct fw_q8_kernels *k, size_t pixels, int c, int c
 
 	fw_q8_pad(dims, pad, b, (uint8_t)p.zb, padded);
 	ref->add(a, padded, n, &p, want);
-	got = out_buf(want, n);
+	got = tq8_out_buf(want, n);
 	k->add_cpad(a, b, pixels, c, cb, &p, got);
-	snprintf(what, sizeof what, "%s add_cpad %zu px, c %d, cb %d, act %d", k->name, pixels, c, cb, p.act);
-	check_bytes(want, got, n, (size_t)c, what);
+	snprintf(what, sizeof what, "add_cpad %zu px, c %d, cb %d, act %d", pixels, c, cb, p.act);
+	tq8_assert_bytes(want, got, n, (size_t)c, k->name, what);
 	free(a), free(b), free(padded), free(want), free(got);
 }
 
 static void test_add_cpad_is_pad_then_add(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	static const int chans[] = {1, 3, 15, 16, 17, 24, 28, 42, 63, 64, 65, 96, 127, 128, 200, 384};
 
 	if (!k->add_cpad) {
@@ -134,7 +99,7 @@ static void test_add_cpad_is_pad_then_add(void **state)
 
 static void test_add_widths(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state), *ref = fw_q8_kernels_for(FW_ISA_REF);
+	const struct fw_q8_kernels *k = tq8_tier(state), *ref = fw_q8_kernels_for(FW_ISA_REF);
 
 	tu_srand(31337);
 	for (size_t n = 1; n <= 300; n++) {
@@ -147,10 +112,10 @@ static void test_add_widths(void **state)
 		char what[80];
 
 		ref->add(a, b, len, &p, want);
-		got = out_buf(want, len);
+		got = tq8_out_buf(want, len);
 		k->add(a, b, len, &p, got);
-		snprintf(what, sizeof what, "%s add n %zu act %d", k->name, len, p.act);
-		check_bytes(want, got, len, 1, what);
+		snprintf(what, sizeof what, "add n %zu act %d", len, p.act);
+		tq8_assert_bytes(want, got, len, 1, k->name, what);
 		free(a), free(b), free(want), free(got);
 	}
 }
@@ -158,7 +123,7 @@ static void test_add_widths(void **state)
 /* every (a, b) pair once, at zero points and scales that reach both clamps */
 static void test_add_all_pairs(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state), *ref = fw_q8_kernels_for(FW_ISA_REF);
+	const struct fw_q8_kernels *k = tq8_tier(state), *ref = fw_q8_kernels_for(FW_ISA_REF);
 	const size_t n = 256 * 256;
 	uint8_t *a = tu_xmalloc(n), *b = tu_xmalloc(n), *want = tu_xmalloc(n), *got;
 	const struct fw_q8_add ps[] = {
@@ -183,9 +148,9 @@ static void test_add_all_pairs(void **state)
 		a[i] = (uint8_t)(i >> 8), b[i] = (uint8_t)i;
 	for (size_t t = 0; t < sizeof ps / sizeof ps[0]; t++) {
 		ref->add(a, b, n, &ps[t], want);
-		got = out_buf(want, n);
+		got = tq8_out_buf(want, n);
 		k->add(a, b, n, &ps[t], got);
-		check_bytes(want, got, n, 256, k->name);
+		tq8_assert_bytes(want, got, n, 256, k->name, "add, every (a, b) pair");
 		free(got);
 	}
 	free(a), free(b), free(want);
@@ -219,10 +184,10 @@ static void test_maxpool_2x2_fast_path(void **state)
 								mx = in[((size_t)y * in_w + x) * c + ch];
 					want[((size_t)oy * g.out_w + ox) * c + ch] = (uint8_t)mx;
 				}
-		got = out_buf(want, n_out);
+		got = tq8_out_buf(want, n_out);
 		fw_q8_maxpool(&g, in, got);
 		snprintf(what, sizeof what, "maxpool %dx%dx%d pad_b %d pad_r %d", in_h, in_w, c, pad_b, pad_r);
-		check_bytes(want, got, n_out, (size_t)c, what);
+		tq8_assert_bytes(want, got, n_out, (size_t)c, "fw_q8_maxpool", what);
 		free(in), free(want), free(got);
 	}
 }
@@ -231,7 +196,7 @@ static void test_maxpool_2x2_fast_path(void **state)
 
 static void test_resize_u8_is_float_path(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	static const int chans[] = {1, 3, 15, 16, 17, 48, 64, 70, 96};
 
 	tu_srand(1717);
@@ -252,12 +217,12 @@ static void test_resize_u8_is_float_path(void **state)
 		fw_resize_bilinear_f32(in_h, in_w, c, f_in, out_h, out_w, f_out, half_pixel, align_corners);
 		fw_q8_quantize(f_out, n_out, 1.0f / s_out, z_out, want);
 		assert_int_equal(posix_memalign(&scratch, 64, fw_q8_resize_bilinear_scratch(in_h, in_w, c, out_w)), 0);
-		got = out_buf(want, n_out);
+		got = tq8_out_buf(want, n_out);
 		fw_q8_resize_bilinear(k, in_h, in_w, c, in, s_in, z_in, out_h, out_w, got, 1.0f / s_out, z_out,
 				      half_pixel, align_corners, scratch);
-		snprintf(what, sizeof what, "%s resize %dx%dx%d -> %dx%d half_pixel %d align_corners %d", k->name,
+		snprintf(what, sizeof what, "resize %dx%dx%d -> %dx%d half_pixel %d align_corners %d",
 			 in_h, in_w, c, out_h, out_w, half_pixel, align_corners);
-		check_bytes(want, got, n_out, (size_t)c, what);
+		tq8_assert_bytes(want, got, n_out, (size_t)c, k->name, what);
 		free(in), free(want), free(got), free(f_in), free(f_out), free(scratch);
 	}
 }
@@ -292,7 +257,7 @@ static void test_quantize_edges(void **state)
 /* every tier's quantize / dequantize against the plain C ones */
 static void test_tier_conversions(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	static const float special[] = {NAN, INFINITY, -INFINITY, 0.5f, 1.5f, -2.5f, 1e9f, -1e9f, -0.0f};
 
 	if (!k->quantize && !k->dequantize) {
@@ -305,7 +270,7 @@ static void test_tier_conversions(void **state)
 		const float inv = t % 5 == 0 ? 1.0f : 1.0f / tu_randf(0.001f, 0.2f);
 		const int32_t z = tu_randi(0, 255);
 		float *x = tu_xmalloc(n * sizeof(float)), *want_f = tu_xmalloc(n * sizeof(float));
-		float *got_f = tu_xmalloc(n * sizeof(float) + GUARD);
+		float *got_f = tu_xmalloc(n * sizeof(float) + TQ8_GUARD);
 		uint8_t *q = tu_rand_u8(n), *want = tu_xmalloc(n), *got;
 		char what[80];
 
@@ -319,18 +284,18 @@ static void test_tier_conversions(void **state)
 		}
 		if (k->quantize) {
 			fw_q8_quantize(x, n, inv, z, want);
-			got = out_buf(want, n);
+			got = tq8_out_buf(want, n);
 			k->quantize(x, n, inv, z, got);
-			snprintf(what, sizeof what, "%s quantize n %zu z %d", k->name, n, z);
-			check_bytes(want, got, n, 1, what);
+			snprintf(what, sizeof what, "quantize n %zu z %d", n, z);
+			tq8_assert_bytes(want, got, n, 1, k->name, what);
 			free(got);
 		}
 		if (k->dequantize) {
 			fw_q8_dequantize(q, n, 1.0f / inv, z, want_f);
-			memset(got_f, 0xA5, n * sizeof(float) + GUARD);
+			memset(got_f, 0xA5, n * sizeof(float) + TQ8_GUARD);
 			k->dequantize(q, n, 1.0f / inv, z, got_f);
 			assert_memory_equal(want_f, got_f, n * sizeof(float));
-			for (size_t i = 0; i < GUARD; i++)
+			for (size_t i = 0; i < TQ8_GUARD; i++)
 				assert_int_equal(((uint8_t *)(got_f + n))[i], 0xA5);
 		}
 		free(x), free(want_f), free(got_f), free(q), free(want);
@@ -359,7 +324,7 @@ static struct fw_model *load_int8(const char *file, const struct fw_q8_kernels *
 
 static void test_fused_model_equals_unfused(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	static const struct {
 		const char *file;
 		int pads;    /* channel PADs in the file, each read by one ADD */

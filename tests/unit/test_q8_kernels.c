@@ -34,10 +34,10 @@
 #include "core/kernels/kernels.h"
 #include "core/kernels/q8.h"
 #include "core/model_format.h"
+#include "q8check.h"
 #include "testutil.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define GUARD 64
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -100,44 +100,6 @@ static int make_geom(struct fw_conv_geom *g, int in_h, int in_w, int in_c, int o
 static int pick(const int *v, size_t n)
 {
 	return v[tu_randi(0, (int)n - 1)];
-}
-
-/* The tier under test, from the cmocka state; skips if this CPU lacks it. */
-static const struct fw_q8_kernels *tier(void **state)
-{
-	const struct fw_q8_kernels *k = fw_q8_kernels_for(*(const enum fw_isa *)*state);
-
-	if (!k) {
-		print_message("[   INFO   ] %s: not run by this CPU/build, skipped\n",
-			      fw_isa_name(*(const enum fw_isa *)*state));
-		skip();
-	}
-	return k;
-}
-
-/* Byte-exact comparison; reports the first difference as (pixel, channel). */
-static void assert_bytes(const uint8_t *want, const uint8_t *got, size_t n, size_t c,
-			 const char *tier_name, const char *what)
-{
-	for (size_t i = 0; i < n; i++)
-		if (got[i] != want[i])
-			fail_msg("%s: %s: byte %zu (pixel %zu, channel %zu) = %u, ref %u", tier_name, what, i,
-				 i / c, i % c, got[i], want[i]);
-	for (size_t i = 0; i < GUARD; i++)
-		if (got[n + i] != 0xA5)
-			fail_msg("%s: %s: wrote past the output (guard byte %zu)", tier_name, what, i);
-}
-
-/* A buffer to receive n output bytes: the complement of the expected bytes,
- * then GUARD bytes of 0xA5. */
-static uint8_t *out_buf(const uint8_t *want, size_t n)
-{
-	uint8_t *o = tu_xmalloc(n + GUARD);
-
-	for (size_t i = 0; i < n; i++)
-		o[i] = (uint8_t)~want[i];
-	memset(o + n, 0xA5, GUARD);
-	return o;
 }
 
 /* ---- one quantised layer ------------------------------------------------- */
@@ -228,13 +190,13 @@ static uint8_t *qlayer_ref(const struct qlayer *q)
  * bytes at 0 or 255 (to prove the clamping paths ran). */
 static size_t qlayer_check(const struct fw_q8_kernels *k, const struct qlayer *q)
 {
-	uint8_t *want = qlayer_ref(q), *got = out_buf(want, q->n_out);
+	uint8_t *want = qlayer_ref(q), *got = tq8_out_buf(want, q->n_out);
 	char what[200];
 	size_t clamped = 0;
 
 	describe(what, sizeof what, q->dw ? "dwconv" : "conv", &q->g);
 	qlayer_run(k, q, got);
-	assert_bytes(want, got, q->n_out, (size_t)q->g.out_c, k->name, what);
+	tq8_assert_bytes(want, got, q->n_out, (size_t)q->g.out_c, k->name, what);
 	for (size_t i = 0; i < q->n_out; i++)
 		clamped += want[i] == 0 || want[i] == 255;
 	free(want), free(got);
@@ -252,7 +214,7 @@ static void conv_1x1_by_hand(const struct fw_q8_kernels *k, const int32_t *bias,
 			     const float *slope, int act, int32_t zero_out, int n, const uint8_t *want)
 {
 	struct fw_conv_geom g;
-	uint8_t in = 1, out[64 + GUARD];
+	uint8_t in = 1, out[64 + TQ8_GUARD];
 	int8_t w[64];
 	struct fw_q8_requant rq = {.scale = scale, .slope = slope, .zero_out = zero_out, .act = act};
 	struct qlayer q = {.dw = 0, .in = &in, .zero_in = 0, .w = w, .bias = (int32_t *)bias,
@@ -269,13 +231,13 @@ static void conv_1x1_by_hand(const struct fw_q8_kernels *k, const int32_t *bias,
 		if (out[i] != want[i])
 			fail_msg("%s: channel %d: acc %d scale %g -> %u, want %u", k->name, i, bias[i] + 1,
 				 (double)scale[i], out[i], want[i]);
-	for (int i = n; i < n + GUARD; i++)
+	for (int i = n; i < n + TQ8_GUARD; i++)
 		assert_int_equal(out[i], 0xA5);
 }
 
 static void test_conv_rounding_and_clamping_by_hand(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	/* acc = bias + 1; v = acc * scale; q = nearbyint(v) + 100, clamped */
 	static const int32_t bias[] = {
 		4, 6, -6, -8, 0, 2, -2,       /* acc 5, 7, -5, -7, 1, 3, -1: v = +-2.5, +-3.5, 0.5, 1.5, -0.5 */
@@ -310,7 +272,7 @@ static void test_conv_rounding_and_clamping_by_hand(void **state)
  * that cannot, side by side, in every pixel. */
 static void test_conv_large_v_in_a_large_layer(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	enum { HW = 16, C = 5 };
 	static const int32_t bias[C] = {1 << 30, -(1 << 28), 5, -7, INT32_MIN};
 	static const float scale[C] = {8.0f, 1.0f, 0.5f, 0.5f, -1.0f};
@@ -318,7 +280,7 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 	/* 2^33 -> 255; -2^28 * -16 = 2^32 -> 255; 2.5 -> 2 + 100; -3.5 * 0.5 = -1.75 -> -2 + 100;
 	 * INT32_MIN * -1 = 2^31 -> 255 */
 	static const uint8_t want[C] = {255, 255, 102, 98, 255};
-	uint8_t in[HW * HW], out[HW * HW * C + GUARD];
+	uint8_t in[HW * HW], out[HW * HW * C + TQ8_GUARD];
 	int8_t w[C] = {0};
 	struct fw_conv_geom g;
 
@@ -339,7 +301,7 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 			if (out[i] != want[c0 + i % n])
 				fail_msg("%s: pixel %d channel %d = %u, want %u", k->name, i / n, c0 + i % n, out[i],
 					 want[c0 + i % n]);
-		for (int i = HW * HW * n; i < HW * HW * n + GUARD; i++)
+		for (int i = HW * HW * n; i < HW * HW * n + TQ8_GUARD; i++)
 			assert_int_equal(out[i], 0xA5);
 	}
 
@@ -350,7 +312,7 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 		int32_t db[64];
 		float ds[64], dsl[64];
 		int8_t dw[9 * 64];
-		static uint8_t din[HW * HW * 64], dout[HW * HW * 64 + GUARD];
+		static uint8_t din[HW * HW * 64], dout[HW * HW * 64 + TQ8_GUARD];
 		struct fw_q8_requant drq = {.scale = ds, .slope = dsl, .zero_out = 100, .act = FW_ACT_PRELU};
 		struct qlayer dq = {.dw = 1, .in = din, .zero_in = 3, .w = dw, .bias = db,
 				    .n_out = (size_t)HW * HW * (size_t)c, .rq = drq};
@@ -367,14 +329,14 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 			if (dout[i] != want[i % c % C])
 				fail_msg("%s: dwconv %d channels: pixel %d channel %d = %u, want %u", k->name, c, i / c,
 					 i % c, dout[i], want[i % c % C]);
-		for (int i = HW * HW * c; i < HW * HW * c + GUARD; i++)
+		for (int i = HW * HW * c; i < HW * HW * c + TQ8_GUARD; i++)
 			assert_int_equal(dout[i], 0xA5);
 	}
 }
 
 static void test_conv_activations_by_hand(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	/* acc = 11, -9, -21, 0 (bias + 1) at scale 1, zero_out 50 */
 	static const int32_t bias[] = {10, -10, -22, -1};
 	static const float scale[] = {1.0f, 1.0f, 1.0f, 1.0f};
@@ -391,13 +353,13 @@ static void test_conv_activations_by_hand(void **state)
 
 static void test_conv_accumulator_by_hand(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	/* one pixel, 3 channels in, 2 out:
 	 *   acc0 = 100 + 10*1 + 20*-2 + 30*3   = 160  -> * 0.25 = 40  -> +10 = 50
 	 *   acc1 = -50 + 10*4 + 20*5 + 30*-6   = -90  -> * 0.5 = -45 -> +10 = -35 -> 0
 	 * and the extremes: 255 * -128 * 3 + 0 = -97920 -> * -0.001 = 97.92 -> 98 + 10 */
 	struct fw_conv_geom g;
-	uint8_t in[3] = {10, 20, 30}, in2[3] = {255, 255, 255}, out[2 + GUARD];
+	uint8_t in[3] = {10, 20, 30}, in2[3] = {255, 255, 255}, out[2 + TQ8_GUARD];
 	int8_t w[6] = {1, -2, 3, 4, 5, -6}, w2[3] = {-128, -128, -128};
 	int32_t bias[2] = {100, -50};
 	float scale[2] = {0.25f, 0.5f}, scale2[1] = {-0.001f};
@@ -421,12 +383,12 @@ static void test_conv_accumulator_by_hand(void **state)
 
 static void test_conv_padding_reads_zero_in(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	/* 2x2x1 input of 7s, zero_in 3, 3x3 all-ones kernel, pad 1 all round:
 	 * every output sees the 4 real pixels and 5 padded taps:
 	 * acc = 4*7 + 5*3 = 43; a second channel has weights 2 (86). */
 	struct fw_conv_geom g;
-	uint8_t in[4] = {7, 7, 7, 7}, out[8 + GUARD];
+	uint8_t in[4] = {7, 7, 7, 7}, out[8 + TQ8_GUARD];
 	int8_t w[18];
 	float scale[2] = {1.0f, 1.0f};
 	struct qlayer q = {.in = in, .zero_in = 3, .w = w, .n_out = 8,
@@ -447,7 +409,7 @@ static void test_conv_padding_reads_zero_in(void **state)
 
 static void test_dwconv_by_hand(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	/* 3x3 input, 2 channels: channel 0 is the ramp 1..9, channel 1 all 10;
 	 * zero_in 5; 3x3 kernel, pad 1, stride 2 -> 2x2 outputs.
 	 * ch0 weights all 1, ch1 weights: centre 2, rest -1.
@@ -459,7 +421,7 @@ static void test_dwconv_by_hand(void **state)
 	 *   ch1 -> 65; (0,1): centre (0,2): real (0,1),(0,2),(1,1),(1,2) ch0 = 2+3+5+6+25 = 41;
  *   (1,0): centre (2,0): real (1,0),(1,1),(2,0),(2,1) ch0 = 4+5+7+8+25 = 49 */
 	struct fw_conv_geom g;
-	uint8_t in[18], out[8 + GUARD];
+	uint8_t in[18], out[8 + TQ8_GUARD];
 	int8_t w[18];
 	int32_t bias[2] = {0, 100};
 	float scale[2] = {1.0f, 1.0f};
@@ -484,7 +446,7 @@ static void test_dwconv_by_hand(void **state)
 
 static void test_add_by_hand(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	/* v = (a - 5) * 0.5 + (b - 10) * 0.25; q = nearbyint(v * 2) + 3, clamped */
 	static const uint8_t a[] = {10, 5, 6, 5, 255, 0, 7, 5, 9};
 	static const uint8_t b[] = {20, 11, 10, 13, 255, 0, 10, 7, 10};
@@ -502,7 +464,7 @@ static void test_add_by_hand(void **state)
 	const size_t n = ARRAY_LEN(a);
 	struct fw_q8_add p = {.sa = 0.5f, .sb = 0.25f, .inv_sy = 2.0f, .za = 5, .zb = 10, .zy = 3,
 			      .act = FW_ACT_NONE};
-	uint8_t out[ARRAY_LEN(a) + GUARD];
+	uint8_t out[ARRAY_LEN(a) + TQ8_GUARD];
 
 	memset(out, 0xA5, sizeof out);
 	k->add(a, b, n, &p, out);
@@ -648,7 +610,7 @@ enum { N_RANDOM = 300 };
 
 static void test_conv_vs_ref_random(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	size_t clamped = 0, total = 0;
 
 	tu_srand(1234); /* every tier sees the same layers */
@@ -669,7 +631,7 @@ static void test_conv_vs_ref_random(void **state)
 
 static void test_dwconv_vs_ref_random(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	size_t clamped = 0, total = 0;
 
 	tu_srand(5678);
@@ -696,7 +658,7 @@ static void test_dwconv_vs_ref_random(void **state)
  * large spatial sizes (the MobileFaceNet / BlazeFace full layers). */
 static void test_dwconv3x3_vs_ref(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	static const int chans[] = {1, 2, 3, 4, 5, 6, 8, 12, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 100, 127, 129, 200};
 	static const int hw[] = {1, 2, 3, 4, 5, 9, 16, 23};
 
@@ -735,7 +697,7 @@ static void test_dwconv3x3_vs_ref(void **state)
 /* The real layer shapes (BlazeFace short, MobileFaceNet), incl. GDConv. */
 static void test_real_layers_vs_ref(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	static const struct {
 		int dw, in_h, in_w, in_c, out_c, kk, s, pad_t, pad_b, act;
 	} layers[] = {
@@ -777,7 +739,7 @@ static void test_real_layers_vs_ref(void **state)
 
 static void test_add_vs_ref_random(void **state)
 {
-	const struct fw_q8_kernels *k = tier(state);
+	const struct fw_q8_kernels *k = tq8_tier(state);
 	const struct fw_q8_kernels *ref = fw_q8_kernels_for(FW_ISA_REF);
 
 	tu_srand(777);
@@ -793,10 +755,10 @@ static void test_add_vs_ref_random(void **state)
 		char what[100];
 
 		ref->add(a, b, n, &p, want);
-		got = out_buf(want, n);
+		got = tq8_out_buf(want, n);
 		k->add(a, b, n, &p, got);
 		snprintf(what, sizeof what, "add n %zu act %s", n, act_name(p.act));
-		assert_bytes(want, got, n, 1, k->name, what);
+		tq8_assert_bytes(want, got, n, 1, k->name, what);
 		free(a), free(b), free(want), free(got);
 	}
 }
