@@ -140,15 +140,18 @@ sorted() { echo $enrolled | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//'; }
 fc enroll --gallery "$G" lin "$PHOTO" >/dev/null 2>"$T/e.err" && enrolled="$enrolled lin" || { bad "enrol lin from his photo"; cat "$T/e.err"; }
 S=$T/live.sock
 # live_start WHAT: facewatchd on the looping clip and a watcher of its
-# face_identified events (JSON lines in $T/ident.jsonl)
+# face_identified and frame events (JSON lines in $T/ident.jsonl)
+# Lin's photo (a studio portrait) scores 0.45-0.6 against the clip's frames,
+# the others in the clip below 0.2: at the default 0.55 an unlucky run names
+# no track of his for 20 s, so these checks decide at 0.42, between the two.
 live_start() {
-  printf 'status_interval = 0\n' >"$T/live.conf"
+  printf 'status_interval = 0\nthreshold = 0.42\n' >"$T/live.conf"
   rm -f "$S" # left by a daemon killed with SIGKILL: wait for the new one's
   "$FACEWATCHD" --config "$T/live.conf" --camera "replay:$FW_SHARED_DIR/data/video/short_hamilton_clip.mjpeg" \
     --loop --fps 30 --socket "$S" --gallery "$G" 2>"$T/live.log" &
   dpid=$!
   for _ in $(seq 200); do [ -S "$S" ] && break; sleep 0.1; done
-  "$FACECTL" watch --socket "$S" --json --events face_identified >"$T/ident.jsonl" 2>/dev/null &
+  "$FACECTL" watch --socket "$S" --json --events face_identified,frame >"$T/ident.jsonl" 2>/dev/null &
   wpid=$!
 }
 live_stop() {
@@ -157,9 +160,11 @@ live_stop() {
   kill -TERM "$dpid"; wait "$dpid"; drc=$?; dpid=
   [ $drc -eq 0 ] && ok "$1: facewatchd stops cleanly" || { bad "$1: daemon exit $drc"; tail -5 "$T/live.log"; }
 }
-# lin_after N: lin identified (face_identified with one of $lin_names: his
-# photo's, or a camera enrolment's, all his face) among the watcher's lines
-# after the first N, within 20 s (the clip loops every 10 s)
+# lin_after N: lin named (one of $lin_names: his photo's, or a camera
+# enrolment's, all his face) in a face_identified or on a face of a frame
+# among the watcher's lines after the first N, within 20 s (the clip loops
+# every 10 s). Frames count because his track may well outlive a refusal:
+# then no new face_identified comes, but every frame still names him.
 lin_names="lin"
 lin_after() {
   python3 - "$T/ident.jsonl" "$1" $lin_names <<'PY'
@@ -170,10 +175,12 @@ while time.time() < end:
     with open(path) as f:
         for l in f.readlines()[skip:]:
             try:
-                if json.loads(l).get("identity") in names:
-                    sys.exit(0)
+                e = json.loads(l)
             except ValueError:
-                pass
+                continue
+            if e.get("identity") in names or \
+               any(x.get("identity") in names for x in e.get("faces", [])):
+                sys.exit(0)
     time.sleep(0.2)
 sys.exit(1)
 PY
@@ -197,7 +204,7 @@ live_refused() {
     && ok "$what: doctor finds the gallery intact" || { bad "$what: doctor"; cat "$T/doctor.out"; }
   kill -0 "$dpid" 2>/dev/null && "$FACECTL" status --socket "$S" >"$T/status.out" 2>&1 \
     && ok "$what: the daemon runs on and answers status" || { bad "$what: daemon gone or mute"; cat "$T/status.out"; tail -5 "$T/live.log"; }
-  lin_after "$n0" && ok "$what: the daemon still identifies lin" || { bad "$what: no face_identified lin after the refusal"; tail -3 "$T/ident.jsonl"; }
+  lin_after "$n0" && ok "$what: the daemon still identifies lin" || { bad "$what: no face_identified lin after the refusal"; grep face_identified "$T/ident.jsonl" | tail -5; tail -8 "$T/live.log"; }
 }
 # live_enrols WHAT NAME: a camera enrolment of NAME succeeds and is listed
 live_enrols() {
