@@ -399,6 +399,110 @@ static void resize_rows(const struct fw_image *src, struct fw_image *dst)
 /* Separable resampling evaluated per destination pixel: each output is
  * sum_y beta_y * (sum_x alpha_x * S[y][x]), the order cv::resizeArea uses,
  * so the float results (and their rounding) agree with OpenCV. */
+/* fw_image_shrink: source columns per pass, a multiple of every factor */
+#define SHRINK_CHUNK 512
+
+/* acc[0..n) += p[0..n), 16-bit sums of bytes (set = 1: acc = p) */
+static void add_row_u16(uint16_t *acc, const uint8_t *p, int n, int set)
+{
+	int k = 0;
+#if defined(__SSE2__)
+	const __m128i zero = _mm_setzero_si128();
+	for (; k + 16 <= n; k += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(p + k));
+		__m128i lo = _mm_unpacklo_epi8(v, zero), hi = _mm_unpackhi_epi8(v, zero);
+		if (!set) {
+			lo = _mm_add_epi16(lo, _mm_loadu_si128((const __m128i *)(acc + k)));
+			hi = _mm_add_epi16(hi, _mm_loadu_si128((const __m128i *)(acc + k + 8)));
+		}
+		_mm_storeu_si128((__m128i *)(acc + k), lo);
+		_mm_storeu_si128((__m128i *)(acc + k + 8), hi);
+	}
+#endif
+	for (; k < n; k++)
+		acc[k] = (uint16_t)(set ? p[k] : acc[k] + p[k]);
+}
+
+/* Whole f-wide blocks of column sums (f x f pixels each) to their means:
+ * f a constant where it is inlined, so the inner sums unroll */
+static inline __attribute__((always_inline)) void
+shrink_blocks(const uint16_t *acc, int blocks, int f, int shift, uint8_t *o)
+{
+	const unsigned half = 1u << (shift - 1);
+
+	for (int bx = 0; bx < blocks; bx++, acc += 3 * f, o += 3) {
+		unsigned r = half, g = half, b = half;
+		for (int k = 0; k < f; k++) {
+			r += acc[3 * k];
+			g += acc[3 * k + 1];
+			b += acc[3 * k + 2];
+		}
+		o[0] = (uint8_t)(r >> shift);
+		o[1] = (uint8_t)(g >> shift);
+		o[2] = (uint8_t)(b >> shift);
+	}
+}
+
+/* One output row of fw_image_shrink from source rows r0..r0+nr-1: the rows
+ * summed into 16-bit column sums (8 * 8 * 255 fits), then each block's f
+ * columns added across; a ragged block (at the right or bottom edge) is
+ * averaged over the pixels it has. */
+static void shrink_row(const struct fw_image *src, int r0, int nr, int f, uint8_t *o)
+{
+	uint16_t acc[3 * SHRINK_CHUNK];
+
+	for (int x0 = 0; x0 < src->width; x0 += SHRINK_CHUNK) {
+		const int nx = src->width - x0 < SHRINK_CHUNK ? src->width - x0 : SHRINK_CHUNK;
+		const uint8_t *p = src->data + (size_t)r0 * (size_t)src->stride + 3 * (size_t)x0;
+		uint8_t *ob = o + 3 * (size_t)(x0 / f);
+		int whole = nr == f ? nx / f : 0;
+
+		for (int r = 0; r < nr; r++, p += src->stride)
+			add_row_u16(acc, p, 3 * nx, r == 0);
+		if (f == 2)
+			shrink_blocks(acc, whole, 2, 2, ob);
+		else if (f == 4)
+			shrink_blocks(acc, whole, 4, 4, ob);
+		else
+			shrink_blocks(acc, whole, 8, 6, ob);
+		for (int bx = whole; bx * f < nx; bx++) {
+			const int xs = bx * f, cnt = nx - xs < f ? nx - xs : f;
+			const unsigned n = (unsigned)(cnt * nr);
+			for (int c = 0; c < 3; c++) {
+				unsigned sum = n / 2;
+				for (int k = 0; k < cnt; k++)
+					sum += acc[3 * (xs + k) + c];
+				ob[3 * bx + c] = (uint8_t)(sum / n);
+			}
+		}
+	}
+}
+
+int fw_image_shrink(const struct fw_image *src, int factor, struct fw_image *dst, size_t cap)
+{
+	int ow, oh;
+
+	if (!image_ok(src) || !dst || !dst->data || dst->data == src->data ||
+	    (factor != 1 && factor != 2 && factor != 4 && factor != 8))
+		return FW_EINVAL;
+	ow = (src->width + factor - 1) / factor;
+	oh = (src->height + factor - 1) / factor;
+	if ((size_t)ow * 3 * (size_t)oh > cap)
+		return FW_EINVAL;
+	dst->width = ow;
+	dst->height = oh;
+	dst->stride = 3 * ow;
+	for (int oy = 0; oy < oh; oy++) {
+		uint8_t *o = dst->data + (size_t)oy * (size_t)dst->stride;
+		const int r0 = oy * factor, nr = r0 + factor <= src->height ? factor : src->height - r0;
+		if (factor == 1)
+			memcpy(o, src->data + (size_t)oy * (size_t)src->stride, 3 * (size_t)ow);
+		else
+			shrink_row(src, r0, nr, factor, o);
+	}
+	return 0;
+}
+
 void fw_image_resize(const struct fw_image *src, struct fw_image *dst)
 {
 	if (!image_ok(src) || !image_ok(dst))

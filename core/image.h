@@ -25,6 +25,15 @@ void fw_image_free(struct fw_image *img);
  * OpenCV INTER_AREA), bilinear with half-pixel centres when enlarging. */
 void fw_image_resize(const struct fw_image *src, struct fw_image *dst);
 
+/* Shrink src by a whole factor (1, 2, 4 or 8) into dst (dst->data: cap bytes
+ * of caller memory): each output pixel is the rounded mean of its factor x
+ * factor block, the blocks on a ragged right or bottom edge averaged over
+ * the pixels they have. The size is ceil(src / factor), as a JPEG decoded at
+ * 1/factor, so a picture decoded once can stand in for a smaller decode.
+ * dst->width/height/stride (3 * width) are set. 0, or FW_EINVAL (bad factor
+ * or image, or cap too small). */
+int fw_image_shrink(const struct fw_image *src, int factor, struct fw_image *dst, size_t cap);
+
 /* Letterbox mapping: model pixel = image pixel * scale + pad. */
 struct fw_letterbox {
 	float scale;

@@ -242,6 +242,8 @@ struct infer {
 	struct fw_attention_event *aev;
 	int max_aev;
 	int full_ready;              /* in->full holds this frame (or small is full size) */
+	struct fw_image *pic;        /* under the window: this frame decoded once, at */
+	int pic_denom;               /* 1/pic_denom, lent by the preview hub; else NULL */
 	int small_fresh;             /* in->small holds this frame (not after a still one) */
 	struct msg m;
 	struct fw_preview_result pv; /* the frame's results as the preview draws them */
@@ -322,6 +324,8 @@ static const struct fw_image *full_image(struct infer *in, const struct fw_frame
 {
 	if (denom == 1 && in->small_fresh)
 		return &in->small;
+	if (in->pic && in->pic_denom == 1)
+		return in->pic; /* the window's picture is the whole frame */
 	if (!in->full_ready && fw_frame_to_rgb(in->jpeg, f, 1, &in->full, in->full_cap))
 		return NULL;
 	in->full_ready = 1;
@@ -473,7 +477,8 @@ static void preview_hand_off(struct infer *in, struct fw_frame *f)
 			p->attention = FW_DISPLAY_ATTENTION_NONE;
 		}
 	}
-	fw_preview_publish(in->d->preview, f, &in->pv);
+	fw_preview_publish(in->d->preview, f, &in->pv, in->pic);
+	in->pic = NULL;
 }
 
 static void track_messages(struct infer *in)
@@ -677,6 +682,44 @@ static void count_decode_error(struct daemon *d)
 	pthread_mutex_unlock(&d->stats_lock);
 }
 
+/* The frame at 1/denom into dst: shrunk from the window's picture when the
+ * frame was decoded for it at that scale or finer (decoded once, shared),
+ * else decoded. */
+static int frame_rgb(struct infer *in, const struct fw_frame *f, int denom, struct fw_image *dst,
+		     size_t cap)
+{
+	if (in->pic && denom >= in->pic_denom)
+		return fw_image_shrink(in->pic, denom / in->pic_denom, dst, cap);
+	return fw_frame_to_rgb(in->jpeg, f, denom, dst, cap);
+}
+
+/* Under the daemon's window (--preview), an MJPEG frame is decoded once, at
+ * the scale the window shows it (daemon/preview.h), into a picture the hub
+ * lends; the pipeline's own decodes of the frame are then shrunk from it.
+ * -1 when the frame could not be decoded (counted). */
+static int decode_for_window(struct infer *in, const struct fw_frame *f)
+{
+	const int pd = fw_preview_want_denom(in->d->preview, f);
+	struct fw_image *img;
+	size_t cap = 0;
+	int sw, sh;
+
+	in->pic = NULL;
+	if (!pd)
+		return 0;
+	fw_jpeg_scaled_size(f->width, f->height, pd, &sw, &sh);
+	img = fw_preview_lend(in->d->preview, (size_t)sw * (size_t)sh * 3, &cap);
+	if (!img)
+		return 0; /* no buffer free: the window decodes this one itself */
+	if (fw_frame_to_rgb(in->jpeg, f, pd, img, cap)) {
+		count_decode_error(in->d);
+		return -1;
+	}
+	in->pic = img;
+	in->pic_denom = pd;
+	return 0;
+}
+
 /* Decode the frame for the detector and run it as the scan plan says: the
  * whole frame, regions around the tracked faces, or nothing when the scene
  * stands still (core/scan.h). After a still frame the next one is likely
@@ -710,7 +753,7 @@ static int detect(struct infer *in, struct fw_frame *f, int *denom_io, int64_t t
 		dn = fw_scan_regions_denom(&in->scan, tracks, nt,
 					   in->d->cfg.detector == FW_DETECTOR_FULL ? 192 : 128, denom);
 	if (in->last_still && denom < 8 && f->format == FW_PIXFMT_MJPEG) {
-		if (fw_frame_to_rgb(in->jpeg, f, 8, &in->look, in->look_cap)) {
+		if (frame_rgb(in, f, 8, &in->look, in->look_cap)) {
 			count_decode_error(in->d);
 			return -1;
 		}
@@ -718,7 +761,7 @@ static int detect(struct infer *in, struct fw_frame *f, int *denom_io, int64_t t
 		planned = 1;
 	}
 	if (plan.kind != FW_SCAN_STILL) {
-		if (fw_frame_to_rgb(in->jpeg, f, dn, &in->small, in->small_cap)) {
+		if (frame_rgb(in, f, dn, &in->small, in->small_cap)) {
 			count_decode_error(in->d);
 			return -1;
 		}
@@ -738,7 +781,7 @@ static int detect(struct infer *in, struct fw_frame *f, int *denom_io, int64_t t
 	if (plan.kind == FW_SCAN_FULL && dn != denom) {
 		/* the plan looks at everything after all: at the full scan's scale */
 		dn = denom;
-		if (fw_frame_to_rgb(in->jpeg, f, dn, &in->small, in->small_cap)) {
+		if (frame_rgb(in, f, dn, &in->small, in->small_cap)) {
 			in->small_fresh = 0;
 			count_decode_error(in->d);
 			return -1;
@@ -903,7 +946,7 @@ static void *infer_main(void *arg)
 				pthread_mutex_unlock(&d->stats_lock);
 			}
 		}
-		if (ensure_buffers(in, f->width, f->height)) {
+		if (ensure_buffers(in, f->width, f->height) || decode_for_window(in, f)) {
 			fw_ring_release(d->ring, f);
 			continue;
 		}

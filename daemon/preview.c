@@ -20,12 +20,23 @@
 
 _Static_assert(sizeof(struct fw_preview_slot) == SLOT_HEADER, "slot header is 64 bytes");
 
+struct picture {
+	struct fw_image img;
+	size_t cap;
+	int refs;                    /* the hub's, viewers', the lender's */
+};
+
 struct fw_preview {
 	struct fw_ring *ring;
 	struct fw_events *events;
 
-	pthread_mutex_t lock;        /* the mailbox and the HUD numbers */
+	pthread_mutex_t lock;        /* the mailbox, pictures and the HUD numbers */
+	pthread_cond_t fresh;        /* signalled when a frame is published */
 	struct fw_frame *frame;      /* newest, one reference held; NULL: none yet */
+	struct picture pics[FW_PREVIEW_PICTURES];
+	int pic;                     /* the newest frame's picture; -1 none */
+	int lent;                    /* lent and not yet published; -1 none */
+	int want_w, want_h;          /* the window's size (0: no window) */
 	struct fw_preview_result result;
 	uint64_t published;
 	struct fw_display_hud hud;
@@ -54,6 +65,14 @@ int fw_preview_create(struct fw_preview **out, struct fw_ring *ring, struct fw_e
 	p->events = events;
 	p->shm_fd = -1;
 	p->last_shared = UINT64_MAX;
+	p->pic = p->lent = -1;
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&p->fresh, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	p->hud.fps = p->hud.cpu = p->hud.latency_ms = -1;
 	p->hud.dropped = -1;
 	pthread_mutex_init(&p->lock, NULL);
@@ -71,11 +90,15 @@ void fw_preview_destroy(struct fw_preview *p)
 		munmap(p->shm, p->shm_bytes);
 	if (p->shm_fd >= 0)
 		close(p->shm_fd);
+	for (int i = 0; i < FW_PREVIEW_PICTURES; i++)
+		free(p->pics[i].img.data);
+	pthread_cond_destroy(&p->fresh);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
-void fw_preview_publish(struct fw_preview *p, struct fw_frame *f, const struct fw_preview_result *r)
+void fw_preview_publish(struct fw_preview *p, struct fw_frame *f, const struct fw_preview_result *r,
+			struct fw_image *pic)
 {
 	struct fw_frame *old;
 
@@ -85,6 +108,15 @@ void fw_preview_publish(struct fw_preview *p, struct fw_frame *f, const struct f
 	p->frame = f;
 	p->result = *r;
 	p->published++;
+	if (p->pic >= 0)
+		p->pics[p->pic].refs--;
+	p->pic = -1;
+	if (pic && p->lent >= 0 && pic == &p->pics[p->lent].img) {
+		/* the lender's reference becomes the hub's */
+		p->pic = p->lent;
+		p->lent = -1;
+	}
+	pthread_cond_broadcast(&p->fresh);
 	pthread_mutex_unlock(&p->lock);
 	/* outside the lock: releasing takes the ring's own */
 	if (old)
@@ -92,7 +124,7 @@ void fw_preview_publish(struct fw_preview *p, struct fw_frame *f, const struct f
 }
 
 int fw_preview_take(struct fw_preview *p, uint64_t *last, struct fw_frame **f,
-		    struct fw_preview_result *r)
+		    struct fw_preview_result *r, const struct fw_image **pic)
 {
 	int got = 0;
 
@@ -103,6 +135,11 @@ int fw_preview_take(struct fw_preview *p, uint64_t *last, struct fw_frame **f,
 		*r = p->result;
 		*last = p->frame->index;
 		got = 1;
+		if (pic) {
+			*pic = p->pic >= 0 ? &p->pics[p->pic].img : NULL;
+			if (p->pic >= 0)
+				p->pics[p->pic].refs++;
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	return got;
@@ -111,6 +148,87 @@ int fw_preview_take(struct fw_preview *p, uint64_t *last, struct fw_frame **f,
 void fw_preview_release(struct fw_preview *p, struct fw_frame *f)
 {
 	fw_ring_release(p->ring, f);
+}
+
+int fw_preview_wait(struct fw_preview *p, uint64_t last, int timeout_ms)
+{
+	struct timespec until;
+	int fresh;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		fresh = p->frame && p->frame->index != last;
+		if (fresh || pthread_cond_timedwait(&p->fresh, &p->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	fresh = p->frame && p->frame->index != last;
+	pthread_mutex_unlock(&p->lock);
+	return fresh;
+}
+
+void fw_preview_release_picture(struct fw_preview *p, const struct fw_image *pic)
+{
+	if (!pic)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < FW_PREVIEW_PICTURES; i++)
+		if (pic == &p->pics[i].img && p->pics[i].refs > 0)
+			p->pics[i].refs--;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void fw_preview_want(struct fw_preview *p, int w, int h)
+{
+	__atomic_store_n(&p->want_w, w > 0 && h > 0 ? w : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->want_h, w > 0 && h > 0 ? h : 0, __ATOMIC_RELAXED);
+}
+
+int fw_preview_want_denom(struct fw_preview *p, const struct fw_frame *f)
+{
+	int w = __atomic_load_n(&p->want_w, __ATOMIC_RELAXED);
+	int h = __atomic_load_n(&p->want_h, __ATOMIC_RELAXED);
+
+	if (!f || f->format != FW_PIXFMT_MJPEG || w <= 0 || h <= 0)
+		return 0;
+	return fw_jpeg_pick_scale(f->width, f->height, w, h);
+}
+
+struct fw_image *fw_preview_lend(struct fw_preview *p, size_t bytes, size_t *cap)
+{
+	struct picture *q;
+	int i;
+
+	pthread_mutex_lock(&p->lock);
+	i = p->lent;
+	if (i < 0)
+		for (i = 0; i < FW_PREVIEW_PICTURES && p->pics[i].refs > 0; i++)
+			;
+	if (i < FW_PREVIEW_PICTURES) {
+		p->pics[i].refs = 1; /* the lender's, until published */
+		p->lent = i;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (i >= FW_PREVIEW_PICTURES)
+		return NULL; /* the window holds one, the hub another, ... */
+	/* only the lender touches a lent buffer: grow it outside the lock
+	 * (once per camera or window size) */
+	q = &p->pics[i];
+	if (q->cap < bytes) {
+		free(q->img.data);
+		q->img.data = malloc(bytes);
+		q->cap = q->img.data ? bytes : 0;
+		if (!q->img.data)
+			return NULL;
+	}
+	*cap = q->cap;
+	return &q->img;
 }
 
 void fw_preview_hud(struct fw_preview *p, struct fw_display_hud *h)
@@ -287,7 +405,7 @@ void fw_preview_share(struct fw_preview *p)
 
 	if (!p || !p->shm || !p->events || fw_events_subscribers(p->events, "preview") == 0)
 		return;
-	if (!fw_preview_take(p, &last, &f, &p->share_r))
+	if (!fw_preview_take(p, &last, &f, &p->share_r, NULL))
 		return;
 	if (f->bytes + SLOT_HEADER > p->slot_bytes || f->format < FW_PIXFMT_MJPEG ||
 	    f->format > FW_PIXFMT_RGB24) {

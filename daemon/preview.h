@@ -25,8 +25,19 @@
  * writes by anyone but the daemon's own mapping where the kernel has
  * F_SEAL_FUTURE_WRITE (5.1).
  *
- * Threads: publish from the inference thread; take/release from any
- * thread; serve, share, tick and destroy from the main thread.
+ * Decoded once (MJPEG under the daemon's own window): the window says how
+ * big it is (fw_preview_want); the inference thread then decodes each frame
+ * at the scale the window needs, into a picture buffer the hub lends it
+ * (fw_preview_lend), serves its own smaller decodes from that picture
+ * (fw_image_shrink) and publishes the picture with the frame. The window
+ * shows it as it is and decodes nothing. FW_PREVIEW_PICTURES buffers: the
+ * one published, the one the window holds, the one being written; a frame
+ * published without a picture (no window, YUYV, no buffer free) is decoded
+ * by the window as before (fw_preview_picture).
+ *
+ * Threads: publish and lend from the inference thread; want, take and
+ * release from any thread; serve, share, tick and destroy from the main
+ * thread.
  * Ownership: create allocates; destroy releases the frame held and frees.
  * Destroy after every viewer thread has stopped, before the ring.
  */
@@ -44,6 +55,7 @@
 #define FW_PREVIEW_MAX_FACES 8
 #define FW_PREVIEW_RING_REFS 3   /* the hub, the window, the socket copy */
 #define FW_PREVIEW_SLOTS 3
+#define FW_PREVIEW_PICTURES 3    /* published, held by the window, being written */
 
 /* Shared-memory layout (little-endian, this machine's): the header at 0,
  * then FW_PREVIEW_SLOTS slots of slot_bytes each from header_bytes on. */
@@ -80,16 +92,39 @@ int fw_preview_create(struct fw_preview **out, struct fw_ring *ring, struct fw_e
 void fw_preview_destroy(struct fw_preview *p);
 
 /* Inference thread: f (held by the caller) is the newest frame and r its
- * results. Takes a reference; never blocks beyond a short mutex. */
+ * results; pic is f decoded for the window (from fw_preview_lend) or NULL.
+ * Takes a reference; never blocks beyond a short mutex. */
 void fw_preview_publish(struct fw_preview *p, struct fw_frame *f,
-			const struct fw_preview_result *r);
+			const struct fw_preview_result *r, struct fw_image *pic);
 
 /* The newest frame if it is newer than *last (the index of the last one
  * this viewer took; start with UINT64_MAX): 1 with *f (a reference:
- * release it) and *r set, *last updated; 0 when there is nothing new. */
+ * release it) and *r set, *last updated; 0 when there is nothing new.
+ * pic (may be NULL: not wanted) gets the frame's decoded picture, a
+ * reference to release with fw_preview_release_picture, or NULL. */
 int fw_preview_take(struct fw_preview *p, uint64_t *last, struct fw_frame **f,
-		    struct fw_preview_result *r);
+		    struct fw_preview_result *r, const struct fw_image **pic);
 void fw_preview_release(struct fw_preview *p, struct fw_frame *f);
+
+/* Wait up to timeout_ms for a frame newer than last (as fw_preview_take
+ * counts): 1 when there is one, 0 on timeout. Wakes as a frame is
+ * published, so a viewer need not poll. */
+int fw_preview_wait(struct fw_preview *p, uint64_t last, int timeout_ms);
+void fw_preview_release_picture(struct fw_preview *p, const struct fw_image *pic);
+
+/* The window's size in pixels, from the window's thread (0 x 0: none). */
+void fw_preview_want(struct fw_preview *p, int w, int h);
+
+/* Inference thread: the scale (1, 2, 4 or 8) to decode f at for the
+ * window, the smallest still as large as the window; 0 when no window
+ * wants a decoded picture of f (none open, or f is not MJPEG). */
+int fw_preview_want_denom(struct fw_preview *p, const struct fw_frame *f);
+
+/* Inference thread: a picture buffer of at least bytes (*cap: its size)
+ * that nobody shows or holds, to decode the frame into before publishing
+ * it; the same one again until it is published. NULL when every buffer is
+ * held or on ENOMEM: then publish the frame without one. */
+struct fw_image *fw_preview_lend(struct fw_preview *p, size_t bytes, size_t *cap);
 
 /* The head-up numbers now (fps, cpu, drops, isa; latency is per frame). */
 void fw_preview_hud(struct fw_preview *p, struct fw_display_hud *h);

@@ -22,7 +22,8 @@
 #include "core/fw.h"
 #include "display/display.h"
 
-#define EVENT_WAIT_MS 5     /* how long the thread waits for a window event between frame checks */
+#define EVENT_POLL_MS 15    /* window events (keys, resize, close) are looked at this often
+			     * at least, and at every new frame */
 #define REDRAW_MS 250       /* redraw without a new frame (resize, HUD, snapshot) this often */
 
 struct fw_preview_window {
@@ -42,6 +43,7 @@ struct fw_preview_window {
 	struct fw_jpeg *jpeg;
 	struct fw_image rgb;        /* MJPEG decode buffer, grown to the frame size once */
 	size_t rgb_cap;
+	uint64_t decoded;           /* MJPEG frames this thread had to decode itself */
 };
 
 static void opened(struct fw_preview_window *w, int status)
@@ -52,31 +54,48 @@ static void opened(struct fw_preview_window *w, int status)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Show one frame from the hub; 0 when there was nothing new. */
+/* Show one frame from the hub; 0 when there was nothing new. An MJPEG
+ * frame comes decoded by the pipeline at this window's size (preview.h);
+ * only one published without its picture is decoded here. */
 static int show_newest(struct fw_preview_window *w, uint64_t *last, struct fw_preview_result *r)
 {
 	struct fw_display_picture pic;
 	struct fw_display_hud hud;
+	const struct fw_image *decoded = NULL;
 	struct fw_frame *f;
-	int ww, wh, err;
+	int ww, wh, err = 0;
 
-	if (!fw_preview_take(w->hub, last, &f, r))
-		return 0;
-	if (f->format == FW_PIXFMT_MJPEG && (size_t)f->width * f->height * 3 > w->rgb_cap) {
-		/* once per camera size */
-		free(w->rgb.data);
-		w->rgb_cap = (size_t)f->width * f->height * 3;
-		w->rgb.data = malloc(w->rgb_cap);
-		if (!w->rgb.data)
-			w->rgb_cap = 0;
-	}
 	fw_display_size(w->disp, &ww, &wh);
-	err = fw_preview_picture(w->jpeg, f->format, f->width, f->height, f->stride, f->data,
-				 f->bytes, ww, wh, &w->rgb, w->rgb_cap, &pic);
+	fw_preview_want(w->hub, ww, wh);
+	if (!fw_preview_take(w->hub, last, &f, r, &decoded))
+		return 0;
+	if (decoded) {
+		pic.format = FW_DISPLAY_RGB24;
+		pic.width = decoded->width;
+		pic.height = decoded->height;
+		pic.stride = decoded->stride;
+		pic.data = decoded->data;
+		pic.coord_width = f->width;
+		pic.coord_height = f->height;
+	} else {
+		if (f->format == FW_PIXFMT_MJPEG && (size_t)f->width * f->height * 3 > w->rgb_cap) {
+			/* once per camera size */
+			free(w->rgb.data);
+			w->rgb_cap = (size_t)f->width * f->height * 3;
+			w->rgb.data = malloc(w->rgb_cap);
+			if (!w->rgb.data)
+				w->rgb_cap = 0;
+		}
+		err = fw_preview_picture(w->jpeg, f->format, f->width, f->height, f->stride,
+					 f->data, f->bytes, ww, wh, &w->rgb, w->rgb_cap, &pic);
+		if (!err && f->format == FW_PIXFMT_MJPEG)
+			w->decoded++;
+	}
 	fw_preview_hud(w->hub, &hud);
 	hud.latency_ms = r->latency_ms;
 	/* a frame that will not decode keeps the last picture on screen */
 	fw_display_draw(w->disp, err ? NULL : &pic, r->faces, r->n_faces, &hud);
+	fw_preview_release_picture(w->hub, decoded);
 	fw_preview_release(w->hub, f);
 	fw_display_present(w->disp);
 	return 1;
@@ -103,7 +122,7 @@ static void *window_main(void *arg)
 	}
 	opened(w, 1);
 	while (!atomic_load(&w->stop)) {
-		if (fw_display_wait(w->disp, EVENT_WAIT_MS) == FW_DISPLAY_QUIT) {
+		if (fw_display_poll(w->disp) == FW_DISPLAY_QUIT) {
 			w->on_close(w->ctx);
 			break;
 		}
@@ -119,8 +138,17 @@ static void *window_main(void *arg)
 			fw_display_present(w->disp);
 			last_draw = fw_display_ticks();
 		}
+		/* asleep until the pipeline publishes a frame, or a while: SDL
+		 * has no descriptor to wait on with the frames, and waiting in
+		 * SDL_WaitEventTimeout means waking every millisecond on
+		 * drivers that poll (1 000 wake-ups a second for nothing) */
+		fw_preview_wait(w->hub, last, EVENT_POLL_MS);
 	}
 done:
+	fw_preview_want(w->hub, 0, 0);
+	if (w->decoded)
+		fw_log(FW_LOG_DEBUG, "preview: %llu frames came without the pipeline's picture and "
+		       "were decoded by the window", (unsigned long long)w->decoded);
 	fw_display_close(w->disp);
 	w->disp = NULL;
 	fw_jpeg_destroy(w->jpeg);

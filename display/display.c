@@ -316,6 +316,16 @@ void fw_display_size(const struct fw_display *w, int *width, int *height)
 		*width = *height = 0;
 }
 
+const char *fw_display_texture_format(const struct fw_display *w)
+{
+	Uint32 fmt;
+
+	if (!w->tex || SDL_QueryTexture(w->tex, &fmt, NULL, NULL, NULL) < 0)
+		return "";
+	/* SDL_GetPixelFormatName: "SDL_PIXELFORMAT_YUY2" */
+	return SDL_GetPixelFormatName(fmt) + strlen("SDL_PIXELFORMAT_");
+}
+
 void fw_display_map(const struct fw_display *w, float x, float y, int *wx, int *wy)
 {
 	*wx = w->dst.x + (int)lroundf(x * w->map_x);

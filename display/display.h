@@ -176,6 +176,10 @@ uint32_t fw_display_ticks(void);
 void fw_display_set_keypoints(struct fw_display *w, int on);
 /* The window's drawable size now. */
 void fw_display_size(const struct fw_display *w, int *width, int *height);
+/* The format of the texture the last picture went into, as the renderer
+ * created it (queried back from SDL): "YUY2" for YUYV pictures, uploaded as
+ * the camera gave them; "RGB24" for decoded ones; "" before any. */
+const char *fw_display_texture_format(const struct fw_display *w);
 /* Where picture pixel (x, y) is drawn in the window (for tests). */
 void fw_display_map(const struct fw_display *w, float x, float y, int *wx, int *wy);
 

@@ -5,8 +5,9 @@
 # get frames through the daemon's shared memory, draw N of them and save a
 # snapshot in which every face of the last frame has its box, in its
 # state's colour, where the daemon said. Then SIGTERM stops the daemon
-# (window and all) cleanly. The same with a YUYV camera (the fake V4L2
-# device), and a viewer without a daemon says so.
+# (window and all) cleanly, and each frame was decoded (MJPEG) once, by the
+# pipeline, for its own use and the window's. The same with a YUYV camera
+# (the fake V4L2 device), and a viewer without a daemon says so.
 set -euo pipefail
 : "${FACECTL:?}" "${FACEWATCHD:?}" "${FW_SHARED_DIR:?}" "${FW_MODELS_DIR:?}"
 [ "${FW_HAVE_SDL:-}" = 1 ] || { echo "SKIP: built without SDL2 (no preview window)"; exit 77; }
@@ -26,7 +27,10 @@ printf 'status_interval = 0\n' >"$T/facewatchd.conf"
 # frames 100-200 of the clip, where there is always a face (his), at half
 # pace: 6.7 s, long enough for the frames below even on a slow machine
 python3 "$(dirname "$0")/clip_frames.py" "$CLIP" 100 200 "$T/clip.mjpeg"
-"$FACEWATCHD" --config "$T/facewatchd.conf" --camera "replay:$T/clip.mjpeg" --fps 15 \
+# every JPEG decode is counted, per thread (tests/support/decodecount.c)
+env ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" LD_PRELOAD="$DECODECOUNT_SO" \
+  DECODECOUNT_REPORT="$T/decodes" \
+  "$FACEWATCHD" --config "$T/facewatchd.conf" --camera "replay:$T/clip.mjpeg" --fps 15 \
   --socket "$T/fw.sock" --gallery "$T/gallery.db" --preview 2>"$T/daemon.log" &
 pid=$!
 for _ in $(seq 100); do [ -S "$T/fw.sock" ] && break; sleep 0.1; done
@@ -73,6 +77,7 @@ print("ok: %d faces drawn where the daemon said" % len(faces))
 PY
 
 # the daemon's own window is running too; SIGTERM stops it all cleanly
+"$FACECTL" status --socket "$T/fw.sock" --json >"$T/status.json" || fail "no status"
 kill -TERM "$pid"
 rc=0
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -80,6 +85,23 @@ kill -0 "$pid" 2>/dev/null && fail "the daemon still runs 10 s after SIGTERM"
 wait "$pid" || rc=$?
 pid=
 [ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
+
+# decoded once: the window shows the picture the pipeline decoded (at the
+# window's size, 640 x 360 here) and decodes nothing itself; the pipeline
+# serves its own smaller decodes and the full-size crops from that one
+# picture, so the whole daemon decoded each frame it analysed once (before,
+# the window decoded every frame again, and new faces a third time). The
+# count of frames is the status's just before SIGTERM: a few more may have
+# been analysed in between (10 a second at most, max_fps)
+python3 - "$T/decodes" "$T/status.json" <<'PY' || fail "a frame was decoded more than once"
+import json, sys
+counts = dict((l.split()[0], int(l.split()[1])) for l in open(sys.argv[1]))
+frames = json.load(open(sys.argv[2]))["frames"]
+print("JPEG decodes per thread: %s; %d frames analysed" % (counts, frames))
+assert frames >= 10 and counts.get("fw-infer", 0) >= frames, ("too few", counts, frames)
+assert counts.get("fw-preview", 0) <= 2, ("the window decoded frames itself", counts)
+assert sum(counts.values()) <= frames + 4, ("more decodes than frames", counts, frames)
+PY
 
 # landmarks68 = on: the preview event carries each face's 68 landmarks, pose
 # and attention; facectl preview draws them as the daemon's window does: the

@@ -221,6 +221,45 @@ static void test_boxes_follow_the_window_size(void **state)
 	fw_display_close(d);
 }
 
+/* The user resizes the open window (as dragging its corner does): the next
+ * frame fills the new size and the boxes move with the picture. */
+static void test_live_resize(void **state)
+{
+	struct fw_display *d = open_window(W, H, NULL, NULL);
+	struct fw_display_picture pic = grey_picture();
+	struct fw_display_face f = face(100, 80, 180, 180, FW_DISPLAY_IDENTIFIED, "alice");
+	SDL_Window *win = SDL_GetWindowFromID(1);
+	uint8_t green[3];
+	struct fw_image img;
+	int ww, wh;
+
+	(void)state;
+	fw_display_state_colour(FW_DISPLAY_IDENTIFIED, green);
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	assert_string_equal(fw_display_texture_format(d), "RGB24");
+	img = read_back(d);
+	assert_rgb(&img, 100, 130, green);
+	for (Uint32 id = 1; !win && id < 64; id++)
+		win = SDL_GetWindowFromID(id);
+	assert_non_null(win);
+	SDL_SetWindowSize(win, 3 * W / 2, 3 * H / 2);
+	fw_display_wait(d, 10); /* the resize event, as the preview loop gets it */
+	fw_display_size(d, &ww, &wh);
+	assert_int_equal(ww, 3 * W / 2);
+	assert_int_equal(wh, 3 * H / 2);
+	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), 0);
+	img = read_back(d);
+	assert_int_equal(img.width, 3 * W / 2);
+	assert_int_equal(img.height, 3 * H / 2);
+	/* the box's left edge at x 100 -> 150, its right edge at 180 -> 270 */
+	assert_rgb(&img, 150, 195, green);
+	assert_rgb(&img, 269, 195, green);
+	assert_bg(&img, 145, 195);
+	assert_bg(&img, 210, 195);
+	assert_bg(&img, 100 + 2, 195); /* not where it was */
+	fw_display_close(d);
+}
+
 /* A picture decoded at half the camera's size: faces stay in camera pixels. */
 static void test_coordinates_of_a_smaller_picture(void **state)
 {
@@ -267,6 +306,8 @@ static void test_yuyv_picture(void **state)
 	for (int c = 0; c < 3; c++)
 		assert_in_range(p[c], 125, 131);
 	assert_rgb(&img, 100, 130, orange);
+	/* as the camera gave it: a YUY2 texture, converted by the renderer */
+	assert_string_equal(fw_display_texture_format(d), "YUY2");
 	/* an odd width cannot be YUYV */
 	pic.width = W - 1;
 	assert_int_equal(fw_display_draw(d, &pic, &f, 1, NULL), FW_EINVAL);
@@ -664,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_nothing_drawn_without_faces),
 		cmocka_unit_test(test_states_have_their_colours),
 		cmocka_unit_test(test_boxes_follow_the_window_size),
+		cmocka_unit_test(test_live_resize),
 		cmocka_unit_test(test_coordinates_of_a_smaller_picture),
 		cmocka_unit_test(test_yuyv_picture),
 		cmocka_unit_test(test_keypoints_and_the_k_key),

@@ -130,6 +130,66 @@ static void test_resize_area_2x(void **state)
 	fw_image_free(&dst);
 }
 
+/* fw_image_shrink: each output pixel is its block's rounded mean, the size
+ * that of a JPEG decoded at 1/factor (rounded up), ragged edges averaged
+ * over the pixels they have; it agrees with the area resize on whole
+ * blocks, and refuses what it cannot do. */
+static void test_shrink(void **state)
+{
+	static const int sizes[][2] = { { 16, 8 }, { 17, 9 }, { 641, 361 }, { 1100, 7 } };
+	static uint8_t out[1100 * 361 * 3];
+	struct fw_image src, got, want;
+
+	(void)state;
+	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+		const int w = sizes[s][0], h = sizes[s][1];
+		assert_int_equal(fw_image_alloc(&src, w, h), 0);
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++)
+				for (int c = 0; c < 3; c++)
+					src.data[(size_t)y * src.stride + 3 * x + c] =
+						(uint8_t)((x * 37 + y * 101 + c * 53 + x * y) % 256);
+		for (int f = 1; f <= 8; f *= 2) {
+			const int ow = (w + f - 1) / f, oh = (h + f - 1) / f;
+			got.data = out;
+			assert_int_equal(fw_image_shrink(&src, f, &got, sizeof out), 0);
+			assert_int_equal(got.width, ow);
+			assert_int_equal(got.height, oh);
+			assert_int_equal(got.stride, 3 * ow);
+			/* against the definition, pixel by pixel */
+			for (int oy = 0; oy < oh; oy++)
+				for (int ox = 0; ox < ow; ox++)
+					for (int c = 0; c < 3; c++) {
+						unsigned sum = 0, n = 0;
+						for (int y = oy * f; y < oy * f + f && y < h; y++)
+							for (int x = ox * f; x < ox * f + f && x < w; x++, n++)
+								sum += src.data[(size_t)y * src.stride + 3 * x + c];
+						if (got.data[(size_t)oy * got.stride + 3 * ox + c] != (sum + n / 2) / n)
+							fail_msg("%dx%d / %d: pixel (%d,%d) channel %d is %d, the block's mean %u",
+								 w, h, f, ox, oy, c,
+								 got.data[(size_t)oy * got.stride + 3 * ox + c], (sum + n / 2) / n);
+					}
+			/* whole blocks: as the area resize, within its float rounding */
+			if (w % f == 0 && h % f == 0) {
+				assert_int_equal(fw_image_alloc(&want, ow, oh), 0);
+				fw_image_resize(&src, &want);
+				for (size_t i = 0; i < (size_t)ow * oh * 3; i++)
+					assert_true(abs(want.data[i] - got.data[i]) <= 1);
+				fw_image_free(&want);
+			}
+		}
+		fw_image_free(&src);
+	}
+	/* refused: a factor that is not 1, 2, 4 or 8; too little room; in place */
+	assert_int_equal(fw_image_alloc(&src, 16, 16), 0);
+	got.data = out;
+	assert_int_equal(fw_image_shrink(&src, 3, &got, sizeof out), FW_EINVAL);
+	assert_int_equal(fw_image_shrink(&src, 2, &got, 8 * 8 * 3 - 1), FW_EINVAL);
+	assert_int_equal(fw_image_shrink(&src, 2, &got, 8 * 8 * 3), 0);
+	assert_int_equal(fw_image_shrink(&src, 2, &src, 16 * 16 * 3), FW_EINVAL);
+	fw_image_free(&src);
+}
+
 static void test_resize_area_whole_factors(void **state)
 {
 	(void)state;
@@ -803,6 +863,7 @@ int main(void)
 		cmocka_unit_test(test_resize_constant),
 		cmocka_unit_test(test_resize_area_2x),
 		cmocka_unit_test(test_resize_area_whole_factors),
+		cmocka_unit_test(test_shrink),
 		cmocka_unit_test(test_resize_area_fractional),
 		cmocka_unit_test(test_resize_area_matches_definition),
 		cmocka_unit_test(test_resize_bilinear_enlarge),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -76,7 +77,7 @@ static uint8_t pipeline_step(struct fw_ring *ring, struct fw_preview *p, uint8_t
 
 	produce(ring, fill, 100);
 	assert_int_equal(fw_ring_take(ring, 0, &f), 0);
-	fw_preview_publish(p, f, &r);
+	fw_preview_publish(p, f, &r, NULL);
 	fw_ring_release(ring, f);
 	return fill;
 }
@@ -92,11 +93,11 @@ static void test_viewer_gets_newest_once(void **state)
 	(void)state;
 	assert_int_equal(fw_ring_create(&ring, SLOTS, 256), 0);
 	assert_int_equal(fw_preview_create(&p, ring, NULL), 0);
-	assert_int_equal(fw_preview_take(p, &last, &f, &r), 0);
+	assert_int_equal(fw_preview_take(p, &last, &f, &r, NULL), 0);
 	pipeline_step(ring, p, 1);
 	pipeline_step(ring, p, 2);
 	pipeline_step(ring, p, 3);
-	assert_int_equal(fw_preview_take(p, &last, &f, &r), 1);
+	assert_int_equal(fw_preview_take(p, &last, &f, &r, NULL), 1);
 	assert_int_equal(f->sequence, 3);
 	assert_int_equal(f->data[99], 3);
 	assert_int_equal(r.n_faces, 1);
@@ -104,7 +105,7 @@ static void test_viewer_gets_newest_once(void **state)
 	assert_string_equal(r.faces[0].name, "alice");
 	fw_preview_release(p, f);
 	/* nothing new: nothing again */
-	assert_int_equal(fw_preview_take(p, &last, &f, &r), 0);
+	assert_int_equal(fw_preview_take(p, &last, &f, &r, NULL), 0);
 	fw_preview_destroy(p);
 	fw_ring_destroy(ring);
 }
@@ -129,17 +130,17 @@ static void test_slow_viewer_never_starves_the_producer(void **state)
 		assert_int_equal(fw_ring_take(ring, 0, &f), 0); /* inference works on f */
 		produce(ring, 0xee, 10);                         /* capture goes on meanwhile */
 		produce(ring, 0xef, 10);
-		fw_preview_publish(p, f, &r);
+		fw_preview_publish(p, f, &r, NULL);
 		fw_ring_release(ring, f);
 		if (i % 10 == 0) {                               /* the window, now and then */
 			if (window)
 				fw_preview_release(p, window);
-			assert_int_equal(fw_preview_take(p, &wlast, &window, &r), 1);
+			assert_int_equal(fw_preview_take(p, &wlast, &window, &r, NULL), 1);
 		}
 		if (i % 3 == 1) {                                /* the socket copy, lagging */
 			if (copy)
 				fw_preview_release(p, copy);
-			assert_int_equal(fw_preview_take(p, &clast, &copy, &r), 1);
+			assert_int_equal(fw_preview_take(p, &clast, &copy, &r, NULL), 1);
 		}
 	}
 	fw_ring_get_stats(ring, &st);
@@ -152,6 +153,148 @@ static void test_slow_viewer_never_starves_the_producer(void **state)
 		produce(ring, 1, 10);
 	fw_ring_get_stats(ring, &st);
 	assert_int_equal(st.overruns, 0);
+	fw_ring_destroy(ring);
+}
+
+struct late_publisher {
+	struct fw_ring *ring;
+	struct fw_preview *p;
+};
+
+static void *publish_later(void *arg)
+{
+	struct late_publisher *lp = arg;
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+
+	nanosleep(&pause, NULL);
+	pipeline_step(lp->ring, lp->p, 9);
+	return NULL;
+}
+
+/* A viewer sleeps until a frame is published, not for its whole timeout,
+ * and not at all when one is already waiting for it. */
+static void test_viewer_wakes_on_publish(void **state)
+{
+	struct fw_ring *ring;
+	struct fw_preview *p;
+	struct fw_frame *f;
+	struct fw_preview_result r;
+	struct late_publisher lp;
+	struct timespec t0, t1;
+	pthread_t th;
+	uint64_t last = UINT64_MAX;
+
+	(void)state;
+	assert_int_equal(fw_ring_create(&ring, SLOTS, 256), 0);
+	assert_int_equal(fw_preview_create(&p, ring, NULL), 0);
+	assert_int_equal(fw_preview_wait(p, last, 20), 0);   /* nothing yet: times out */
+	pipeline_step(ring, p, 1);
+	assert_int_equal(fw_preview_wait(p, last, 20000), 1); /* one waits: at once */
+	assert_int_equal(fw_preview_take(p, &last, &f, &r, NULL), 1);
+	fw_preview_release(p, f);
+	assert_int_equal(fw_preview_wait(p, last, 20), 0);   /* taken: nothing new */
+	lp.ring = ring, lp.p = p;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(pthread_create(&th, NULL, publish_later, &lp), 0);
+	assert_int_equal(fw_preview_wait(p, last, 20000), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_join(th, NULL);
+	/* woken by the publication (after 0.1 s), long before the 20 s */
+	assert_true(t1.tv_sec - t0.tv_sec < 10);
+	assert_int_equal(fw_preview_take(p, &last, &f, &r, NULL), 1);
+	assert_int_equal(f->sequence, 9);
+	fw_preview_release(p, f);
+	fw_preview_destroy(p);
+	fw_ring_destroy(ring);
+}
+
+/* The window's pictures (decoded once, by the pipeline): the scale asked
+ * for follows the window's size and only MJPEG frames get one; a picture
+ * the window holds is never lent for writing while it shows it, however
+ * many frames pass; when every buffer is held, frames go without one. */
+static void test_pictures_lent_and_shown(void **state)
+{
+	struct fw_ring *ring;
+	struct fw_preview *p;
+	struct fw_frame *f, *shown = NULL, *other = NULL;
+	const struct fw_image *held = NULL, *held2 = NULL, *none = NULL;
+	struct fw_image *img, *again;
+	struct fw_preview_result r = result_with_box(1);
+	struct fw_frame yuyv = { .format = FW_PIXFMT_YUYV, .width = 640, .height = 360 };
+	struct fw_frame mjpeg = { .format = FW_PIXFMT_MJPEG, .width = 640, .height = 360 };
+	uint64_t last = UINT64_MAX, last2 = UINT64_MAX;
+	size_t cap = 0;
+
+	(void)state;
+	assert_int_equal(fw_ring_create(&ring, SLOTS, 256), 0);
+	assert_int_equal(fw_preview_create(&p, ring, NULL), 0);
+	assert_int_equal(fw_preview_want_denom(p, &mjpeg), 0); /* no window */
+	fw_preview_want(p, 320, 180);
+	assert_int_equal(fw_preview_want_denom(p, &mjpeg), 2);
+	assert_int_equal(fw_preview_want_denom(p, &yuyv), 0);   /* shown as it is */
+	fw_preview_want(p, 641, 360);
+	assert_int_equal(fw_preview_want_denom(p, &mjpeg), 1);
+	fw_preview_want(p, 100, 60);
+	assert_int_equal(fw_preview_want_denom(p, &mjpeg), 4);
+
+	/* lent until published: the same buffer again */
+	img = fw_preview_lend(p, 300, &cap);
+	assert_non_null(img);
+	assert_true(cap >= 300);
+	again = fw_preview_lend(p, 300, &cap);
+	assert_ptr_equal(img, again);
+	memset(img->data, 7, 300);
+	img->width = 10, img->height = 10, img->stride = 30;
+	produce(ring, 7, 100);
+	assert_int_equal(fw_ring_take(ring, 0, &f), 0);
+	fw_preview_publish(p, f, &r, img);
+	fw_ring_release(ring, f);
+	assert_int_equal(fw_preview_take(p, &last, &shown, &r, &held), 1);
+	assert_ptr_equal(held, img);
+	assert_int_equal(shown->sequence, 7);
+
+	/* the window keeps showing it while 200 frames pass */
+	for (int i = 0; i < 200; i++) {
+		uint8_t v = (uint8_t)(10 + i % 200);
+		img = fw_preview_lend(p, 300, &cap);
+		assert_non_null(img);
+		assert_ptr_not_equal(img, held);
+		memset(img->data, v, 300);
+		produce(ring, v, 100);
+		assert_int_equal(fw_ring_take(ring, 0, &f), 0);
+		fw_preview_publish(p, f, &r, img);
+		fw_ring_release(ring, f);
+	}
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(held->data[i], 7);
+
+	/* a second viewer holds the newest: with the one being lent, all three
+	 * buffers are taken; the next frame goes without a picture */
+	assert_int_equal(fw_preview_take(p, &last2, &other, &r, &held2), 1);
+	assert_non_null(held2);
+	assert_ptr_not_equal(held2, held);
+	img = fw_preview_lend(p, 300, &cap);      /* the third */
+	assert_non_null(img);
+	produce(ring, 1, 100);
+	assert_int_equal(fw_ring_take(ring, 0, &f), 0);
+	fw_preview_publish(p, f, &r, img);        /* the hub's now; held2 only the viewer's */
+	fw_ring_release(ring, f);
+	assert_null(fw_preview_lend(p, 300, &cap));
+	produce(ring, 2, 100);
+	assert_int_equal(fw_ring_take(ring, 0, &f), 0);
+	fw_preview_publish(p, f, &r, NULL);
+	fw_ring_release(ring, f);
+	fw_preview_release(p, shown);
+	fw_preview_release_picture(p, held);
+	assert_int_equal(fw_preview_take(p, &last, &shown, &r, &none), 1);
+	assert_null(none);                        /* shown: decoded by the window */
+	assert_int_equal(shown->sequence, 2);
+	/* released, the buffers can be lent again */
+	assert_non_null(fw_preview_lend(p, 300, &cap));
+	fw_preview_release(p, shown);
+	fw_preview_release(p, other);
+	fw_preview_release_picture(p, held2);
+	fw_preview_destroy(p);
 	fw_ring_destroy(ring);
 }
 
@@ -436,6 +579,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_viewer_gets_newest_once),
 		cmocka_unit_test(test_slow_viewer_never_starves_the_producer),
+		cmocka_unit_test(test_viewer_wakes_on_publish),
+		cmocka_unit_test(test_pictures_lent_and_shown),
 		cmocka_unit_test(test_picture_decodes_at_window_size),
 		cmocka_unit_test(test_socket_viewer_gets_frames_in_shared_memory),
 		cmocka_unit_test(test_untrusted_viewer_refused),
