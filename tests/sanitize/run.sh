@@ -25,7 +25,7 @@ address)
 thread)
   # only what the threaded tests need
   cmake --build "$dir" -j"$jobs" --target test_ring test_events test_v4l2 test_v4l2_faults \
-    test_replay test_preview_hub facewatchd facectl fakecam fwconvert >"$dir.build.log" 2>&1 ||
+    test_replay test_preview_hub facewatchd facectl fakecam decodecount fwconvert >"$dir.build.log" 2>&1 ||
     { tail -50 "$dir.build.log"; exit 1; }
   sel=(-R "$pattern")
   export TSAN_OPTIONS=${TSAN_OPTIONS:-}:halt_on_error=1:second_deadlock_stack=1
