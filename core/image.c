@@ -227,25 +227,36 @@ static int whole_factor(int ssize, int dsize)
 /* A destination column's horizontal taps in row_sum's order (leading,
  * middle, trailing), padded at the end with zero weights: adding 0 * p to a
  * sum of non-negative terms leaves it as it is, so any span of up to
- * MAX_TAPS pixels (every shrink by less than 3) is summed branch-free with
- * the same result as row_sum. */
-#define MAX_TAPS 4
+ * MAX_TAPS pixels (every shrink by less than 10: a 1024-px photo to the
+ * detector's 128 is 8) is summed branch-free with the same result as
+ * row_sum. A resize sums as many taps as its widest span needs (n_taps). */
+#define MAX_TAPS 12
 struct taps {
 	int off[MAX_TAPS]; /* byte offset of the pixel in the row */
 	float w[MAX_TAPS];
 	bool wide;         /* no tap on the row's last pixel: each may read 4 bytes */
 };
 
-/* xs's spans as taps for a source src_w wide; false when a span is wider
- * than MAX_TAPS. */
-static bool make_taps(const struct span *xs, int dst_w, int src_w, struct taps *tp)
+/* xs's spans as taps for a source src_w wide: how many taps each column
+ * sums (the widest span's), or 0 when a span is wider than MAX_TAPS. */
+static int make_taps(const struct span *xs, int dst_w, int src_w, struct taps *tp)
 {
+	int n = 1;
+
+	for (int dx = 0; dx < dst_w; dx++) {
+		const struct span *sx = &xs[dx];
+		int k = (sx->first >= 0) + (sx->mid_end > sx->mid_begin ? sx->mid_end - sx->mid_begin : 0) +
+			(sx->last >= 0);
+
+		if (k > MAX_TAPS)
+			return 0;
+		if (k > n)
+			n = k;
+	}
 	for (int dx = 0; dx < dst_w; dx++) {
 		const struct span *sx = &xs[dx];
 		int k = 0;
 
-		if (sx->mid_end - sx->mid_begin + 2 > MAX_TAPS)
-			return false;
 		if (sx->first >= 0) {
 			tp[dx].off[k] = 3 * sx->first;
 			tp[dx].w[k++] = sx->w_first;
@@ -258,15 +269,15 @@ static bool make_taps(const struct span *xs, int dst_w, int src_w, struct taps *
 			tp[dx].off[k] = 3 * sx->last;
 			tp[dx].w[k++] = sx->w_last;
 		}
-		for (int base = k ? tp[dx].off[0] : 0; k < MAX_TAPS; k++) {
+		for (int base = k ? tp[dx].off[0] : 0; k < n; k++) {
 			tp[dx].off[k] = base;
 			tp[dx].w[k] = 0;
 		}
 		tp[dx].wide = true;
-		for (k = 0; k < MAX_TAPS; k++)
+		for (k = 0; k < n; k++)
 			tp[dx].wide = tp[dx].wide && tp[dx].off[k] < 3 * (src_w - 1);
 	}
-	return true;
+	return n;
 }
 
 /* Three channels in the first three lanes of a vector: each lane does what
@@ -297,7 +308,7 @@ static inline v4sf u8x4_to_float(const uint8_t *p)
  * arithmetic, column by column) into h[3 * dst_w + 1] (the last float is
  * scratch). */
 static void row_sums(const uint8_t *row, const struct span *xs, const struct taps *tp,
-		     int dst_w, float *h)
+		     int n_taps, int dst_w, float *h)
 {
 	if (!tp) {
 		for (int dx = 0; dx < dst_w; dx++)
@@ -308,7 +319,7 @@ static void row_sums(const uint8_t *row, const struct span *xs, const struct tap
 		if (tp[dx].wide) {
 			v4sf a = { 0, 0, 0, 0 };
 
-			for (int k = 0; k < MAX_TAPS; k++) {
+			for (int k = 0; k < n_taps; k++) {
 				a = a + u8x4_to_float(row + tp[dx].off[k]) * tp[dx].w[k];
 			}
 			memcpy(h + 3 * dx, &a, sizeof a); /* 4 floats: the 4th is overwritten next */
@@ -316,7 +327,7 @@ static void row_sums(const uint8_t *row, const struct span *xs, const struct tap
 		}
 		float a0 = 0, a1 = 0, a2 = 0;
 
-		for (int k = 0; k < MAX_TAPS; k++) {
+		for (int k = 0; k < n_taps; k++) {
 			const uint8_t *p = row + tp[dx].off[k];
 			const float w = tp[dx].w[k];
 
@@ -349,6 +360,7 @@ struct row_cache {
 	float h[2][3 * SPAN_TABLE + 1];
 	int y[2];
 	int older;
+	int n_taps;          /* make_taps' count, 0: row_sum per column */
 };
 
 /* acc += beta * (source row y's horizontal sums), from the cache when there */
@@ -360,7 +372,7 @@ static void add_source_row(struct row_cache *c, const struct fw_image *src, int 
 
 	if (slot < 0) {
 		slot = c->older;
-		row_sums(src->data + (size_t)y * (size_t)src->stride, xs, tp, dst_w, c->h[slot]);
+		row_sums(src->data + (size_t)y * (size_t)src->stride, xs, tp, c->n_taps, dst_w, c->h[slot]);
 		c->y[slot] = y;
 	}
 	c->older = !slot;
@@ -378,7 +390,8 @@ static void resize_rows(const struct fw_image *src, struct fw_image *dst)
 
 	for (int dx = 0; dx < dst->width; dx++)
 		axis_span(dx, src->width, dst->width, &xs[dx]);
-	tp = make_taps(xs, dst->width, src->width, taps) ? taps : NULL;
+	cache.n_taps = make_taps(xs, dst->width, src->width, taps);
+	tp = cache.n_taps ? taps : NULL;
 	for (int dy = 0; dy < dst->height; dy++) {
 		uint8_t *out = dst->data + (size_t)dy * (size_t)dst->stride;
 		struct span sy;

@@ -286,6 +286,11 @@ static void test_resize_area_matches_definition(void **state)
 		{ 50, 50, 49, 1 }, { 640, 480, 128, 96 }, { 60, 40, 20, 20 },
 		/* shrinks by less than 3 (the branch-free taps), regions' sizes */
 		{ 192, 192, 128, 128 }, { 161, 91, 128, 72 }, { 300, 200, 299, 150 },
+		/* by 3 to 10, taps too: a 1024-px photo's whole frame for the
+		 * short- and full-range models, an auto tile; then by 13, the
+		 * per-column sums */
+		{ 1024, 709, 128, 89 }, { 1024, 709, 192, 133 }, { 440, 440, 128, 128 },
+		{ 1000, 30, 100, 3 }, { 1300, 40, 100, 3 },
 	};
 
 	tu_srand(7);
