@@ -361,7 +361,47 @@ struct row_cache {
 	int y[2];
 	int older;
 	int n_taps;          /* make_taps' count, 0: row_sum per column */
+	float *frow;         /* with taps, a source row as floats (FROW_MAX), or NULL */
 };
+
+/* Sources up to this wide have each row converted to floats once, for the
+ * taps to read 4 floats at a time instead of converting 4 bytes per tap:
+ * the same values, so the same sums. */
+#define FROW_MAX 4096
+
+static void row_to_float(const uint8_t *row, int n, float *f)
+{
+	int i = 0;
+#if defined(__SSE2__)
+	const __m128i z = _mm_setzero_si128();
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(row + i));
+		__m128i lo = _mm_unpacklo_epi8(v, z), hi = _mm_unpackhi_epi8(v, z);
+		_mm_storeu_ps(f + i, _mm_cvtepi32_ps(_mm_unpacklo_epi16(lo, z)));
+		_mm_storeu_ps(f + i + 4, _mm_cvtepi32_ps(_mm_unpackhi_epi16(lo, z)));
+		_mm_storeu_ps(f + i + 8, _mm_cvtepi32_ps(_mm_unpacklo_epi16(hi, z)));
+		_mm_storeu_ps(f + i + 12, _mm_cvtepi32_ps(_mm_unpackhi_epi16(hi, z)));
+	}
+#endif
+	for (; i < n; i++)
+		f[i] = (float)row[i];
+}
+
+/* row_sums' taps over a row of floats (f[3 * width] is a 0 to read past
+ * the last pixel): every column in vector lanes, as the `wide` ones there */
+static void row_sums_f(const float *f, const struct taps *tp, int n_taps, int dst_w, float *h)
+{
+	for (int dx = 0; dx < dst_w; dx++) {
+		v4sf a = { 0, 0, 0, 0 };
+
+		for (int k = 0; k < n_taps; k++) {
+			v4sf v;
+			memcpy(&v, f + tp[dx].off[k], sizeof v);
+			a = a + v * tp[dx].w[k];
+		}
+		memcpy(h + 3 * dx, &a, sizeof a); /* 4 floats: the 4th is overwritten next */
+	}
+}
 
 /* acc += beta * (source row y's horizontal sums), from the cache when there */
 static void add_source_row(struct row_cache *c, const struct fw_image *src, int y,
@@ -371,8 +411,14 @@ static void add_source_row(struct row_cache *c, const struct fw_image *src, int 
 	int slot = c->y[0] == y ? 0 : c->y[1] == y ? 1 : -1;
 
 	if (slot < 0) {
+		const uint8_t *row = src->data + (size_t)y * (size_t)src->stride;
 		slot = c->older;
-		row_sums(src->data + (size_t)y * (size_t)src->stride, xs, tp, c->n_taps, dst_w, c->h[slot]);
+		if (c->frow) {
+			row_to_float(row, 3 * src->width, c->frow);
+			row_sums_f(c->frow, tp, c->n_taps, dst_w, c->h[slot]);
+		} else {
+			row_sums(row, xs, tp, c->n_taps, dst_w, c->h[slot]);
+		}
 		c->y[slot] = y;
 	}
 	c->older = !slot;
@@ -384,6 +430,7 @@ static void resize_rows(const struct fw_image *src, struct fw_image *dst)
 	struct span xs[SPAN_TABLE];
 	struct taps taps[SPAN_TABLE];
 	struct row_cache cache = { .y = { -1, -1 } };
+	float frow[3 * FROW_MAX + 1];
 	float acc[3 * SPAN_TABLE];
 	const int n = 3 * dst->width;
 	const struct taps *tp;
@@ -392,6 +439,10 @@ static void resize_rows(const struct fw_image *src, struct fw_image *dst)
 		axis_span(dx, src->width, dst->width, &xs[dx]);
 	cache.n_taps = make_taps(xs, dst->width, src->width, taps);
 	tp = cache.n_taps ? taps : NULL;
+	if (tp && src->width <= FROW_MAX) {
+		cache.frow = frow;
+		frow[3 * src->width] = 0;
+	}
 	for (int dy = 0; dy < dst->height; dy++) {
 		uint8_t *out = dst->data + (size_t)dy * (size_t)dst->stride;
 		struct span sy;
