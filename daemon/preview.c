@@ -461,10 +461,10 @@ int fw_preview_picture(struct fw_jpeg *j, enum fw_pixfmt format, int width, int 
 		pic->format = FW_DISPLAY_RGB24;
 		return (size_t)stride * (size_t)height <= bytes ? 0 : FW_ETRUNC;
 	case FW_PIXFMT_MJPEG:
-		/* the pipeline decodes at 1/2..1/4 for the detector (and full
-		 * size only for new faces), so there is no full-size picture
-		 * of every frame to share; the viewer decodes the frames it
-		 * shows, and no larger than it shows them */
+		/* a frame that came without the pipeline's picture (the
+		 * daemon's window gets one: preview.h), or facectl preview's
+		 * copy of the camera's bytes: decoded here, no larger than it
+		 * is shown */
 		denom = want_w > 0 && want_h > 0 ? fw_jpeg_pick_scale(width, height, want_w, want_h) : 1;
 		if ((err = fw_jpeg_decode(j, data, bytes, denom, rgb, cap)))
 			return err;
