@@ -460,9 +460,6 @@ static void resize_rows(const struct fw_image *src, struct fw_image *dst)
 	}
 }
 
-/* Separable resampling evaluated per destination pixel: each output is
- * sum_y beta_y * (sum_x alpha_x * S[y][x]), the order cv::resizeArea uses,
- * so the float results (and their rounding) agree with OpenCV. */
 /* fw_image_shrink: source columns per pass, a multiple of every factor */
 #define SHRINK_CHUNK 512
 
@@ -567,6 +564,9 @@ int fw_image_shrink(const struct fw_image *src, int factor, struct fw_image *dst
 	return 0;
 }
 
+/* Separable resampling evaluated per destination pixel: each output is
+ * sum_y beta_y * (sum_x alpha_x * S[y][x]), the order cv::resizeArea uses,
+ * so the float results (and their rounding) agree with OpenCV. */
 void fw_image_resize(const struct fw_image *src, struct fw_image *dst)
 {
 	if (!image_ok(src) || !image_ok(dst))
