@@ -197,15 +197,8 @@ int fw_ring_take(struct fw_ring *r, int timeout_ms, struct fw_frame **out)
 	int err = 0;
 
 	*out = NULL;
-	if (timeout_ms > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += timeout_ms / 1000;
-		until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-	}
+	if (timeout_ms > 0)
+		until = fw_deadline(CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&r->lock);
 	while (r->ready < 0) {
 		if (r->closed) {

@@ -108,3 +108,17 @@ unsigned int fw_crc32(unsigned int crc, const void *data, size_t len)
 		c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
 	return ~c;
 }
+
+struct timespec fw_deadline(clockid_t clock, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <time.h>
 
 enum {
 	FW_OK = 0,
@@ -44,5 +45,10 @@ void fw_log_set_sink(fw_log_sink sink, void *ctx);
 
 /* CRC-32 (IEEE 802.3, as zlib), continuing from crc (start with 0). */
 unsigned int fw_crc32(unsigned int crc, const void *data, size_t len);
+
+/* The time ms milliseconds (>= 0) from now on clock, as the absolute
+ * deadline pthread_cond_timedwait takes: CLOCK_MONOTONIC for a condition
+ * variable set up with that clock, CLOCK_REALTIME for a default one. */
+struct timespec fw_deadline(clockid_t clock, int ms);
 
 #endif

@@ -447,25 +447,10 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 
 /* ---- the network thread ------------------------------------------------------ */
 
-/* Absolute CLOCK_REALTIME deadline ms from now, for pthread_cond_timedwait. */
-static struct timespec deadline_ms(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 /* Sleeps s seconds or until the stop: 1 when stopping. */
 static int pause_or_stop(struct fw_mqtt *m, int s)
 {
-	struct timespec until = deadline_ms(s * 1000);
+	struct timespec until = fw_deadline(CLOCK_REALTIME, s * 1000);
 
 	pthread_mutex_lock(&m->lock);
 	while (!atomic_load(&m->stop) &&
@@ -630,7 +615,7 @@ void fw_mqtt_stop(struct fw_mqtt *m)
 	if (!m)
 		return;
 	if (m->thread_started) {
-		struct timespec until = deadline_ms(STOP_WAIT_MS);
+		struct timespec until = fw_deadline(CLOCK_REALTIME, STOP_WAIT_MS);
 		int mid = 0;
 
 		/* the lock is held across the publish so that its on_publish
@@ -651,7 +636,7 @@ void fw_mqtt_stop(struct fw_mqtt *m)
 		 * thread sees the stop; waiting between attempts: it wakes now */
 		mosquitto_disconnect(m->mosq);
 		pthread_mutex_lock(&m->lock);
-		until = deadline_ms(2 * STOP_WAIT_MS);
+		until = fw_deadline(CLOCK_REALTIME, 2 * STOP_WAIT_MS);
 		while (!atomic_load(&m->thread_done) &&
 		       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
 			;

@@ -152,23 +152,12 @@ void fw_preview_release(struct fw_preview *p, struct fw_frame *f)
 
 int fw_preview_wait(struct fw_preview *p, uint64_t last, int timeout_ms)
 {
-	struct timespec until;
-	int fresh;
+	const struct timespec until = fw_deadline(CLOCK_MONOTONIC, timeout_ms);
+	int fresh, rc = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		fresh = p->frame && p->frame->index != last;
-		if (fresh || pthread_cond_timedwait(&p->fresh, &p->lock, &until) == ETIMEDOUT)
-			break;
-	}
-	fresh = p->frame && p->frame->index != last;
+	while (!(fresh = p->frame && p->frame->index != last) && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&p->fresh, &p->lock, &until);
 	pthread_mutex_unlock(&p->lock);
 	return fresh;
 }
