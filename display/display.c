@@ -376,15 +376,6 @@ enum fw_display_action fw_display_poll(struct fw_display *w)
 	return w->quit ? FW_DISPLAY_QUIT : FW_DISPLAY_NONE;
 }
 
-enum fw_display_action fw_display_wait(struct fw_display *w, int timeout_ms)
-{
-	SDL_Event e;
-
-	if (!w->quit && SDL_WaitEventTimeout(&e, timeout_ms))
-		handle_event(w, &e);
-	return fw_display_poll(w);
-}
-
 /* ---- drawing -------------------------------------------------------------- */
 
 static int upload(struct fw_display *w, const struct fw_display_picture *p)

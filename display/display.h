@@ -144,9 +144,6 @@ enum fw_display_action {
  * FW_DISPLAY_QUIT once the user closed the window (and every call after). */
 enum fw_display_action fw_display_poll(struct fw_display *w);
 
-/* Like fw_display_poll() but waits up to timeout_ms for an event first. */
-enum fw_display_action fw_display_wait(struct fw_display *w, int timeout_ms);
-
 /* Render a picture and its faces (pic may be NULL: the last picture again,
  * or black) into the back buffer; nothing is on screen before
  * fw_display_present(). A pending snapshot is written here. 0, or a
