@@ -62,10 +62,8 @@ PY
 )
       rows+=("$(python3 -c "print(round(100*($u+$s)/8.67, 1))") $p50 $dec")
     done
-    med=$(printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-    cpu=${med%% *}
+    read -r cpu p50 dec < <(printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
     [ -z "$base" ] && base=$cpu
-    read -r _ p50 dec <<<"$med"
     printf '| %s | %s | %s | %s | %s | %s |\n' "$([ $mf = 0 ] && echo "all (30)" || echo $mf)" $win "$cpu" \
       "$(python3 -c "print('%.2fx' % ($cpu / $base))")" "$p50" "$dec"
   done
