@@ -53,6 +53,9 @@ struct fw_detector {
 	int wide_on;               /* fw_detector_set_wide() */
 	struct fw_landmarks *check; /* the face check's O-Net, NULL if not loaded */
 	int check_on;              /* fw_detector_set_check() */
+	struct fw_image shrunk;    /* AUTO: a large image shrunk (run_auto_shrunk) */
+	uint8_t *shrunk_buf;
+	size_t shrunk_cap;
 };
 
 static const char *kind_model_name(enum fw_detector_kind kind)
@@ -259,6 +262,7 @@ void fw_detector_close(struct fw_detector *d)
 	free(d->cand);
 	fw_detector_close(d->wide);
 	fw_landmarks_close(d->check);
+	free(d->shrunk_buf);
 	free(d);
 }
 
@@ -686,6 +690,56 @@ int fw_detector_run_regions(struct fw_detector *d, const struct fw_image *img,
 	return check_faces(d, img, out, n);
 }
 
+/* AUTO on a large image (a photo; the daemon's frames are decoded small):
+ * every pass reads its part of the image through an area resize, the
+ * whole image twice and the overlapping tiles once more. Shrinking the
+ * image first by the largest power of two that keeps the tiles at least
+ * SHRINK_MIN_TILE px (1.5 x the model's 128) costs one cheap integer pass
+ * (fw_image_shrink) and leaves the passes a quarter of the pixels or less.
+ * On the WIDER development subset (1024-px photos: by 2) desk-range AP is
+ * unchanged (0.933 -> 0.934; halves -0.2 / +0.3 points, >= 64 px +0.4)
+ * and the detector's time per photo falls by about a quarter (README,
+ * Accuracy). The face check still looks at the full-size image. */
+#define SHRINK_MIN_TILE 192.0f
+
+static int shrink_factor(const struct fw_detector *d, const struct fw_image *img)
+{
+	const float longer = (float)(img->width > img->height ? img->width : img->height);
+	const float tile = d->tile_frac > 0 ? d->tile_frac * longer : longer;
+
+	for (int f = 8; f >= 2; f /= 2)
+		if (tile / (float)f >= SHRINK_MIN_TILE)
+			return f;
+	return 1;
+}
+
+static int run_auto_shrunk(struct fw_detector *d, const struct fw_image *img, struct fw_detection *out,
+			   int max_out)
+{
+	const int f = shrink_factor(d, img);
+	const size_t need = (size_t)3 * (size_t)((img->width + f - 1) / f) * (size_t)((img->height + f - 1) / f);
+	int n;
+
+	if (f == 1)
+		return run_auto(d, img, out, max_out);
+	if (need > d->shrunk_cap) {
+		/* grows with the largest photo seen, not per call */
+		uint8_t *p = realloc(d->shrunk_buf, need);
+
+		if (!p)
+			return FW_ENOMEM;
+		d->shrunk_buf = p;
+		d->shrunk_cap = need;
+	}
+	d->shrunk.data = d->shrunk_buf;
+	if (fw_image_shrink(img, f, &d->shrunk, d->shrunk_cap))
+		return run_auto(d, img, out, max_out);
+	n = run_auto(d, &d->shrunk, out, max_out);
+	for (int i = 0; i < n; i++)
+		fw_detection_scale(&out[i], (float)f, (float)f);
+	return n;
+}
+
 int fw_detector_run(struct fw_detector *d, const struct fw_image *img,
 		    struct fw_detection *out, int max_out)
 {
@@ -694,7 +748,7 @@ int fw_detector_run(struct fw_detector *d, const struct fw_image *img,
 	if (!img || img->width < 1 || img->height < 1)
 		return FW_EINVAL;
 	if (d->kind == FW_DETECTOR_AUTO)
-		n = run_auto(d, img, out, max_out);
+		n = run_auto_shrunk(d, img, out, max_out);
 	else
 		n = run_once(d, img, out, max_out);
 	for (int i = 0; i < n; i++)

@@ -131,9 +131,12 @@ int fw_detector_runs(const struct fw_detector *d, int width, int height);
 uint64_t fw_detector_macs(const struct fw_detector *d, int width, int height);
 
 /* Letterbox img into the model, run, decode, NMS, map back to img pixels,
- * correct the box shape (fw_detection_correct_box). Writes at most max_out
- * detections best-first; returns how many (>= 0) or a negative error.
- * No allocation. */
+ * correct the box shape (fw_detection_correct_box), check the faces
+ * (fw_detector_set_check). Writes at most max_out detections best-first;
+ * returns how many (>= 0) or a negative error. No allocation, but for
+ * FW_DETECTOR_AUTO on an image whose tiles span 384 px or more (a photo:
+ * it is first shrunk by 2, 4 or 8 while they stay >= 192 px), whose buffer
+ * grows to the largest such image seen. */
 int fw_detector_run(struct fw_detector *d, const struct fw_image *img,
 		    struct fw_detection *out, int max_out);
 

@@ -167,6 +167,35 @@ static void test_check(void **state)
 	fw_detector_close(d);
 }
 
+/* A large photo (obama-480p scaled up 2.5x to 2135 px: its tiles span 918
+ * px, so the auto detector shrinks it by 4 first): the same face at the
+ * same place as on the original, scaled. */
+static void test_auto_large_photo(void **state)
+{
+	struct fw_image img = { 0 }, big = { 0 };
+	struct fw_detection a[16], b[16];
+	struct fw_detector *d = open_kind(FW_DETECTOR_AUTO);
+	int na, nb;
+
+	(void)state;
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &img), 0);
+	assert_int_equal(fw_image_alloc(&big, img.width * 5 / 2, img.height * 5 / 2), 0);
+	fw_image_resize(&img, &big);
+	na = fw_detector_run(d, &img, a, 16);
+	nb = fw_detector_run(d, &big, b, 16);
+	assert_int_equal(na, 1);
+	assert_int_equal(nb, 1);
+	fw_detection_scale(&a[0], (float)big.width / img.width, (float)big.height / img.height);
+	assert_true(fw_detection_iou(&a[0], &b[0]) >= 0.85f);
+	assert_true(fabsf(a[0].score - b[0].score) < 0.1f);
+	/* and again: the grown buffer is reused */
+	assert_int_equal(fw_detector_run(d, &big, b, 16), 1);
+	fw_image_free(&big);
+	fw_image_free(&img);
+	fw_detector_close(d);
+}
+
 /* obama-480p: the auto detector finds the face the full-range model finds
  * (same box within IoU 0.7), with keypoints inside it; all three kinds
  * return corrected (taller than wide) boxes. */
@@ -375,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_box_correction),
 		cmocka_unit_test(test_auto_finds_face),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_auto_large_photo),
 		cmocka_unit_test(test_auto_small_face),
 		cmocka_unit_test(test_regions),
 		cmocka_unit_test(test_tiles_one_at_a_time),
