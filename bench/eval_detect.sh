@@ -6,7 +6,8 @@
 #     range (faces >= 7 % of the image width) and faces >= 64 px;
 #   - dlib's PASCAL faces (4 images, 18 faces): AP.
 # for facewatch's short, full and auto detectors (and auto without its
-# full-range pass, --no-wide), float and int8, one thread, and YuNet 2023mar
+# full-range pass, --no-wide, and without the O-Net face check, --no-check),
+# float and int8, one thread, and YuNet 2023mar
 # through Debian's OpenCV (one thread), in the same run, with the time per
 # image. Prints markdown tables (the README's Accuracy section).
 #
@@ -69,12 +70,13 @@ echo
 args() {
   case $1 in
     auto_nowide*) echo "auto --no-wide" ;;
+    auto_nocheck*) echo "auto --no-check" ;;
     *) echo "${1%_int8}" ;;
   esac
   case $1 in *_int8) echo "--precision int8" ;; esac
 }
-FW="short full auto_nowide auto"
-FW8="short_int8 full_int8 auto_nowide_int8 auto_int8"
+FW="short full auto_nocheck auto_nowide auto"
+FW8="short_int8 full_int8 auto_nocheck_int8 auto_nowide_int8 auto_int8"
 for d in $FW $FW8; do
   row "$d" "$W/gt.txt" "$A" "wider_$d" 0 "run $(args $d | tr '\n' ' ')"
 done
@@ -102,14 +104,15 @@ def load(tag):
 def yunet_ms(log):
     m = re.search(r"median ([0-9.]+) ms", open(os.path.join(out, log)).read())
     return float(m.group(1)) if m else float("nan")
-names = {"short": "facewatch short (128)", "full": "facewatch full (192)",
-         "auto_nowide": "facewatch auto --no-wide (short: whole + 6 tiles)",
-         "auto": "facewatch auto (short: whole + 6 tiles; full: whole)",
+names = {"short": "facewatch short (128) + check", "full": "facewatch full (192) + check",
+         "auto_nocheck": "facewatch auto --no-check (short: whole + 6 tiles; full: whole)",
+         "auto_nowide": "facewatch auto --no-wide (short: whole + 6 tiles) + check",
+         "auto": "facewatch auto (short: whole + 6 tiles; full: whole) + check",
          "yunet": "OpenCV YuNet 2023mar"}
 for k in list(names):
     if k != "yunet":
         names[k + "_int8"] = names[k].replace("facewatch ", "facewatch int8 ")
-FW = ("short", "full", "auto_nowide", "auto")
+FW = ("short", "full", "auto_nocheck", "auto_nowide", "auto")
 def wider_table(title, ds):
   print(title)
   print("| detector | all | easy | medium | hard | desk range (>= 7 % width) | >= 64 px | recall @ op, desk | ms / image | M MACs / 640x480 frame |")

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdalign.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/fw.h"
 
@@ -267,6 +268,7 @@ int fw_detector_decode(const struct fw_anchor_config *cfg, const float *anchors_
 		struct fw_detection *d = &out[n_out++];
 
 		d->score = best.score;
+		memset(d->raw, 0, sizeof d->raw); /* set when the box is corrected */
 		if (clustered > 0) {
 			d->x1 = (float)(sum[0] / total);
 			d->y1 = (float)(sum[1] / total);

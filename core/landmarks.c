@@ -83,12 +83,13 @@ int fw_landmarks_run_crop(struct fw_landmarks *l, const struct fw_image *img, fl
 	return 0;
 }
 
-int fw_landmarks_run(struct fw_landmarks *l, const struct fw_image *img,
-		     const struct fw_detection *det, struct fw_landmarks_result *res)
+/* O-Net on the first crop of a detection: the square crop (x0, y0, side)
+ * and O-Net's outputs on it. */
+static int first_crop(struct fw_landmarks *l, const struct fw_image *img,
+		      const struct fw_detection *det, float crop[3], float prob[2], float box[4],
+		      float lm[10])
 {
-	float raw[4], w, h;
-	float side, cx, cy, x0, y0, prob[2], box[4], lm[10];
-	int err;
+	float raw[4], w, h, side;
 
 	/* the model's own square box: the crop rule below was tuned on it */
 	fw_detection_raw_box(det, raw);
@@ -100,22 +101,54 @@ int fw_landmarks_run(struct fw_landmarks *l, const struct fw_image *img,
 	 * boxes run from brow to chin. Enlarge and lift the crop to match what
 	 * O-Net was trained on, then let O-Net's own regression refine it. */
 	side = 1.2f * fmaxf(w, h);
-	cx = 0.5f * (raw[0] + raw[2]);
-	cy = 0.5f * (raw[1] + raw[3]) - 0.1f * h;
-	x0 = cx - 0.5f * side;
-	y0 = cy - 0.5f * side;
-	err = fw_landmarks_run_crop(l, img, x0, y0, side, prob, box, lm);
+	crop[0] = 0.5f * (raw[0] + raw[2]) - 0.5f * side;
+	crop[1] = 0.5f * (raw[1] + raw[3]) - 0.1f * h - 0.5f * side;
+	crop[2] = side;
+	return fw_landmarks_run_crop(l, img, crop[0], crop[1], side, prob, box, lm);
+}
+
+/* MTCNN calibration: the crop's edges move by fractions of its side. */
+static void calibrated_box(const float crop[3], const float box[4], float out[4])
+{
+	out[0] = crop[0] + box[0] * crop[2];
+	out[1] = crop[1] + box[1] * crop[2];
+	out[2] = crop[0] + crop[2] + box[2] * crop[2];
+	out[3] = crop[1] + crop[2] + box[3] * crop[2];
+}
+
+int fw_landmarks_check(struct fw_landmarks *l, const struct fw_image *img,
+		       const struct fw_detection *det, float *face_prob, float box[4])
+{
+	float crop[3], prob[2], reg[4], lm[10];
+	int err = first_crop(l, img, det, crop, prob, reg, lm);
+
 	if (err)
 		return err;
+	*face_prob = prob[1];
+	calibrated_box(crop, reg, box);
+	return 0;
+}
+
+int fw_landmarks_run(struct fw_landmarks *l, const struct fw_image *img,
+		     const struct fw_detection *det, struct fw_landmarks_result *res)
+{
+	float crop[3], x0, y0, side, prob[2], box[4], lm[10];
+	int err = first_crop(l, img, det, crop, prob, box, lm);
+
+	if (err)
+		return err;
+	x0 = crop[0];
+	y0 = crop[1];
+	side = crop[2];
 	{
-		/* MTCNN calibration: the box edges move by fractions of its size;
-		 * then the box is squared around its centre again */
-		float bx1 = x0 + box[0] * side, by1 = y0 + box[1] * side;
-		float bx2 = x0 + side + box[2] * side, by2 = y0 + side + box[3] * side;
-		float ns = fmaxf(bx2 - bx1, by2 - by1);
+		/* then the calibrated box is squared around its centre again */
+		float b[4], ns;
+
+		calibrated_box(crop, box, b);
+		ns = fmaxf(b[2] - b[0], b[3] - b[1]);
 		if (ns > 0.5f * side && ns < 2.0f * side) {
-			x0 = 0.5f * (bx1 + bx2) - 0.5f * ns;
-			y0 = 0.5f * (by1 + by2) - 0.5f * ns;
+			x0 = 0.5f * (b[0] + b[2]) - 0.5f * ns;
+			y0 = 0.5f * (b[1] + b[3]) - 0.5f * ns;
 			side = ns;
 			err = fw_landmarks_run_crop(l, img, x0, y0, side, prob, box, lm);
 			if (err)

@@ -36,6 +36,14 @@ void fw_landmarks_close(struct fw_landmarks *l);
 int fw_landmarks_run(struct fw_landmarks *l, const struct fw_image *img,
 		     const struct fw_detection *det, struct fw_landmarks_result *res);
 
+/* O-Net's verdict on a detection, from the first crop fw_landmarks_run()
+ * makes: its face probability and its box for the face (x1, y1, x2, y2,
+ * MTCNN's calibration of the crop; trained on WIDER FACE, so it runs from
+ * brow to chin as WIDER's boxes do). One O-Net run. The detector's face
+ * check (fw_detector_set_check) is built on it. */
+int fw_landmarks_check(struct fw_landmarks *l, const struct fw_image *img,
+		       const struct fw_detection *det, float *face_prob, float box[4]);
+
 /* Run O-Net on one square crop (x0, y0, side in pixels). Outputs are the raw
  * model outputs; used by the above and by tests. */
 int fw_landmarks_run_crop(struct fw_landmarks *l, const struct fw_image *img, float x0, float y0,

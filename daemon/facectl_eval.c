@@ -4,7 +4,7 @@
  *        [--detector short|full|auto] [--min-face PX] [--min-frac F]
  *        [--csv OUT.csv] [--plot OUT.png] [--detections FILE]
  *        [--save-detections FILE] [--threshold S] [--op-threshold S]
- *        [--tiles FRAC[:OVERLAP]] [--no-wide] [--raw-boxes] [--limit N]
+ *        [--tiles FRAC[:OVERLAP]] [--no-wide] [--no-check] [--raw-boxes] [--limit N]
  *   facectl eval verify PAIRS.csv [--align onet|kp4] [--folds K] [--csv OUT.csv]
  *   facectl eval identify IDENTITIES.csv [--align onet|kp4]
  *   common: --models DIR, --kernels ref|fast, --precision float|int8, --json
@@ -57,7 +57,7 @@ struct eval_options {
 	enum fw_detector_kind detector;
 	float min_face, min_frac, threshold, op_threshold;
 	float tile_frac, tile_overlap;
-	int tiles_set, raw_boxes, no_wide, limit;
+	int tiles_set, raw_boxes, no_wide, no_check, limit;
 	/* verify, identify */
 	enum fw_photo_align align;
 	int folds;
@@ -69,7 +69,8 @@ static void eval_usage(FILE *f)
 	      "                [--detector short|full|auto] [--min-face PX] [--min-frac F]\n"
 	      "                [--csv OUT.csv] [--plot OUT.png] [--detections FILE]\n"
 	      "                [--save-detections FILE] [--threshold S] [--op-threshold S]\n"
-	      "                [--tiles FRAC[:OVERLAP]] [--no-wide] [--raw-boxes] [--limit N]\n"
+	      "                [--tiles FRAC[:OVERLAP]] [--no-wide] [--no-check] [--raw-boxes]\n"
+	      "                [--limit N]\n"
 	      "       facectl eval verify PAIRS.csv [--align onet|kp4] [--folds K] [--csv OUT.csv]\n"
 	      "       facectl eval identify IDENTITIES.csv [--align onet|kp4]\n"
 	      "       facectl eval landmarks LANDMARKS68.txt [--draw DIR] [--crop-scale S]\n"
@@ -85,7 +86,8 @@ static void eval_usage(FILE *f)
 	      "  --threshold is the lowest score kept (default 0.05), --op-threshold the\n"
 	      "  score the detector runs at (default: the detector's own; 0.5 with\n"
 	      "  --detections). --tiles sets the auto detector's tiles (0 = whole frame\n"
-	      "  only), --no-wide leaves out its full-range pass; --raw-boxes scores the\n"
+	      "  only), --no-wide leaves out its full-range pass; --no-check the O-Net face\n"
+	      "  check of every detector's results; --raw-boxes scores the\n"
 	      "  model's square boxes without the shape correction.\n"
 	      "verify: 10-fold accuracy (threshold picked on 9 folds, tested on the 10th),\n"
 	      "  ROC AUC, d', TAR at FAR 1e-2 and 1e-3 and the threshold to use; --csv\n"
@@ -485,6 +487,8 @@ static int cmd_detect(const struct eval_options *o, const char *gt_path)
 		}
 		if (o->no_wide)
 			fw_detector_set_wide(det, 0);
+		if (o->no_check)
+			fw_detector_set_check(det, 0);
 		times = malloc(sizeof *times * (size_t)(n_images ? n_images : 1));
 		if (!times)
 			goto out;
@@ -618,13 +622,16 @@ static int cmd_detect(const struct eval_options *o, const char *gt_path)
 			json_object_set_new(j, "images", json_integer(n_images));
 			json_object_set_new(j, "boxes", json_integer(total_boxes));
 			json_object_set_new(j, "detector", json_string(det ? detector_name(o->detector) : o->detections));
+			if (det)
+				json_object_set_new(j, "check", json_boolean(fw_detector_check_on(det)));
 			json_object_set_new(j, "filter", json_string(filter));
 			json_object_set_new(j, "score_floor", json_real(o->threshold));
 			json_object_set_new(j, "op_threshold", json_real(op));
 		} else {
 			printf("facectl eval detect %s: %d images, %ld boxes\n", gt_path, n_images, total_boxes);
 			if (det)
-				printf("detector %s%s, scores >= %.2f, IoU 0.5%s%s\n", detector_name(o->detector),
+				printf("detector %s%s%s, scores >= %.2f, IoU 0.5%s%s\n", detector_name(o->detector),
+				       fw_detector_check_on(det) ? " + O-Net check" : "",
 				       o->raw_boxes ? " (raw square boxes)" : "", o->threshold,
 				       filter[0] ? ", " : "", filter);
 			else
@@ -1076,7 +1083,7 @@ int fw_cmd_eval(int argc, char **argv)
 		OPT_MODELS = 256, OPT_KERNELS, OPT_JSON, OPT_ATTR, OPT_DETECTOR, OPT_MIN_FACE, OPT_MIN_FRAC,
 		OPT_CSV, OPT_PLOT, OPT_DETECTIONS, OPT_SAVE, OPT_THRESHOLD, OPT_OP, OPT_TILES, OPT_RAW,
 		OPT_LIMIT, OPT_ALIGN, OPT_FOLDS, OPT_PRECISION, OPT_DRAW, OPT_CROP, OPT_MIRROR,
-		OPT_ROTATE, OPT_NO_WIDE,
+		OPT_ROTATE, OPT_NO_WIDE, OPT_NO_CHECK,
 	};
 	static const struct option longopts[] = {
 		{ "models", required_argument, NULL, OPT_MODELS },
@@ -1096,6 +1103,7 @@ int fw_cmd_eval(int argc, char **argv)
 		{ "tiles", required_argument, NULL, OPT_TILES },
 		{ "raw-boxes", no_argument, NULL, OPT_RAW },
 		{ "no-wide", no_argument, NULL, OPT_NO_WIDE },
+		{ "no-check", no_argument, NULL, OPT_NO_CHECK },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "align", required_argument, NULL, OPT_ALIGN },
 		{ "folds", required_argument, NULL, OPT_FOLDS },
@@ -1208,6 +1216,9 @@ int fw_cmd_eval(int argc, char **argv)
 			break;
 		case OPT_NO_WIDE:
 			o.no_wide = 1;
+			break;
+		case OPT_NO_CHECK:
+			o.no_check = 1;
 			break;
 		case OPT_LIMIT:
 			if (parse_float("--limit", optarg, 1, 1e9f, &v))

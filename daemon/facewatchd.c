@@ -815,11 +815,7 @@ static int detect(struct infer *in, struct fw_frame *f, int *denom_io, int64_t t
 		n = 0;
 	for (int i = 0; i < n; i++) {
 		/* detector pixels -> frame pixels */
-		float sx = 1.0f / k, sy = (float)f->height / in->small.height;
-		in->dets[i].x1 *= sx, in->dets[i].x2 *= sx;
-		in->dets[i].y1 *= sy, in->dets[i].y2 *= sy;
-		for (int j = 0; j < FW_DET_KEYPOINTS; j++)
-			in->dets[i].kp[j][0] *= sx, in->dets[i].kp[j][1] *= sy;
+		fw_detection_scale(&in->dets[i], 1.0f / k, (float)f->height / in->small.height);
 	}
 	in->n_dets = n;
 	return n;

@@ -88,6 +88,9 @@ static void test_auto_without_full_model(void **state)
 	assert_int_equal(fw_detector_open(&d, link, FW_DETECTOR_AUTO, FW_KERNELS_FAST), 0);
 	assert_int_equal(fw_detector_runs(d, 640, 480), 7);
 	assert_int_equal(fw_detector_set_wide(d, 1), FW_EINVAL);
+	/* no onet.fwm there either: no face check, and it cannot be turned on */
+	assert_false(fw_detector_check_on(d));
+	assert_int_equal(fw_detector_set_check(d, 1), FW_EINVAL);
 	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
 					 &img), 0);
 	assert_true(fw_detector_run(d, &img, out, 16) >= 1);
@@ -114,6 +117,83 @@ static void test_box_correction(void **state)
 	assert_float_equal(raw[1], 200, 1e-3);
 	assert_float_equal(raw[2], 180, 1e-3);
 	assert_float_equal(raw[3], 280, 1e-3);
+}
+
+/* The face check on obama-480p, on and off: the same face, its score
+ * still above the operating one (O-Net is sure of it), a box that moved
+ * (O-Net's box is averaged in) but still holds the keypoints, and the
+ * model's raw square unchanged (the landmark stage crops from it). Turning
+ * it off gives the corrected box back. Scaling to frame pixels scales the
+ * raw square too. */
+static void test_check(void **state)
+{
+	struct fw_image img = { 0 };
+	struct fw_detection on[16], off[16];
+	struct fw_detector *d = open_kind(FW_DETECTOR_SHORT);
+	float r_on[4], r_off[4], moved = 0;
+	int n_on, n_off;
+
+	(void)state;
+	assert_true(fw_detector_check_on(d));
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &img), 0);
+	n_on = fw_detector_run(d, &img, on, 16);
+	assert_int_equal(fw_detector_set_check(d, 0), 0);
+	assert_false(fw_detector_check_on(d));
+	n_off = fw_detector_run(d, &img, off, 16);
+	assert_int_equal(n_on, 1);
+	assert_int_equal(n_off, 1);
+	assert_true(on[0].score >= 0.5f);
+	fw_detection_raw_box(&on[0], r_on);
+	fw_detection_raw_box(&off[0], r_off);
+	for (int k = 0; k < 4; k++)
+		assert_float_equal(r_on[k], r_off[k], 1e-3);
+	moved = fabsf(on[0].x1 - off[0].x1) + fabsf(on[0].y1 - off[0].y1) + fabsf(on[0].x2 - off[0].x2) +
+		fabsf(on[0].y2 - off[0].y2);
+	assert_true(moved > 1.0f);
+	assert_true(fw_detection_iou(&on[0], &off[0]) > 0.6f);
+	for (int k = 0; k < 4; k++) {
+		assert_true(on[0].kp[k][0] > on[0].x1 && on[0].kp[k][0] < on[0].x2);
+		assert_true(on[0].kp[k][1] > on[0].y1 && on[0].kp[k][1] < on[0].y2);
+	}
+	/* detector pixels to frame pixels */
+	fw_detection_scale(&on[0], 2.0f, 3.0f);
+	fw_detection_raw_box(&on[0], r_off);
+	assert_float_equal(r_off[0], 2 * r_on[0], 1e-2);
+	assert_float_equal(r_off[3], 3 * r_on[3], 1e-2);
+	assert_float_equal(on[0].kp[0][1], 3 * off[0].kp[0][1], 1e-2);
+	assert_int_equal(fw_detector_set_check(d, 1), 0);
+	fw_image_free(&img);
+	fw_detector_close(d);
+}
+
+/* A large photo (obama-480p scaled up 2.5x to 2135 px: its tiles span 918
+ * px, so the auto detector shrinks it by 4 first): the same face at the
+ * same place as on the original, scaled. */
+static void test_auto_large_photo(void **state)
+{
+	struct fw_image img = { 0 }, big = { 0 };
+	struct fw_detection a[16], b[16];
+	struct fw_detector *d = open_kind(FW_DETECTOR_AUTO);
+	int na, nb;
+
+	(void)state;
+	assert_int_equal(fw_imageio_load(tu_shared("data/recognition/images/face_recognition_examples/obama-480p.jpg"),
+					 &img), 0);
+	assert_int_equal(fw_image_alloc(&big, img.width * 5 / 2, img.height * 5 / 2), 0);
+	fw_image_resize(&img, &big);
+	na = fw_detector_run(d, &img, a, 16);
+	nb = fw_detector_run(d, &big, b, 16);
+	assert_int_equal(na, 1);
+	assert_int_equal(nb, 1);
+	fw_detection_scale(&a[0], (float)big.width / img.width, (float)big.height / img.height);
+	assert_true(fw_detection_iou(&a[0], &b[0]) >= 0.85f);
+	assert_true(fabsf(a[0].score - b[0].score) < 0.1f);
+	/* and again: the grown buffer is reused */
+	assert_int_equal(fw_detector_run(d, &big, b, 16), 1);
+	fw_image_free(&big);
+	fw_image_free(&img);
+	fw_detector_close(d);
 }
 
 /* obama-480p: the auto detector finds the face the full-range model finds
@@ -323,6 +403,8 @@ int main(void)
 		cmocka_unit_test(test_auto_without_full_model),
 		cmocka_unit_test(test_box_correction),
 		cmocka_unit_test(test_auto_finds_face),
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_auto_large_photo),
 		cmocka_unit_test(test_auto_small_face),
 		cmocka_unit_test(test_regions),
 		cmocka_unit_test(test_tiles_one_at_a_time),
