@@ -7,6 +7,7 @@
  * Run single-threaded, as the daemon runs inference:
  *   OPENBLAS_NUM_THREADS=1 build/bench/bench_q8            # all layers, all tiers
  *   OPENBLAS_NUM_THREADS=1 build/bench/bench_q8 --no-ref   # skip the (slow) reference
+ *   build/bench/bench_q8 --add     # only the elementwise add (k->add), see add_table
  *
  * Each kernel call is run twice to warm caches, then timed 21 times with
  * CLOCK_MONOTONIC; the median is reported. GOP/s counts 2 ops per
@@ -346,10 +347,46 @@ static void model_total(const char *model, const struct layer *ls, size_t n)
 	printf(" %9.4f   (f32/int8 %.2fx)\n", min_f32, min_f32 / min_q8[n_tiers - 1]);
 }
 
+/* k->add alone on BlazeFace short's 64x64x24 residual add (ReLU, output
+ * zero point 0) and with a zero point and no ReLU (MobileFaceNet's kind),
+ * the scales of a real layer: median and min of 301 calls, in us. */
+static void add_table(void)
+{
+	enum { ADD_RUNS = 301 };
+	const size_t n = 64 * 64 * 24;
+	uint8_t *a = xalloc(n), *b = xalloc(n), *out = xalloc(n);
+	static double t[ADD_RUNS];
+
+	for (size_t i = 0; i < n; i++)
+		a[i] = (uint8_t)rand(), b[i] = (uint8_t)rand();
+	printf("%-8s %-36s %10s %10s\n", "tier", "add 64x64x24 (98304 bytes)", "median us", "min us");
+	for (int mode = 0; mode < 2; mode++) {
+		struct fw_q8_add p;
+
+		fw_q8_add_prepare(&p, 0.0672205f, 0.0518514f, 0.0413435f, 160, 0, mode ? 120 : 0,
+				  mode ? FW_ACT_NONE : FW_ACT_RELU);
+		for (int i = 0; i < n_tiers; i++) {
+			for (int r = 0; r < 5; r++)
+				tiers[i]->add(a, b, n, &p, out);
+			for (int r = 0; r < ADD_RUNS; r++) {
+				double t0 = now();
+
+				tiers[i]->add(a, b, n, &p, out);
+				t[r] = now() - t0;
+			}
+			qsort(t, ADD_RUNS, sizeof t[0], cmp_double);
+			printf("%-8s %-36s %10.2f %10.2f\n", tiers[i]->name,
+			       mode ? "zero point 120, no ReLU" : "ReLU, zero point 0", t[ADD_RUNS / 2] * 1e6, t[0] * 1e6);
+		}
+	}
+	free(a), free(b), free(out);
+}
+
 int main(int argc, char **argv)
 {
 	const char *threads = getenv("OPENBLAS_NUM_THREADS");
 	int with_ref = !(argc > 1 && strcmp(argv[1], "--no-ref") == 0);
+	const int add_only = argc > 1 && strcmp(argv[1], "--add") == 0;
 
 	if (!threads || strcmp(threads, "1") != 0)
 		fprintf(stderr, "bench_q8: warning: OPENBLAS_NUM_THREADS is not 1; float GEMM timings are multi-threaded\n");
@@ -373,6 +410,10 @@ int main(int argc, char **argv)
 	printf("\n");
 
 	srand(1);
+	if (add_only) {
+		add_table();
+		return 0;
+	}
 	printf("%-13s %-32s", "model", "layer");
 	for (int i = 0; i < n_tiers; i++)
 		printf(" %6s ms", tiers[i]->name);

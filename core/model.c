@@ -513,8 +513,7 @@ static int prepare_q8(struct fw_model *m, struct rt_op *op, const char *what)
 	q->k = m->q8;
 	if (r->type == FW_OP_ADD) {
 		const struct rt_tensor *x1 = &m->t[op->in[1]];
-		q->add = (struct fw_q8_add){ .sa = x->scale, .sb = x1->scale, .inv_sy = 1.0f / y->scale,
-					     .za = x->zp, .zb = x1->zp, .zy = y->zp, .act = r->act };
+		fw_q8_add_prepare(&q->add, x->scale, x1->scale, y->scale, x->zp, x1->zp, y->zp, r->act);
 		return 0;
 	}
 	w = m->t[r->in[FW_IN_W]].data;
@@ -725,7 +724,7 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 		cpad = 0;
 		if (r->type == FW_OP_ADD && op->int8) {
 			/* a fused PAD's output is never made: read its source, as b
-			 * (add_cpad pads b; a + b is b + a exactly in IEEE float) */
+			 * (add_cpad pads b; the fixed-point a + b is b + a exactly) */
 			for (int s = 0; s < 2 && !cpad; s++) {
 				int d = m->t[r->in[s]].def;
 
@@ -1308,7 +1307,10 @@ static void run_int8(struct fw_model *m, const struct rt_op *op)
 	}
 }
 
-/* ---- fake quantisation: int8 simulated with the float kernels ---- */
+/* ---- fake quantisation: int8 simulated with the float kernels ----
+ * An ADD is the float sum rounded to its output grid: the int8 add's fixed
+ * point (q8.h) is that within 1e-4 code at real scales, bar exact ties
+ * (half up there, half to even here). */
 
 struct fake_quant {
 	unsigned char *round; /* [n_tensors]: kept on the u8 grid, as the int8 plan stores it */

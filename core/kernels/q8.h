@@ -15,6 +15,7 @@
  *   out  = clamp(q, 0, 255)
  *
  * (float)acc rounds to nearest even on every ISA (cvtdq2ps, vcvtq_f32_s32).
+ * The elementwise add has no float step at all (struct fw_q8_add).
  * The input zero point is folded into bias_q by the caller:
  *   bias_q[oc] = round(bias / (s_in * s_w[oc])) - zero_in * sum_k w[oc][k]
  * and padded taps read zero_in (the u8 code of real 0), so padding needs no
@@ -50,14 +51,52 @@ struct fw_q8_requant {
 	int act;              /* enum fw_act */
 };
 
-/* Elementwise add of two u8 tensors with their own scales:
- *   v = ((float)(a - za) * sa + (float)(b - zb) * sb)      (float, in this order)
- *   v = act(v);  q = nearbyint(v * inv_sy) + zy; clamp 0..255 */
+/* Elementwise add of two u8 tensors with their own scales, in fixed point
+ * (integer maths only, so every ISA gives the same bytes by construction):
+ *
+ *   t = a * ma + b * mb + c                  (exact integer; a, b the u8 codes)
+ *   q = floor(t / 2^shift)
+ *   RELU: q = max(q, 0)
+ *   out = clamp(q + zy, 0, 255)
+ *
+ * with ma = round(sa / sy * 2^shift), mb likewise, shift the largest in
+ * [0, 30] that keeps both <= FW_Q8_ADD_MAX_M = 2^22 - 1 (if even shift 0
+ * does not, they are capped there and the output saturates as the real sum
+ * would), and c = 2^(shift-1) - za * ma - zb * mb (0 - ... at shift 0), so
+ * q + zy is the real sum ((a - za) * sa + (b - zb) * sb) / sy + zy rounded
+ * half up, give or take 255 / 2^shift from the multipliers' rounding:
+ * at most r / 8000 codes for the larger ratio r = sa / sy (22 bits, a float
+ * mantissa's precision; a real model's ratios are 0.1 .. 2). max(q, 0) is
+ * max(t, 2^(shift-1)) >> shift. Filled once, when the op is planned, by
+ * fw_q8_add_prepare.
+ *
+ * 22 bits, not the 15 of one vpmaddwd: with 15, BlazeFace short int8 lost a
+ * golden detection (tests/golden/test_int8_golden.c; error up to 0.016 code
+ * per add), with 22 its outputs are those of the float add this replaced.
+ * The kernels split m = mh * 2^15 + ml (ml 15 bits, mh 7) and never form t:
+ * for shift >= 15 (ratios up to 128)
+ *   q = floor((P.mh + floor((P.ml + c) / 2^15)) / 2^(shift-15))
+ * where P.m = a * m_a + b * m_b is one vpmaddwd / vpdpwssd of the pair
+ * (a, b) in 16-bit lanes; floor(floor(x / 2^i) / 2^j) = floor(x / 2^(i+j))
+ * makes it exact. Every term fits int32: c in [-2 * 255 * MAX_M, 2^29],
+ * P.ml + c in [c, c + 2^24), P.mh + that / 2^15 below 2^17. Below shift 15
+ * t itself fits: |t| <= 2 * 255 * MAX_M + 2^13 < 2^31. */
+#define FW_Q8_ADD_MAX_M 4194303
 struct fw_q8_add {
-	float sa, sb, inv_sy;
-	int32_t za, zb, zy;
+	int32_t ma, mb;       /* 0..FW_Q8_ADD_MAX_M */
+	int32_t c;
+	int shift;            /* 0..30 */
+	int32_t za, zb, zy;   /* 0..255 (zb also fills add_cpad's padding) */
 	int act;              /* NONE or RELU */
 };
+
+/* The fixed-point parameters of an add of a (scale sa, zero point za) and
+ * b (sb, zb) into y (sy, zy), as defined above. A scale ratio sa / sy
+ * that is not finite and positive (a NaN, an infinity, sy <= 0: a broken
+ * calibration) gives multiplier 0: that operand is ignored, never a crash.
+ * Zero points are clamped to 0..255. */
+void fw_q8_add_prepare(struct fw_q8_add *p, float sa, float sb, float sy, int32_t za, int32_t zb,
+		       int32_t zy, int act);
 
 /* One output row of a bilinear resize, on dequantised input rows, in
  * fw_resize_bilinear_f32's float maths, quantised as fw_q8_quantize:

@@ -715,59 +715,61 @@ static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 
 /* ---- add ----------------------------------------------------------------- */
 
-/* 32 elements at a time: four vectors of 8 int32 (vpmovzxbd, - z), q8.h's
- * float steps, then vpackssdw / vpackuswb, which clamp to 0..255 (values
- * are within +-512 + zy, so the 16-bit step saturates nothing), and one
- * vpermd puts the 4-byte groups the in-lane packs interleave back in order.
- * The ReLU max, the clamp to 512 and + zy are left out where they cannot
- * change a byte, as in q8_avx512.c (see add_lane there). */
+/* q8.h's fixed-point add, 32 elements at a time, as q8_avx512.c does it
+ * (see there) with vpmaddwd + vpaddd for vpdpwssd: vpunpck to (a_i, b_i)
+ * 16-bit pairs P, u = (P.ml + c) >> 15, q = (P.mh + u) >> (shift - 15)
+ * (below shift 15: t = P.ml + c + (P.mh << 15), q = t >> shift), vpackssdw,
+ * + zy saturated, vpackuswb. Every step is in-lane and the packs undo the
+ * unpacks' order. */
 struct add_v {
-	__m256 sa, sb, inv_sy, lim;
-	__m256i za, zb, zy, perm;
+	__m256i ml, mh, c, shift, zy;
 };
 
-FW_INLINE __m256i add_lane(const uint8_t *a, const uint8_t *b, const struct add_v *k, int relu, int lim,
-			   int zy)
+FW_INLINE __m256i add_q8(__m256i pairs, const struct add_v *k, int wide)
 {
-	const __m256i da = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)a)), k->za);
-	const __m256i db = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b)), k->zb);
-	/* two products, then their sum; no FMA (-ffp-contract=off) */
-	const __m256 va = _mm256_mul_ps(_mm256_cvtepi32_ps(da), k->sa);
-	const __m256 vb = _mm256_mul_ps(_mm256_cvtepi32_ps(db), k->sb);
-	__m256 v = _mm256_add_ps(va, vb);
-	__m256i q;
+	const __m256i l = _mm256_add_epi32(_mm256_madd_epi16(pairs, k->ml), k->c);
+	const __m256i h = _mm256_madd_epi16(pairs, k->mh);
 
-	if (relu)
-		v = _mm256_max_ps(v, _mm256_setzero_ps());
-	v = _mm256_mul_ps(v, k->inv_sy);
-	if (lim)
-		v = _mm256_min_ps(v, k->lim);
-	q = _mm256_cvtps_epi32(v);
-	return zy ? _mm256_add_epi32(q, k->zy) : q;
+	if (wide)
+		return _mm256_srav_epi32(_mm256_add_epi32(l, _mm256_slli_epi32(h, 15)), k->shift);
+	return _mm256_srav_epi32(_mm256_add_epi32(h, _mm256_srai_epi32(l, 15)), k->shift);
 }
 
-FW_INLINE __m256i add32(const uint8_t *a, const uint8_t *b, const struct add_v *k, int relu, int lim, int zy)
+FW_INLINE __m256i add32(const uint8_t *pa, const uint8_t *pb, const struct add_v *k, int relu, int zy, int wide)
 {
-	const __m256i r0 = add_lane(a, b, k, relu, lim, zy), r1 = add_lane(a + 8, b + 8, k, relu, lim, zy);
-	const __m256i r2 = add_lane(a + 16, b + 16, k, relu, lim, zy), r3 = add_lane(a + 24, b + 24, k, relu, lim, zy);
+	const __m256i a = _mm256_loadu_si256((const __m256i *)pa), b = _mm256_loadu_si256((const __m256i *)pb);
+	const __m256i z = _mm256_setzero_si256();
+	const __m256i al = _mm256_unpacklo_epi8(a, z), ah = _mm256_unpackhi_epi8(a, z);
+	const __m256i bl = _mm256_unpacklo_epi8(b, z), bh = _mm256_unpackhi_epi8(b, z);
+	__m256i lo = _mm256_packs_epi32(add_q8(_mm256_unpacklo_epi16(al, bl), k, wide),
+					add_q8(_mm256_unpackhi_epi16(al, bl), k, wide));
+	__m256i hi = _mm256_packs_epi32(add_q8(_mm256_unpacklo_epi16(ah, bh), k, wide),
+					add_q8(_mm256_unpackhi_epi16(ah, bh), k, wide));
 
-	return _mm256_permutevar8x32_epi32(
-		_mm256_packus_epi16(_mm256_packs_epi32(r0, r1), _mm256_packs_epi32(r2, r3)), k->perm);
+	if (zy) { /* zy = 0: nothing to add, and vpackuswb does the ReLU's max */
+		lo = _mm256_adds_epi16(lo, k->zy);
+		hi = _mm256_adds_epi16(hi, k->zy);
+		if (relu) { /* max(q, 0) + zy = max(q + zy, zy) */
+			lo = _mm256_max_epi16(lo, k->zy);
+			hi = _mm256_max_epi16(hi, k->zy);
+		}
+	}
+	return _mm256_packus_epi16(lo, hi);
 }
 
 FW_INLINE void add_loop(const uint8_t *a, const uint8_t *b, size_t n, const struct add_v *k, uint8_t *out,
-			int relu, int lim, int zy)
+			int relu, int zy, int wide)
 {
 	size_t i = 0;
 
 	for (; i + 32 <= n; i += 32)
-		_mm256_storeu_si256((__m256i *)(out + i), add32(a + i, b + i, k, relu, lim, zy));
+		_mm256_storeu_si256((__m256i *)(out + i), add32(a + i, b + i, k, relu, zy, wide));
 	if (i < n) {
 		_Alignas(32) uint8_t ta[32] = {0}, tb[32] = {0}, to[32];
 
 		memcpy(ta, a + i, n - i);
 		memcpy(tb, b + i, n - i);
-		_mm256_store_si256((__m256i *)to, add32(ta, tb, k, relu, lim, zy));
+		_mm256_store_si256((__m256i *)to, add32(ta, tb, k, relu, zy, wide));
 		memcpy(out + i, to, n - i);
 	}
 }
@@ -775,25 +777,24 @@ FW_INLINE void add_loop(const uint8_t *a, const uint8_t *b, size_t n, const stru
 static void avx2_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		     uint8_t *out)
 {
+	const int wide = p->shift < 15, relu = p->act == FW_ACT_RELU;
 	const struct add_v k = {
-		.sa = _mm256_set1_ps(p->sa), .sb = _mm256_set1_ps(p->sb), .inv_sy = _mm256_set1_ps(p->inv_sy),
-		.lim = _mm256_set1_ps(512.0f), .za = _mm256_set1_epi32(p->za), .zb = _mm256_set1_epi32(p->zb),
-		.zy = _mm256_set1_epi32(p->zy), .perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+		.ml = _mm256_set1_epi32((int32_t)((uint32_t)(p->mb & 0x7fff) << 16 | (uint32_t)(p->ma & 0x7fff))),
+		.mh = _mm256_set1_epi32((int32_t)((uint32_t)(p->mb >> 15) << 16 | (uint32_t)(p->ma >> 15))),
+		.c = _mm256_set1_epi32(p->c),
+		.shift = _mm256_set1_epi32(wide ? p->shift : p->shift - 15),
+		.zy = _mm256_set1_epi16((int16_t)p->zy),
 	};
-	/* |v| <= 255 (sa + sb), give or take a few roundings of 2^-24 */
-	const double most = 255.0 * ((double)p->sa + (double)p->sb) * (double)p->inv_sy * 1.01 + 1.0;
-	/* the shortcuts hold for positive finite scales only */
-	const int sane = p->sa > 0 && p->sb > 0 && p->inv_sy > 0 && most < 1e30;
-	const int lim = !(most < 1e9), zy = p->zy != 0 || !sane;
-	const int relu = p->act == FW_ACT_RELU && zy;
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
-	if (p->act == FW_ACT_RELU && !zy && !lim)
+	if (wide)
+		add_loop(a, b, n, &k, out, relu, 1, 1);
+	else if (p->zy == 0)
 		add_loop(a, b, n, &k, out, 0, 0, 0); /* BlazeFace's residual ADD + ReLU */
-	else if (!relu && !lim && zy)
-		add_loop(a, b, n, &k, out, 0, 0, 1); /* MobileFaceNet's plain ADD */
+	else if (!relu)
+		add_loop(a, b, n, &k, out, 0, 1, 0); /* MobileFaceNet's plain ADD */
 	else
-		add_loop(a, b, n, &k, out, relu, lim, zy);
+		add_loop(a, b, n, &k, out, 1, 1, 0);
 }
 
 static void avx2_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,

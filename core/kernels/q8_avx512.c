@@ -1410,16 +1410,18 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 
 /* ---- add ----------------------------------------------------------------- */
 
-/* 64 elements at a time. vpdpbusd against a weight of 1 in byte j of each
- * dword (0 elsewhere) takes byte j of every dword of a 64-byte load to
- * int32 with the zero point already subtracted (src = -z): exact, and one
- * instruction where vpmovzxbd + vpsubd were two. Lane i of vector j then
- * holds element 4i + j. The results go back to bytes with vpackssdw /
- * vpackuswb, which also clamp to 0..255 (values are within +-512 + zy, so
- * the 16-bit step saturates nothing), and one vpshufb undoes the 4x4
- * interleave inside each 128-bit lane: the packs leave lane k as
- * r0[4k..4k+3] r1[4k..] r2[4k..] r3[4k..], memory wants r0[i] r1[i] r2[i]
- * r3[i] for i = 4k..4k+3. */
+/* q8.h's fixed-point add, 64 elements at a time. vpunpck{l,h}bw against
+ * zero widen a and b to 16 bits, vpunpck{l,h}wd interleave them into
+ * (a_i, b_i) pairs P, and per 16 outputs (shift >= 15, q8.h):
+ *   u = vpdpwssd(c, P, ml) >> 15;  q = vpdpwssd(u, P, mh) >> (shift - 15)
+ * (arithmetic shifts: floor; vpsravd for the variable one, as the xmm-count
+ * vpsrad is two uops). Below shift 15 (ratios over 128: not a real model),
+ * t = vpdpwssd(c, P, ml) + (vpmaddwd(P, mh) << 15), q = t >> shift.
+ * vpackssdw / vpackuswb clamp to 0..255; the 16-bit step saturates only
+ * values far outside 0..255, which stay outside after + zy (vpaddsw), so
+ * the clamp gives the same byte. All of it is in-lane, and the unpacks'
+ * order comes back in order after the packs: lane k of the four dword
+ * vectors holds elements 16k + 0..3, 4..7, 8..11, 12..15. */
 
 /* the low n bits, 0 <= n <= 64 (no BMI2 bzhi: the file is not built with it) */
 FW_INLINE __mmask64 mask64(size_t n)
@@ -1428,97 +1430,87 @@ FW_INLINE __mmask64 mask64(size_t n)
 }
 
 struct add_v {
-	__m512 sa, sb, inv_sy, lim;
-	__m512i nza, nzb, zy, w[4], shuf;
+	__m512i ml, mh, c, shift, zy; /* shift: q8.h's, less 15 unless wide */
 };
 
-FW_INLINE void add_v_init(struct add_v *k, const struct fw_q8_add *p)
+/* q of 16 pairs, before + zy; wide: shift < 15 */
+FW_INLINE __m512i add_q16(__m512i pairs, const struct add_v *k, int wide)
 {
-	k->sa = _mm512_set1_ps(p->sa);
-	k->sb = _mm512_set1_ps(p->sb);
-	k->inv_sy = _mm512_set1_ps(p->inv_sy);
-	k->lim = _mm512_set1_ps(512.0f);
-	k->nza = _mm512_set1_epi32(-p->za);
-	k->nzb = _mm512_set1_epi32(-p->zb);
-	k->zy = _mm512_set1_epi32(p->zy);
-	for (int j = 0; j < 4; j++)
-		k->w[j] = _mm512_set1_epi32(1 << (8 * j));
-	k->shuf = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+	if (wide) {
+		const __m512i h = _mm512_slli_epi32(_mm512_madd_epi16(pairs, k->mh), 15);
+
+		return _mm512_srav_epi32(_mm512_add_epi32(_mm512_dpwssd_epi32(k->c, pairs, k->ml), h), k->shift);
+	}
+	const __m512i u = _mm512_srai_epi32(_mm512_dpwssd_epi32(k->c, pairs, k->ml), 15);
+
+	return _mm512_srav_epi32(_mm512_dpwssd_epi32(u, pairs, k->mh), k->shift);
 }
 
-/* q8.h's add on (a - za, b - zb) as int32, before the clamp to 0..255 that
- * the packs do. Three steps are left out where they cannot change a byte
- * (the flags are constants in each loop below, decided once per call):
- *  - relu: with zy = 0, max(v, 0) changes only v < 0, whose q <= 0 the
- *    packs clamp to 0 anyway (v * inv_sy keeps the sign; inv_sy > 0);
- *  - lim: the clamp to 512 only keeps vcvtps2dq in range; when the largest
- *    |v * inv_sy| the scales allow is far below 2^31 it changes nothing
- *    (a larger q saturates to 255 in the packs all the same);
- *  - zy: adding 0. */
-FW_INLINE __m512i add_lane(__m512i da, __m512i db, const struct add_v *k, int relu, int lim, int zy)
+/* Two steps are left out where they cannot change a byte (the flags are
+ * constants in each loop below, decided once per call):
+ *  - zy = 0: adding 0;
+ *  - relu with zy = 0: max(q, 0) changes only q < 0, which vpackuswb
+ *    clamps to 0 anyway. */
+FW_INLINE __m512i add64(__m512i a, __m512i b, const struct add_v *k, int relu, int zy, int wide)
 {
-	/* two products, then their sum; no FMA (-ffp-contract=off) */
-	const __m512 va = _mm512_mul_ps(_mm512_cvtepi32_ps(da), k->sa);
-	const __m512 vb = _mm512_mul_ps(_mm512_cvtepi32_ps(db), k->sb);
-	__m512 v = _mm512_add_ps(va, vb);
-	__m512i q;
+	const __m512i z = _mm512_setzero_si512();
+	const __m512i al = _mm512_unpacklo_epi8(a, z), ah = _mm512_unpackhi_epi8(a, z);
+	const __m512i bl = _mm512_unpacklo_epi8(b, z), bh = _mm512_unpackhi_epi8(b, z);
+	__m512i lo = _mm512_packs_epi32(add_q16(_mm512_unpacklo_epi16(al, bl), k, wide),
+					add_q16(_mm512_unpackhi_epi16(al, bl), k, wide));
+	__m512i hi = _mm512_packs_epi32(add_q16(_mm512_unpacklo_epi16(ah, bh), k, wide),
+					add_q16(_mm512_unpackhi_epi16(ah, bh), k, wide));
 
-	if (relu)
-		v = _mm512_max_ps(v, _mm512_setzero_ps());
-	v = _mm512_mul_ps(v, k->inv_sy);
-	if (lim)
-		v = _mm512_min_ps(v, k->lim);
-	q = _mm512_cvtps_epi32(v);
-	return zy ? _mm512_add_epi32(q, k->zy) : q;
-}
-
-FW_INLINE __m512i add64(__m512i a, __m512i b, const struct add_v *k, int relu, int lim, int zy)
-{
-	__m512i r[4];
-
-	for (int j = 0; j < 4; j++)
-		r[j] = add_lane(_mm512_dpbusd_epi32(k->nza, a, k->w[j]), _mm512_dpbusd_epi32(k->nzb, b, k->w[j]), k,
-				relu, lim, zy);
-	return _mm512_shuffle_epi8(_mm512_packus_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3])),
-				   k->shuf);
+	if (zy) {
+		lo = _mm512_adds_epi16(lo, k->zy);
+		hi = _mm512_adds_epi16(hi, k->zy);
+		if (relu) { /* max(q, 0) + zy = max(q + zy, zy), saturated or not */
+			lo = _mm512_max_epi16(lo, k->zy);
+			hi = _mm512_max_epi16(hi, k->zy);
+		}
+	}
+	return _mm512_packus_epi16(lo, hi);
 }
 
 FW_INLINE void add_loop(const uint8_t *a, const uint8_t *b, size_t n, const struct add_v *k, uint8_t *out,
-			int relu, int lim, int zy)
+			int relu, int zy, int wide)
 {
 	size_t i = 0;
 
 	for (; i + 64 <= n; i += 64)
-		_mm512_storeu_si512(out + i, add64(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i), k, relu, lim, zy));
+		_mm512_storeu_si512(out + i, add64(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i), k, relu,
+						   zy, wide));
 	if (i < n) {
 		const __mmask64 mk = mask64(n - i);
 
 		_mm512_mask_storeu_epi8(out + i, mk,
 					add64(_mm512_maskz_loadu_epi8(mk, a + i), _mm512_maskz_loadu_epi8(mk, b + i), k,
-					      relu, lim, zy));
+					      relu, zy, wide));
 	}
 }
 
 static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		       uint8_t *out)
 {
-	struct add_v k;
-	/* |v| <= 255 (sa + sb), give or take a few roundings of 2^-24 */
-	const double most = 255.0 * ((double)p->sa + (double)p->sb) * (double)p->inv_sy * 1.01 + 1.0;
-	/* the shortcuts hold for positive finite scales; anything else (a NaN or
-	 * infinite scale) takes every step, as the reference does */
-	const int sane = p->sa > 0 && p->sb > 0 && p->inv_sy > 0 && most < 1e30;
-	const int lim = !(most < 1e9), zy = p->zy != 0 || !sane;
-	const int relu = p->act == FW_ACT_RELU && zy;
+	const int wide = p->shift < 15, relu = p->act == FW_ACT_RELU;
+	/* (ml, mh) of a and b in each dword's two 16-bit halves, as the pairs (a_i, b_i) */
+	const struct add_v k = {
+		.ml = _mm512_set1_epi32((int32_t)((uint32_t)(p->mb & 0x7fff) << 16 | (uint32_t)(p->ma & 0x7fff))),
+		.mh = _mm512_set1_epi32((int32_t)((uint32_t)(p->mb >> 15) << 16 | (uint32_t)(p->ma >> 15))),
+		.c = _mm512_set1_epi32(p->c),
+		.shift = _mm512_set1_epi32(wide ? p->shift : p->shift - 15),
+		.zy = _mm512_set1_epi16((int16_t)p->zy),
+	};
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
-	add_v_init(&k, p);
-	if (p->act == FW_ACT_RELU && !zy && !lim)
+	if (wide)
+		add_loop(a, b, n, &k, out, relu, 1, 1);
+	else if (p->zy == 0)
 		add_loop(a, b, n, &k, out, 0, 0, 0); /* BlazeFace's residual ADD + ReLU */
-	else if (!relu && !lim && zy)
-		add_loop(a, b, n, &k, out, 0, 0, 1); /* MobileFaceNet's plain ADD */
+	else if (!relu)
+		add_loop(a, b, n, &k, out, 0, 1, 0); /* MobileFaceNet's plain ADD */
 	else
-		add_loop(a, b, n, &k, out, relu, lim, zy);
+		add_loop(a, b, n, &k, out, 1, 1, 0);
 }
 
 /* b's pixels to c channels, zb after the first cb: one masked load and a

@@ -698,60 +698,70 @@ static void neon_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 
 /* ---- add (both tables) ------------------------------------------------------------------ */
 
+/* q8.h's fixed-point add, 16 elements at a time: a and b widened to u16, then with the
+ * multipliers split as q8.h says (ml 15 bits, mh 7), umlal by the scalars onto c (u32
+ * lanes wrap modulo 2^32: the bits of the exact int32 sums), for shift >= 15
+ *   u = (c + a ml_a + b ml_b) >> 15,  q = (u + a mh_a + b mh_b) >> (shift - 15)
+ * and below it t = c + a ml_a + b ml_b + ((a mh_a + b mh_b) << 15), q = t >> shift
+ * (sshl by a negative count: an arithmetic shift right, floor); then sqxtn to s16,
+ * + zy saturated (values saturated at the narrowing stay outside 0..255), ReLU as
+ * max(q + zy, zy), sqxtun to u8. */
 struct add_consts {
-	float32x4_t sa, sb, inv_sy, zero;
-	int32x4_t za, zb, zy;
-	int relu;
+	uint32x4_t c;
+	int32x4_t shift;   /* -(shift - 15), or -shift when wide */
+	int16x8_t zy;
+	uint16_t mla, mlb, mha, mhb;
+	int relu, wide;
 };
 
-/* A rounded product the compiler cannot fuse into a following add: GCC's arm_neon.h
- * writes vmulq_f32/vaddq_f32 as plain vector * and +, which -ffp-contract=fast (GCC's
- * default outside strict ISO mode) turns into fmla. core/CMakeLists.txt builds with
- * -ffp-contract=off; this keeps the file exact under any flags. Costs no instruction. */
-static FW_INLINE float32x4_t rounded(float32x4_t v)
-{
-	__asm__("" : "+w"(v));
-	return v;
-}
-
-/* q8.h: v = (float)(a - za) * sa + (float)(b - zb) * sb; act; q = rint(v * inv_sy) + zy */
 static FW_INLINE int32x4_t add4(uint16x4_t a, uint16x4_t b, const struct add_consts *k)
 {
-	const int32x4_t da = vsubq_s32(vreinterpretq_s32_u32(vmovl_u16(a)), k->za);
-	const int32x4_t db = vsubq_s32(vreinterpretq_s32_u32(vmovl_u16(b)), k->zb);
-	const float32x4_t ta = rounded(vmulq_f32(vcvtq_f32_s32(da), k->sa));
-	const float32x4_t tb = rounded(vmulq_f32(vcvtq_f32_s32(db), k->sb));
-	float32x4_t v = vaddq_f32(ta, tb);
+	const uint32x4_t l = vmlal_n_u16(vmlal_n_u16(k->c, a, k->mla), b, k->mlb);
+
+	if (k->wide) {
+		const uint32x4_t h = vmlal_n_u16(vmull_n_u16(a, k->mha), b, k->mhb);
+
+		return vshlq_s32(vreinterpretq_s32_u32(vaddq_u32(l, vshlq_n_u32(h, 15))), k->shift);
+	}
+	const uint32x4_t u = vreinterpretq_u32_s32(vshrq_n_s32(vreinterpretq_s32_u32(l), 15));
+
+	return vshlq_s32(vreinterpretq_s32_u32(vmlal_n_u16(vmlal_n_u16(u, a, k->mha), b, k->mhb)), k->shift);
+}
+
+static FW_INLINE int16x8_t add8(uint16x8_t a, uint16x8_t b, const struct add_consts *k)
+{
+	const int32x4_t tl = add4(vget_low_u16(a), vget_low_u16(b), k);
+	const int32x4_t th = add4(vget_high_u16(a), vget_high_u16(b), k);
+	int16x8_t q = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(tl), th), k->zy);
 
 	if (k->relu)
-		v = vbslq_f32(vcgtq_f32(v, k->zero), v, k->zero);
-	return vqaddq_s32(vcvtnq_s32_f32(clamp512(vmulq_f32(v, k->inv_sy))), k->zy);
+		q = vmaxq_s16(q, k->zy);
+	return q;
 }
 
 static FW_INLINE uint8x16_t add16(const uint8_t *a, const uint8_t *b, const struct add_consts *k)
 {
 	const uint8x16_t va = vld1q_u8(a), vb = vld1q_u8(b);
-	const uint16x8_t al = vmovl_u8(vget_low_u8(va)), ah = vmovl_high_u8(va);
-	const uint16x8_t bl = vmovl_u8(vget_low_u8(vb)), bh = vmovl_high_u8(vb);
+	const int16x8_t lo = add8(vmovl_u8(vget_low_u8(va)), vmovl_u8(vget_low_u8(vb)), k);
+	const int16x8_t hi = add8(vmovl_high_u8(va), vmovl_high_u8(vb), k);
 
-	return vcombine_u8(narrow8(add4(vget_low_u16(al), vget_low_u16(bl), k),
-				   add4(vget_high_u16(al), vget_high_u16(bl), k)),
-			   narrow8(add4(vget_low_u16(ah), vget_low_u16(bh), k),
-				   add4(vget_high_u16(ah), vget_high_u16(bh), k)));
+	return vqmovun_high_s16(vqmovun_s16(lo), hi);
 }
 
 static void neon_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 			uint8_t *out)
 {
+	const int wide = p->shift < 15;
 	const struct add_consts k = {
-		.sa = vdupq_n_f32(p->sa),
-		.sb = vdupq_n_f32(p->sb),
-		.inv_sy = vdupq_n_f32(p->inv_sy),
-		.zero = vdupq_n_f32(0.0f),
-		.za = vdupq_n_s32(p->za),
-		.zb = vdupq_n_s32(p->zb),
-		.zy = vdupq_n_s32(p->zy),
+		.c = vreinterpretq_u32_s32(vdupq_n_s32(p->c)),
+		.shift = vdupq_n_s32(wide ? -p->shift : 15 - p->shift),
+		.zy = vdupq_n_s16((int16_t)p->zy),
+		.mla = (uint16_t)(p->ma & 0x7fff),
+		.mlb = (uint16_t)(p->mb & 0x7fff),
+		.mha = (uint16_t)(p->ma >> 15),
+		.mhb = (uint16_t)(p->mb >> 15),
 		.relu = p->act == FW_ACT_RELU,
+		.wide = wide,
 	};
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);

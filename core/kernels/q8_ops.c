@@ -266,3 +266,47 @@ void fw_q8_dequantize(const uint8_t *q, size_t n, float s, int32_t z, float *x)
 	for (size_t i = 0; i < n; i++)
 		x[i] = s * (float)((int32_t)q[i] - z);
 }
+
+/* ---- the add's fixed-point parameters (q8.h, struct fw_q8_add) ---- */
+
+/* sa / sy, or 0 when that is not a finite positive number */
+static double add_ratio(float s, float sy)
+{
+	const double r = (double)s / (double)sy;
+
+	return r > 0 && r < INFINITY ? r : 0.0; /* NaN fails both */
+}
+
+/* round(r * 2^shift) capped at FW_Q8_ADD_MAX_M (r >= 0; round: half away from zero) */
+static int32_t add_mult(double r, int shift)
+{
+	const double m = round(ldexp(r, shift));
+
+	return m < FW_Q8_ADD_MAX_M ? (int32_t)m : FW_Q8_ADD_MAX_M;
+}
+
+static int32_t zero_point(int32_t z)
+{
+	return z < 0 ? 0 : z > 255 ? 255 : z;
+}
+
+void fw_q8_add_prepare(struct fw_q8_add *p, float sa, float sb, float sy, int32_t za, int32_t zb,
+		       int32_t zy, int act)
+{
+	const double ra = add_ratio(sa, sy), rb = add_ratio(sb, sy), r = ra > rb ? ra : rb;
+	int shift = 30;
+
+	/* as many bits as the larger multiplier keeps in 22: 2^21 or more unless
+	 * shift is 0 or 30, so each step of a or b is off by 2^-22 or less */
+	while (shift > 0 && round(ldexp(r, shift)) > FW_Q8_ADD_MAX_M)
+		shift--;
+	p->shift = shift;
+	p->ma = add_mult(ra, shift);
+	p->mb = add_mult(rb, shift);
+	p->za = zero_point(za);
+	p->zb = zero_point(zb);
+	p->zy = zero_point(zy);
+	/* in int32 (q8.h); the half makes the floor round half up */
+	p->c = (shift > 0 ? (int32_t)1 << (shift - 1) : 0) - p->za * p->ma - p->zb * p->mb;
+	p->act = act;
+}

@@ -5,9 +5,8 @@
  *
  * Floating point: the epilogue is a multiply, then a separate round. This
  * file is built with -std=c17 and -ffp-contract=off (core/CMakeLists.txt),
- * so no multiply is ever fused with an add into an FMA; where a sum of two
- * products appears (add), each product is its own statement as well, which
- * also stops compilers whose default contracts only within one expression.
+ * so no multiply is ever fused with an add into an FMA. The elementwise add
+ * has no float step (q8.h).
  * lrintf rounds in the current mode, which is round-to-nearest-even unless
  * someone changed it (nobody in this program does).
  *
@@ -154,28 +153,39 @@ static void ref_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t 
 	}
 }
 
-/* q8.h's add of one pair */
+/* floor(t / 2^s): an arithmetic shift, spelled so that C defines it (>>
+ * of a negative integer is implementation-defined); compilers emit one sar */
+static int64_t shift_floor(int64_t t, int s)
+{
+	return t >= 0 ? t >> s : ~(~t >> s);
+}
+
+/* q8.h's add of one pair: integers only (struct fw_q8_add); t in 64 bits,
+ * the plain statement of what the kernels compute in 32 */
 static uint8_t add1(int32_t a, int32_t b, const struct fw_q8_add *p)
 {
-	/* two products, then their sum: three roundings, no FMA (see top) */
-	float va = (float)(a - p->za) * p->sa;
-	float vb = (float)(b - p->zb) * p->sb;
-	float v = va + vb;
-	long q;
+	int64_t q = shift_floor((int64_t)a * p->ma + (int64_t)b * p->mb + p->c, p->shift);
 
 	if (p->act == FW_ACT_RELU)
-		v = v > 0.0f ? v : 0.0f;
-	v = v * p->inv_sy;
-	v = v < 512.0f ? v : 512.0f;
-	v = v > -512.0f ? v : -512.0f;
-	q = lrintf(v) + p->zy;
+		q = q > 0 ? q : 0;
+	q += p->zy;
 	return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
+/* the ranges q8.h's no-overflow argument rests on (fw_q8_add_prepare's) */
+static void add_check(const struct fw_q8_add *p)
+{
+	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
+	assert(p->ma >= 0 && p->ma <= FW_Q8_ADD_MAX_M && p->mb >= 0 && p->mb <= FW_Q8_ADD_MAX_M);
+	assert(p->shift >= 0 && p->shift <= 30);
+	assert(p->za >= 0 && p->za <= 255 && p->zb >= 0 && p->zb <= 255 && p->zy >= 0 && p->zy <= 255);
+	(void)p;
 }
 
 static void ref_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		    uint8_t *out)
 {
-	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
+	add_check(p);
 	for (size_t i = 0; i < n; i++)
 		out[i] = add1(a[i], b[i], p);
 }
@@ -183,7 +193,7 @@ static void ref_add(const uint8_t *a, const uint8_t *b, size_t n, const struct f
 static void ref_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, int c, int cb,
 			 const struct fw_q8_add *p, uint8_t *out)
 {
-	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
+	add_check(p);
 	assert(cb >= 0 && cb <= c);
 	for (size_t px = 0; px < pixels; px++, a += c, b += cb, out += c)
 		for (int ch = 0; ch < c; ch++)

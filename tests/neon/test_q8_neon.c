@@ -525,36 +525,37 @@ static void add_case(int idx)
 	uint8_t *a = guarded_alloc(&ga, n), *b = guarded_alloc(&gb, n);
 	struct fw_q8_add p;
 	int nonfinite = 0;
+	const int32_t za = gen_zero_point(), zb = gen_zero_point(), zy = gen_zero_point();
+	const int act = irand(0, 1);
+	const int mode = irand(0, 3);
+	float sa, sb, sy;
 
-	p.za = gen_zero_point();
-	p.zb = gen_zero_point();
-	p.zy = gen_zero_point();
-	gen_u8(a, n, (uint8_t)p.za);
-	gen_u8(b, n, (uint8_t)p.zb);
-	p.act = irand(0, 1);
-	const int mode = irand(0, 2);
-
-	if (mode == 0) { /* powers of two: exact products, .5 ties after inv_sy */
-		p.sa = ldexpf(1.0f, -irand(0, 3));
-		p.sb = ldexpf(1.0f, -irand(0, 3));
-		p.inv_sy = ldexpf(1.0f, -irand(0, 2));
-	} else if (mode == 1) {
-		/* tenths: the products are rounded and their sums sit a rounding error away
-		 * from .5, where a fused multiply-add would land on the other side */
-		p.sa = ldexpf((float)irand(1, 9) / 10.0f, -irand(0, 2));
-		p.sb = ldexpf((float)irand(1, 9) / 10.0f, -irand(0, 2));
-		p.inv_sy = ldexpf(1.0f, irand(-1, 1));
-	} else {
-		p.sa = expf(frand(-6.0f, -2.0f));
-		p.sb = expf(frand(-6.0f, -2.0f));
-		p.inv_sy = 200.0f / (255.0f * (p.sa + p.sb)) * expf(frand(-1.5f, 1.5f));
+	gen_u8(a, n, (uint8_t)za);
+	gen_u8(b, n, (uint8_t)zb);
+	if (mode == 0) { /* powers of two: exact multipliers, ties rounded half up */
+		sa = ldexpf(1.0f, -irand(0, 3));
+		sb = ldexpf(1.0f, -irand(0, 3));
+		sy = ldexpf(1.0f, irand(0, 2));
+	} else if (mode == 1) { /* tenths */
+		sa = ldexpf((float)irand(1, 9) / 10.0f, -irand(0, 2));
+		sb = ldexpf((float)irand(1, 9) / 10.0f, -irand(0, 2));
+		sy = ldexpf(1.0f, irand(-1, 1));
+	} else if (mode == 2) {
+		sa = expf(frand(-6.0f, -2.0f));
+		sb = expf(frand(-6.0f, -2.0f));
+		sy = (255.0f * (sa + sb)) / 200.0f * expf(frand(-1.5f, 1.5f));
+	} else { /* ratios far from 1: shift 0 with capped multipliers, or 30 */
+		sa = ldexpf(1.0f, irand(-40, 40));
+		sb = ldexpf(frand(0.5f, 1.0f), irand(-40, 40));
+		sy = 1.0f;
 	}
 	if (one_in(40)) {
-		const float bad[] = {INFINITY, -INFINITY, NAN};
+		const float bad[] = {INFINITY, -INFINITY, NAN, 0.0f};
 
-		*(one_in(2) ? &p.inv_sy : &p.sa) = PICK(bad);
+		*(one_in(2) ? &sy : &sa) = PICK(bad);
 		nonfinite = 1;
 	}
+	fw_q8_add_prepare(&p, sa, sb, sy, za, zb, zy, act);
 
 	uint8_t *want = NULL;
 	for (int t = -1; t < n_tables; t++) {
@@ -570,9 +571,8 @@ static void add_case(int idx)
 		}
 		char what[200];
 
-		snprintf(what, sizeof(what), "n %zu za %d zb %d zy %d sa %g sb %g inv_sy %g act %d%s", n,
-			 p.za, p.zb, p.zy, (double)p.sa, (double)p.sb, (double)p.inv_sy, p.act,
-			 nonfinite ? " non-finite" : "");
+		snprintf(what, sizeof(what), "n %zu za %d zb %d zy %d ma %d mb %d shift %d act %d%s", n,
+			 p.za, p.zb, p.zy, p.ma, p.mb, p.shift, p.act, nonfinite ? " bad scale" : "");
 		record(t, KIND_ADD, idx, want, out, n, bad, NULL, what);
 		canary_free(out);
 	}
@@ -593,15 +593,13 @@ static void add_cpad_case(int idx)
 	uint8_t *padded = malloc(n), *want = malloc(n);
 	struct fw_q8_add p;
 
-	p.za = gen_zero_point();
-	p.zb = gen_zero_point();
-	p.zy = one_in(3) ? 0 : gen_zero_point();
-	gen_u8(a, n, (uint8_t)p.za);
-	gen_u8(b, pixels * (size_t)cb, (uint8_t)p.zb);
-	p.act = irand(0, 1);
-	p.sa = expf(frand(-6.0f, -2.0f));
-	p.sb = expf(frand(-6.0f, -2.0f));
-	p.inv_sy = 200.0f / (255.0f * (p.sa + p.sb)) * expf(frand(-1.5f, 1.5f));
+	const int32_t za = gen_zero_point(), zb = gen_zero_point(), zy = one_in(3) ? 0 : gen_zero_point();
+	const int act = irand(0, 1);
+	const float sa = expf(frand(-6.0f, -2.0f)), sb = expf(frand(-6.0f, -2.0f));
+
+	gen_u8(a, n, (uint8_t)za);
+	gen_u8(b, pixels * (size_t)cb, (uint8_t)zb);
+	fw_q8_add_prepare(&p, sa, sb, (255.0f * (sa + sb)) / 200.0f * expf(frand(-1.5f, 1.5f)), za, zb, zy, act);
 
 	const int dims[4] = {1, 1, (int)pixels, cb}, pad[8] = {0, 0, 0, 0, 0, 0, 0, c - cb};
 

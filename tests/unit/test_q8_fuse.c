@@ -40,12 +40,12 @@
 static struct fw_q8_add rand_add(void)
 {
 	const float sy = tu_randf(0.005f, 0.05f) * (tu_randi(0, 3) == 0 ? 0.1f : 1.0f);
+	const float sa = tu_randf(0.005f, 0.05f), sb = tu_randf(0.005f, 0.05f);
+	const int32_t za = tu_randi(0, 255), zb = tu_randi(0, 255), zy = tu_randi(0, 255);
+	struct fw_q8_add p;
 
-	return (struct fw_q8_add){
-		.sa = tu_randf(0.005f, 0.05f), .sb = tu_randf(0.005f, 0.05f), .inv_sy = 1.0f / sy,
-		.za = tu_randi(0, 255), .zb = tu_randi(0, 255), .zy = tu_randi(0, 255),
-		.act = tu_randi(0, 1) ? FW_ACT_RELU : FW_ACT_NONE,
-	};
+	fw_q8_add_prepare(&p, sa, sb, sy, za, zb, zy, tu_randi(0, 1) ? FW_ACT_RELU : FW_ACT_NONE);
+	return p;
 }
 
 /* ---- add_cpad = pad then add --------------------------------------------- */
@@ -107,7 +107,7 @@ static void test_add_widths(void **state)
 		struct fw_q8_add p = rand_add();
 
 		if (n % 3 == 0)
-			p.zy = 0; /* ReLU outputs: AVX-512 leaves the max to the packs */
+			p.zy = 0; /* ReLU outputs: the SIMD adds leave the max to the packs */
 		uint8_t *a = tu_rand_u8(len), *b = tu_rand_u8(len), *want = tu_xmalloc(len), *got;
 		char what[80];
 
@@ -126,30 +126,48 @@ static void test_add_all_pairs(void **state)
 	const struct fw_q8_kernels *k = tq8_tier(state), *ref = fw_q8_kernels_for(FW_ISA_REF);
 	const size_t n = 256 * 256;
 	uint8_t *a = tu_xmalloc(n), *b = tu_xmalloc(n), *want = tu_xmalloc(n), *got;
-	const struct fw_q8_add ps[] = {
-		{.sa = 0.02f, .sb = 0.05f, .inv_sy = 1.0f / 0.03f, .za = 0, .zb = 177, .zy = 0, .act = FW_ACT_RELU},
-		{.sa = 0.1f, .sb = 0.1f, .inv_sy = 1.0f / 0.02f, .za = 128, .zb = 128, .zy = 128, .act = FW_ACT_NONE},
+	/* sa, sb, sy, za, zb, zy, act: through fw_q8_add_prepare */
+	static const struct {
+		float sa, sb, sy;
+		int32_t za, zb, zy;
+		int act;
+	} ps[] = {
+		{0.02f, 0.05f, 0.03f, 0, 177, 0, FW_ACT_RELU},
+		{0.1f, 0.1f, 0.02f, 128, 128, 128, FW_ACT_NONE},
 		/* exact halves: (a - za) * 0.5 + (b - zb) * 0.25 at scale 1 ties often */
-		{.sa = 0.5f, .sb = 0.25f, .inv_sy = 1.0f, .za = 3, .zb = 250, .zy = 100, .act = FW_ACT_NONE},
-		{.sa = 0.25f, .sb = 0.5f, .inv_sy = 1.0f, .za = 3, .zb = 250, .zy = 0, .act = FW_ACT_RELU},
-		/* v * inv_sy far past 2^31: the clamp to 512 must stay (AVX-512 drops it
-		 * only when the scales cannot get there) */
-		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 7, .act = FW_ACT_RELU},
-		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_RELU},
-		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_NONE},
-		{.sa = 0.05f, .sb = 0.05f, .inv_sy = 1e9f, .za = 128, .zb = 100, .zy = 255, .act = FW_ACT_NONE},
-		/* non-finite scales (a broken calibration): the reference's NaN/inf rules */
-		{.sa = 0.05f, .sb = 0.05f, .inv_sy = INFINITY, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_RELU},
-		{.sa = NAN, .sb = 0.05f, .inv_sy = 20.0f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_RELU},
-		{.sa = 0.05f, .sb = INFINITY, .inv_sy = 20.0f, .za = 128, .zb = 100, .zy = 0, .act = FW_ACT_NONE},
+		{0.5f, 0.25f, 1.0f, 3, 250, 100, FW_ACT_NONE},
+		{0.25f, 0.5f, 1.0f, 3, 250, 0, FW_ACT_RELU},
+		/* ratios past 2^22: shift 0, multipliers capped, t near 2^31, the
+		 * 16-bit packs saturate */
+		{0.05f, 0.05f, 1e-9f, 128, 100, 7, FW_ACT_RELU},
+		{0.05f, 0.05f, 1e-9f, 128, 100, 0, FW_ACT_RELU},
+		{0.05f, 0.05f, 1e-9f, 128, 100, 0, FW_ACT_NONE},
+		{0.05f, 0.05f, 1e-9f, 128, 100, 255, FW_ACT_NONE},
+		{1e6f, 0.05f, 1.0f, 0, 255, 255, FW_ACT_RELU},
+		/* ratios over 128: shifts below 15, the kernels' other path */
+		{200.0f, 3.0f, 1.0f, 10, 250, 128, FW_ACT_NONE},
+		{200.0f, 3.0f, 1.0f, 10, 250, 128, FW_ACT_RELU},
+		{129.0f, 0.5f, 1.0f, 128, 0, 0, FW_ACT_RELU},
+		{127.0f, 0.5f, 1.0f, 128, 0, 0, FW_ACT_RELU},
+		/* tiny ratios: shift 30, c near 2^29 */
+		{1e-9f, 1e-9f, 1.0f, 255, 255, 200, FW_ACT_NONE},
+		{3e-5f, 1e-5f, 1.0f, 0, 0, 0, FW_ACT_RELU},
+		/* non-finite and non-positive scales (a broken calibration): multiplier 0 */
+		{0.05f, 0.05f, 0.0f, 128, 100, 0, FW_ACT_RELU},
+		{NAN, 0.05f, 0.05f, 128, 100, 0, FW_ACT_RELU},
+		{0.05f, INFINITY, 0.05f, 128, 100, 9, FW_ACT_NONE},
+		{-0.05f, 0.05f, 0.05f, 128, 100, 9, FW_ACT_RELU},
 	};
 
 	for (size_t i = 0; i < n; i++)
 		a[i] = (uint8_t)(i >> 8), b[i] = (uint8_t)i;
 	for (size_t t = 0; t < sizeof ps / sizeof ps[0]; t++) {
-		ref->add(a, b, n, &ps[t], want);
+		struct fw_q8_add p;
+
+		fw_q8_add_prepare(&p, ps[t].sa, ps[t].sb, ps[t].sy, ps[t].za, ps[t].zb, ps[t].zy, ps[t].act);
+		ref->add(a, b, n, &p, want);
 		got = tq8_out_buf(want, n);
-		k->add(a, b, n, &ps[t], got);
+		k->add(a, b, n, &p, got);
 		tq8_assert_bytes(want, got, n, 256, k->name, "add, every (a, b) pair");
 		free(got);
 	}

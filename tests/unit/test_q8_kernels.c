@@ -4,7 +4,8 @@
  * Three kinds of check:
  *  - the reference against cases worked out by hand (accumulator, scale,
  *    rounding half to even at exact .5, clamping, padded taps reading
- *    zero_in), run on every tier too;
+ *    zero_in; the fixed-point add's sums, ties, ReLU and saturation), run
+ *    on every tier too, and the add within a code of the real-number sum;
  *  - the zero-point folding identity: the reference with zero_in folded into
  *    bias_q equals the float conv of the dequantised values within one LSB,
  *    so the integer maths computes what the float model meant;
@@ -447,25 +448,30 @@ static void test_dwconv_by_hand(void **state)
 static void test_add_by_hand(void **state)
 {
 	const struct fw_q8_kernels *k = tq8_tier(state);
-	/* v = (a - 5) * 0.5 + (b - 10) * 0.25; q = nearbyint(v * 2) + 3, clamped */
+	/* v = ((a - 5) * 0.5 + (b - 10) * 0.25) / 0.5, q = v rounded half up + 3, clamped */
 	static const uint8_t a[] = {10, 5, 6, 5, 255, 0, 7, 5, 9};
 	static const uint8_t b[] = {20, 11, 10, 13, 255, 0, 10, 7, 10};
 	/* (10,20): 2.5+2.5 = 5 -> 10 -> 13
-	 * (5,11): 0 + 0.25 -> 0.5 -> 0 (even) -> 3
+	 * (5,11): 0 + 0.25 -> 0.5 -> 1 (half up) -> 4
 	 * (6,10): 0.5 -> 1 -> 4
 	 * (5,13): 0.75 -> 1.5 -> 2 -> 5
 	 * (255,255): 125 + 61.25 -> 372.5 -> 255
 	 * (0,0): -2.5 - 2.5 = -5 -> -10 + 3 = -7 -> 0
 	 * (7,10): 1 -> 2 -> 5
-	 * (5,7): -0.75 -> -1.5 -> -2 -> 1
+	 * (5,7): -0.75 -> -1.5 -> -1 (half up) -> 2
 	 * (9,10): 2 -> 4 -> 7 */
-	static const uint8_t want_none[] = {13, 3, 4, 5, 255, 0, 5, 1, 7};
-	static const uint8_t want_relu[] = {13, 3, 4, 5, 255, 3, 5, 3, 7};
+	static const uint8_t want_none[] = {13, 4, 4, 5, 255, 0, 5, 2, 7};
+	static const uint8_t want_relu[] = {13, 4, 4, 5, 255, 3, 5, 3, 7};
 	const size_t n = ARRAY_LEN(a);
-	struct fw_q8_add p = {.sa = 0.5f, .sb = 0.25f, .inv_sy = 2.0f, .za = 5, .zb = 10, .zy = 3,
-			      .act = FW_ACT_NONE};
+	struct fw_q8_add p;
 	uint8_t out[ARRAY_LEN(a) + TQ8_GUARD];
 
+	fw_q8_add_prepare(&p, 0.5f, 0.25f, 0.5f, 5, 10, 3, FW_ACT_NONE);
+	/* ratios 1 and 0.5: 2^21 is the largest power of two <= 2^22 - 1 */
+	assert_int_equal(p.shift, 21);
+	assert_int_equal(p.ma, 1 << 21);
+	assert_int_equal(p.mb, 1 << 20);
+	assert_int_equal(p.c, (1 << 20) - 5 * (1 << 21) - 10 * (1 << 20));
 	memset(out, 0xA5, sizeof out);
 	k->add(a, b, n, &p, out);
 	assert_memory_equal(out, want_none, n);
@@ -473,6 +479,167 @@ static void test_add_by_hand(void **state)
 	p.act = FW_ACT_RELU;
 	k->add(a, b, n, &p, out);
 	assert_memory_equal(out, want_relu, n);
+}
+
+/* ---- the fixed-point add against the real-number sum --------------------- */
+
+/* every (a, b) pair, a = i >> 8, b = i & 255 */
+static void all_pairs(uint8_t *a, uint8_t *b)
+{
+	for (int i = 0; i < 256 * 256; i++)
+		a[i] = (uint8_t)(i >> 8), b[i] = (uint8_t)i;
+}
+
+/* One tier's add of every (a, b) pair equals want(a, b, ctx). */
+static void add_pairs_exact(const struct fw_q8_kernels *k, const struct fw_q8_add *p, const uint8_t *a,
+			    const uint8_t *b, int (*want)(int a, int b), const char *what)
+{
+	const size_t n = 256 * 256;
+	uint8_t *got = tu_xmalloc(n);
+
+	k->add(a, b, n, p, got);
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != want(a[i], b[i]))
+			fail_msg("%s: %s: a %u b %u gives %u, want %d", k->name, what, a[i], b[i], got[i],
+				 want(a[i], b[i]));
+	free(got);
+}
+
+static int clamp255(int v)
+{
+	return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+static int want_sum(int a, int b) { return clamp255(a + b); }
+static int want_half(int a, int b) { return (a + b + 1) / 2; } /* (a + b) / 2, .5 up */
+static int want_relu_z128(int a, int b) { return clamp255(a + b - 256 > 0 ? a + b - 256 : 0); }
+static int want_z128(int a, int b) { return clamp255(a - 128 + b - 128 + 64); }
+static int want_sign(int a, int b) /* (a - 100) * 1e9 + (b - 100) * 1e9 + 50 */
+{
+	return a + b > 200 ? 255 : a + b < 200 ? 0 : 50;
+}
+static int want_tiny(int a, int b) /* (a - 7) * 1e-6 + (b - 9) * 3e-7 + 99: always 99 */
+{
+	(void)a, (void)b;
+	return 99;
+}
+
+/* Cases a reader can check in their head, exactly, on every tier: the sum
+ * at equal scales, ties (half up), ReLU, zero points, saturation at a huge
+ * ratio, a tiny ratio. */
+static void test_add_exact_by_hand(void **state)
+{
+	const struct fw_q8_kernels *k = tq8_tier(state);
+	uint8_t *a = tu_xmalloc(256 * 256), *b = tu_xmalloc(256 * 256);
+	struct fw_q8_add p;
+
+	all_pairs(a, b);
+	fw_q8_add_prepare(&p, 0.03f, 0.03f, 0.03f, 0, 0, 0, FW_ACT_NONE);
+	add_pairs_exact(k, &p, a, b, want_sum, "sa = sb = sy: a + b");
+	p.act = FW_ACT_RELU;
+	add_pairs_exact(k, &p, a, b, want_sum, "sa = sb = sy, relu: a + b");
+	fw_q8_add_prepare(&p, 0.25f, 0.25f, 0.5f, 0, 0, 0, FW_ACT_NONE);
+	add_pairs_exact(k, &p, a, b, want_half, "sy = 2 sa = 2 sb: (a + b) / 2, ties up");
+	fw_q8_add_prepare(&p, 1.0f, 1.0f, 1.0f, 128, 128, 0, FW_ACT_RELU);
+	add_pairs_exact(k, &p, a, b, want_relu_z128, "relu(a - 128 + b - 128)");
+	fw_q8_add_prepare(&p, 0.1f, 0.1f, 0.1f, 128, 128, 64, FW_ACT_NONE);
+	add_pairs_exact(k, &p, a, b, want_z128, "a - 128 + b - 128 + 64");
+	fw_q8_add_prepare(&p, 1e9f, 1e9f, 1.0f, 100, 100, 50, FW_ACT_NONE);
+	assert_int_equal(p.shift, 0);
+	assert_int_equal(p.ma, FW_Q8_ADD_MAX_M); /* capped: the output saturates as the real sum does */
+	add_pairs_exact(k, &p, a, b, want_sign, "ratio 1e9: saturates");
+	fw_q8_add_prepare(&p, 1000.0f, 1000.0f, 1.0f, 100, 100, 50, FW_ACT_NONE);
+	assert_int_equal(p.shift, 12); /* below 15: the kernels' other path */
+	add_pairs_exact(k, &p, a, b, want_sign, "ratio 1000: saturates");
+	fw_q8_add_prepare(&p, 1e-6f, 3e-7f, 1.0f, 7, 9, 99, FW_ACT_RELU);
+	assert_int_equal(p.shift, 30);
+	add_pairs_exact(k, &p, a, b, want_tiny, "ratios 1e-6 and 3e-7: zy");
+	free(a), free(b);
+}
+
+/* The real-number result ((a - za) sa + (b - zb) sb) / sy + zy, ReLU'd and
+ * clamped, in double: every output is within 0.5 + max(sa, sb) / sy / 8000
+ * codes of it (the rounding, plus 255 steps of each multiplier's rounding
+ * error of 2^-shift / 2, 2^shift > 2^21 / ratio), and within 1 of it
+ * rounded; random scales, including ratios of 1e-4 against 20 and 300. */
+static void test_add_within_a_code_of_real(void **state)
+{
+	const struct fw_q8_kernels *k = tq8_tier(state);
+	const size_t n = 256 * 256;
+	uint8_t *a = tu_xmalloc(n), *b = tu_xmalloc(n), *got = tu_xmalloc(n);
+	double worst = 0;
+
+	all_pairs(a, b);
+	tu_srand(99);
+	for (int t = 0; t < 40; t++) {
+		const float sy = tu_randf(0.01f, 0.1f);
+		float sa = sy * expf(tu_randf(-3.0f, 3.0f)), sb = sy * expf(tu_randf(-3.0f, 3.0f));
+		const int32_t za = tu_randi(0, 255), zb = tu_randi(0, 255), zy = tu_randi(0, 255);
+		const int act = t % 2 ? FW_ACT_RELU : FW_ACT_NONE;
+		struct fw_q8_add p;
+
+		if (t % 10 == 9) /* a huge and a tiny ratio */
+			sa = sy * (t < 20 ? 20.0f : 300.0f), sb = sy * 1e-4f;
+		const double ra = (double)sa / sy, rb = (double)sb / sy, bound = 0.5 + fmax(ra, rb) / 8000.0 + 1e-9;
+
+		fw_q8_add_prepare(&p, sa, sb, sy, za, zb, zy, act);
+		k->add(a, b, n, &p, got);
+		for (size_t i = 0; i < n; i++) {
+			double v = ((a[i] - za) * (double)sa + (b[i] - zb) * (double)sb) / (double)sy;
+
+			if (act == FW_ACT_RELU && v < 0)
+				v = 0;
+			v = fmin(fmax(v + zy, 0.0), 255.0);
+			if (fabs(got[i] - v) > bound || fabs(got[i] - floor(v + 0.5)) > 1)
+				fail_msg("%s: sa/sy %g sb/sy %g za %d zb %d zy %d act %d: a %u b %u gives %u, real %.4f",
+					 k->name, ra, rb, za, zb, zy, act, a[i], b[i], got[i], v);
+			worst = fmax(worst, fabs(got[i] - v));
+		}
+	}
+	print_message("[   INFO   ] %s: worst |add - real| %.4f codes\n", k->name, worst);
+	free(a), free(b), free(got);
+}
+
+/* Scales a broken calibration could leave: no crash, a multiplier of 0
+ * (that operand ignored), every tier the same bytes as the reference. */
+static void test_add_prepare_bad_scales(void **state)
+{
+	(void)state;
+	static const float bad[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.5f};
+	const struct fw_q8_kernels *ref = fw_q8_kernels_for(FW_ISA_REF);
+	uint8_t *a = tu_xmalloc(256 * 256), *b = tu_xmalloc(256 * 256), *want = tu_xmalloc(256 * 256);
+	struct fw_q8_add p;
+
+	all_pairs(a, b);
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		fw_q8_add_prepare(&p, bad[i], 0.5f, 0.5f, 3, 4, 5, FW_ACT_NONE);
+		assert_int_equal(p.ma, 0);
+		assert_int_equal(p.mb, 1 << 21);
+		fw_q8_add_prepare(&p, 0.5f, 0.5f, bad[i], 3, 4, 5, FW_ACT_NONE);
+		assert_int_equal(p.ma, 0);
+		assert_int_equal(p.mb, 0);
+		assert_in_range(p.shift, 0, 30);
+		ref->add(a, b, 256 * 256, &p, want);
+		for (size_t j = 0; j < 256 * 256; j++)
+			assert_int_equal(want[j], 5); /* zy: nothing else is left */
+		for (int t = 0; t < FW_ISA_COUNT; t++) {
+			const struct fw_q8_kernels *k = fw_q8_kernels_for((enum fw_isa)t);
+			uint8_t *got;
+
+			if (!k)
+				continue;
+			got = tq8_out_buf(want, 256 * 256);
+			k->add(a, b, 256 * 256, &p, got);
+			tq8_assert_bytes(want, got, 256 * 256, 256, k->name, "add, bad scale");
+			free(got);
+		}
+	}
+	/* zero points out of 0..255 are clamped, not trusted */
+	fw_q8_add_prepare(&p, 0.5f, 0.5f, 0.5f, -7, 300, 1000, FW_ACT_RELU);
+	assert_int_equal(p.za, 0);
+	assert_int_equal(p.zb, 255);
+	assert_int_equal(p.zy, 255);
+	free(a), free(b), free(want);
 }
 
 /* ---- zero-point folding vs the float model ------------------------------- */
@@ -747,12 +914,12 @@ static void test_add_vs_ref_random(void **state)
 		const size_t n = (size_t)(i % 5 == 0 ? tu_randi(1000, 5000) : tu_randi(1, 100));
 		uint8_t *a = tu_rand_u8(n), *b = tu_rand_u8(n), *want = tu_xmalloc(n), *got;
 		const float sy = tu_randf(0.005f, 0.05f) * (i % 4 == 0 ? 0.1f : 1.0f);
-		struct fw_q8_add p = {
-			.sa = tu_randf(0.005f, 0.05f), .sb = tu_randf(0.005f, 0.05f), .inv_sy = 1.0f / sy,
-			.za = tu_randi(0, 255), .zb = tu_randi(0, 255), .zy = tu_randi(0, 255),
-			.act = tu_randi(0, 1) ? FW_ACT_RELU : FW_ACT_NONE,
-		};
+		const float sa = tu_randf(0.005f, 0.05f), sb = tu_randf(0.005f, 0.05f);
+		const int32_t za = tu_randi(0, 255), zb = tu_randi(0, 255), zy = tu_randi(0, 255);
+		struct fw_q8_add p;
 		char what[100];
+
+		fw_q8_add_prepare(&p, sa, sb, sy, za, zb, zy, tu_randi(0, 1) ? FW_ACT_RELU : FW_ACT_NONE);
 
 		ref->add(a, b, n, &p, want);
 		got = tq8_out_buf(want, n);
@@ -901,6 +1068,9 @@ int main(void)
 		PER_TIER(test_conv_padding_reads_zero_in),
 		PER_TIER(test_dwconv_by_hand),
 		PER_TIER(test_add_by_hand),
+		PER_TIER(test_add_exact_by_hand),
+		PER_TIER(test_add_within_a_code_of_real),
+		cmocka_unit_test(test_add_prepare_bad_scales),
 		cmocka_unit_test(test_zero_point_folding_matches_float),
 		cmocka_unit_test(test_quantize_dequantize),
 		cmocka_unit_test(test_quantize_matches_lrintf),
