@@ -42,6 +42,12 @@ struct fw_model_options {
 	/* int8 only, for tests and benchmarks: plan every op as the file has it,
 	 * without fusing ops at load (the results are the same bytes) */
 	int no_fuse;
+	/* int8 only, for tests and benchmarks: a CONV2D, DWCONV2D or FC whose
+	 * input is calibrated but whose output stays float (a detector head)
+	 * runs in float on the dequantised input, as before the int8 kernels
+	 * had float outputs (conv_f32, dwconv_f32); the default runs it int8
+	 * with a float epilogue. Fake quantisation follows the same choice. */
+	int no_f32_out;
 };
 
 /* Load from a file. Errors are logged with the path and what to do;
