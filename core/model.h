@@ -120,6 +120,9 @@ const char *fw_model_kernels_name(const struct fw_model *m);
  * its inputs and output are rounded to their u8 grid after each op (the
  * input at the start of a run, in place):
  *   x = scale * (clamp(nearbyint(x / scale) + zp, 0, 255) - zp).
+ * An op that runs int8 with a float output (a conv whose input is
+ * calibrated and output is not; not with no_f32_out at load) gets its
+ * weights, bias and input rounded the same way, its output not.
  * Off restores the weights. Allocates a copy of the rounded weights when
  * turned on (FW_ENOMEM); runs allocate nothing. FW_EINVAL on a model
  * loaded int8. */

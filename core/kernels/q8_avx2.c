@@ -36,6 +36,11 @@
  * cvtps2dq (half to even), + zero_out, then packssdw / packuswb saturate to
  * 0..255. The min keeps a large v from becoming 0x80000000; below -2^31 that
  * value is right anyway (it saturates to 0).
+ *
+ * Float outputs (conv_f32, dwconv_f32): the same accumulators, the epilogue
+ * stops after the activation (act8) and stores 8 floats per vector. conv:
+ * every tile has a float-storing twin (tiles[1]); depthwise: the general
+ * 8-channel path (dw_general) for every shape, dwp_all staying u8 only.
  */
 #include "q8.h"
 #include "q8_cpad.h"

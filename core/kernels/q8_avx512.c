@@ -76,6 +76,12 @@
  * "indefinite"); below -2^31 the indefinite value is the right answer (it
  * saturates to 0), so no lower clamp is needed. That is the reference's
  * result for every input.
+ *
+ * Float outputs (conv_f32, dwconv_f32): the same accumulators, the epilogue
+ * stops after the activation (act16) and stores 16 floats per vector
+ * (masked past N). conv: every tile has a float-storing twin (tiles[1]),
+ * chosen per call, so the u8 tiles are untouched; depthwise: the lane
+ * kernel (dw_all) for every shape, the 3x3 paths staying u8 only.
  */
 #include "q8.h"
 #include "q8_cpad.h"

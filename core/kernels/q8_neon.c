@@ -49,6 +49,10 @@
  * return the number when the other operand is a quiet NaN, and arithmetic
  * only makes quiet NaNs. + zero_out saturates (vqaddq_s32), which equals the
  * ref's sum in a long for any zero_out.
+ *
+ * Float outputs (conv_f32, dwconv_f32): the same kernels with a float
+ * pointer (struct tile's outf, dw_block's of); the epilogue stops after the
+ * activation (act4) and stores the floats.
  */
 #include "q8.h"
 #include "q8_cpad.h"

@@ -389,11 +389,11 @@ static void test_real_f32_layers_vs_ref(void **state)
 		{0, 16, 16, 88, 32, 1, 1, 0, 0, FW_ACT_NONE},    /* short regressor_8 */
 		{0, 8, 8, 96, 96, 1, 1, 0, 0, FW_ACT_NONE},      /* short regressor_16 */
 		{1, 8, 8, 96, 96, 5, 1, 2, 2, FW_ACT_NONE},      /* short depthwise_conv2d_15 */
-		{0, 48, 48, 32, 1, 1, 1, 0, 0, FW_ACT_NONE},     /* full classifier_face_4 */
-		{0, 48, 48, 32, 16, 1, 1, 0, 0, FW_ACT_NONE},    /* full regressor_face_4 */
+		{0, 48, 48, 48, 1, 1, 1, 0, 0, FW_ACT_NONE},     /* full classifier_face_4 */
+		{0, 48, 48, 48, 16, 1, 1, 0, 0, FW_ACT_NONE},    /* full regressor_face_4 */
 		{0, 112, 112, 3, 64, 3, 2, 0, 1, FW_ACT_PRELU},  /* MobileFaceNet Conv2d_0 */
 		{0, 7, 7, 128, 512, 1, 1, 0, 0, FW_ACT_PRELU},   /* MobileFaceNet Conv2d_7 */
-		{0, 1, 1, 512, 128, 1, 1, 0, 0, FW_ACT_NONE},    /* an FC */
+		{0, 1, 1, 256, 10, 1, 1, 0, 0, FW_ACT_NONE},     /* O-Net conv6-3 (FC) */
 	};
 
 	tu_srand(77);
