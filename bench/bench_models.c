@@ -2,9 +2,12 @@
  * after warm-up, with GMAC/s: float (reference kernels, and OpenBLAS/fast),
  * and int8 on every ISA tier this CPU runs.
  *
- *   OPENBLAS_NUM_THREADS=1 build/bench/bench_models [--runs N] [--models DIR]
+ *   OPENBLAS_NUM_THREADS=1 build/bench/bench_models [--runs N] [--models DIR] [--no-f32-out]
  *   OPENBLAS_NUM_THREADS=1 build/bench/bench_models --profile MODEL [--precision float|int8]
  *       per-op median ms (the time between trace callbacks), to find the layer that loses
+ *
+ * --no-f32-out: int8 ops with a float output run in float, as before conv_f32
+ * (fw_model_options.no_f32_out), to time the rest of the int8 plan alone.
  *
  * Prints a markdown table. Baselines are measured in the same process: the
  * ratio columns are float-fast median / int8 median per ISA. */
@@ -33,10 +36,13 @@ struct timing {
 	double median, min;
 };
 
+static int no_f32_out;
+
 static int time_model(const char *path, enum fw_kernel_tier tier, enum fw_precision prec,
 		      const struct fw_q8_kernels *k, int runs, struct timing *t, unsigned long long *macs)
 {
-	struct fw_model_options opt = { .tier = tier, .precision = prec, .q8_kernels = k };
+	struct fw_model_options opt = { .tier = tier, .precision = prec, .q8_kernels = k,
+					.no_f32_out = no_f32_out };
 	struct fw_model *m;
 	struct fw_shape s;
 	double *ms = malloc(sizeof *ms * (size_t)runs);
@@ -88,7 +94,7 @@ static void prof_trace(int op, const char *name, const float *data, struct fw_sh
 
 static int profile(const char *path, enum fw_precision prec)
 {
-	struct fw_model_options opt = { .tier = FW_KERNELS_FAST, .precision = prec };
+	struct fw_model_options opt = { .tier = FW_KERNELS_FAST, .precision = prec, .no_f32_out = no_f32_out };
 	struct fw_model *m;
 	struct fw_shape s;
 	double total = 0;
@@ -130,12 +136,15 @@ int main(int argc, char **argv)
 			runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--models") && i + 1 < argc)
 			dir = argv[++i];
+		else if (!strcmp(argv[i], "--no-f32-out"))
+			no_f32_out = 1;
 		else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
 			prof_path = argv[++i];
 		else if (!strcmp(argv[i], "--precision") && i + 1 < argc)
 			prof_prec = !strcmp(argv[++i], "int8") ? FW_PRECISION_INT8 : FW_PRECISION_FLOAT;
 		else {
-			fprintf(stderr, "usage: bench_models [--runs N] [--models DIR] | --profile MODEL.fwm [--precision float|int8]\n");
+			fprintf(stderr, "usage: bench_models [--runs N] [--models DIR] [--no-f32-out] | --profile MODEL.fwm "
+				"[--precision float|int8] [--no-f32-out]\n");
 			return 2;
 		}
 	}

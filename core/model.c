@@ -61,6 +61,7 @@ struct rt_op {
 	struct fw_conv_geom g;
 	uint64_t macs;
 	int int8;              /* runs on u8 tensors */
+	int f32out;            /* int8, but its output is float: conv_f32 / dwconv_f32 (op_f32out) */
 	int fused;             /* a PAD the next ADD does (add_cpad): no step, no tensor */
 	int in[FW_MF_MAX_IN];  /* tensors actually read: rec.in or their shadows */
 	struct rt_q8 *q;
@@ -99,6 +100,7 @@ struct fw_model {
 	void *trace_ctx;
 	struct fake_quant *fq;  /* fw_model_set_fake_quant(); NULL when off */
 	int input_u8_step;      /* fw_model_input_u8(): the step the caller does; -1 */
+	int no_f32_out;         /* fw_model_options.no_f32_out */
 };
 
 static size_t elems(const int d[4])
@@ -559,7 +561,8 @@ static int prepare_q8(struct fw_model *m, struct rt_op *op, const char *what)
 			return FW_EINVAL;
 		}
 		q->bias[c] = (int32_t)bq;
-		q->scale[c] = (float)((double)x->scale * sw / y->scale);
+		/* a float output (op_f32out) is the real value: no output scale */
+		q->scale[c] = (float)((double)x->scale * sw / (op->f32out ? 1.0 : (double)y->scale));
 	}
 	q->rq = (struct fw_q8_requant){
 		.scale = q->scale,
@@ -609,6 +612,19 @@ static int op_int8(const struct fw_model *m, const struct rt_op *op)
 	default:
 		return 0; /* resize and softmax stay float */
 	}
+}
+
+/* Whether a CONV2D, DWCONV2D or FC that op_int8 leaves in float can run int8
+ * with a float output (conv_f32, dwconv_f32): its input is calibrated, its
+ * output is not (a range u8 cannot hold: BlazeFace's heads). Its accuracy
+ * is the float op's on the u8 input it would dequantise, with int8 weights. */
+static int op_f32out(const struct fw_model *m, const struct rt_op *op)
+{
+	const struct fw_mf_op *r = &op->rec;
+
+	if (m->no_f32_out || m->t[r->out].scale > 0 || !(m->t[r->in[0]].scale > 0))
+		return 0;
+	return r->type == FW_OP_CONV2D || r->type == FW_OP_DWCONV2D || r->type == FW_OP_FC;
 }
 
 /* Whether PAD op i can be done by the ADD that reads it (add_cpad): zeros
@@ -714,6 +730,8 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 		struct rt_tensor *y = &m->t[r->out];
 
 		op->int8 = int8 && op_int8(m, op);
+		if (int8 && !op->int8 && op_f32out(m, op))
+			op->int8 = op->f32out = 1;
 		if (int8 && !op->int8 && !opt->no_fuse && resize_on_u8(m, i)) {
 			op->int8 = 1;
 			m->n_fused_ops++;
@@ -738,7 +756,7 @@ static int build_steps(struct fw_model *m, const char *what, const struct fw_mod
 			}
 		}
 		y = &m->t[r->out];
-		y->dtype = op->int8 ? FW_DT_U8 : FW_DT_F32;
+		y->dtype = op->int8 && !op->f32out ? FW_DT_U8 : FW_DT_F32;
 		y->bytes = tensor_bytes(y);
 		if (r->type == FW_OP_RESHAPE)
 			y->base = m->t[op->in[0]].base;
@@ -996,6 +1014,7 @@ int fw_model_load_mem(const void *buf, size_t len, const char *what,
 	}
 	m->tier = opt->tier;
 	m->input_u8_step = -1;
+	m->no_f32_out = opt->no_f32_out;
 	/* a private, aligned copy: consts are read in place as float arrays */
 	m->image = aligned_alloc(64, align_up(len ? len : 1, 64));
 	if (!m->image) {
@@ -1268,10 +1287,16 @@ static void run_int8(struct fw_model *m, const struct rt_op *op)
 	switch (r->type) {
 	case FW_OP_CONV2D:
 	case FW_OP_FC:
-		q->k->conv(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, U8(y), m->scratch);
+		if (op->f32out)
+			q->k->conv_f32(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, y->data, m->scratch);
+		else
+			q->k->conv(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, U8(y), m->scratch);
 		break;
 	case FW_OP_DWCONV2D:
-		q->k->dwconv(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, U8(y));
+		if (op->f32out)
+			q->k->dwconv_f32(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, y->data);
+		else
+			q->k->dwconv(&q->g, U8(x), q->zero_in, q->packed, q->bias, &q->rq, U8(y));
 		break;
 	case FW_OP_ADD:
 		if (q->cpad_cb)
@@ -1413,14 +1438,18 @@ int fw_model_set_fake_quant(struct fw_model *m, int on)
 	fq->orig = calloc((size_t)m->n_tensors, sizeof *fq->orig);
 	if (!fq->round || !fq->orig)
 		err = FW_ENOMEM;
-	/* what the int8 plan would run on u8: those ops' outputs and inputs */
+	/* what the int8 plan would run on u8: those ops' outputs and inputs;
+	 * an op with a float output (op_f32out) rounds its input and weights
+	 * only, as conv_f32 / dwconv_f32 compute it */
 	for (int i = 0; !err && i < m->n_ops; i++) {
 		const struct rt_op *op = &m->ops[i];
 		const struct fw_mf_op *r = &op->rec;
+		const int u8_out = op_int8(m, op);
 
-		if (!op_int8(m, op))
+		if (!u8_out && !op_f32out(m, op))
 			continue;
-		fq->round[r->out] = 1;
+		if (u8_out)
+			fq->round[r->out] = 1;
 		for (int s = 0; s < r->n_in; s++)
 			if (r->in[s] >= 0 && m->t[r->in[s]].kind != FW_TK_CONST)
 				fq->round[r->in[s]] = 1;

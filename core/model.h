@@ -42,6 +42,12 @@ struct fw_model_options {
 	/* int8 only, for tests and benchmarks: plan every op as the file has it,
 	 * without fusing ops at load (the results are the same bytes) */
 	int no_fuse;
+	/* int8 only, for tests and benchmarks: a CONV2D, DWCONV2D or FC whose
+	 * input is calibrated but whose output stays float (a detector head)
+	 * runs in float on the dequantised input, as before the int8 kernels
+	 * had float outputs (conv_f32, dwconv_f32); the default runs it int8
+	 * with a float epilogue. Fake quantisation follows the same choice. */
+	int no_f32_out;
 };
 
 /* Load from a file. Errors are logged with the path and what to do;
@@ -114,6 +120,9 @@ const char *fw_model_kernels_name(const struct fw_model *m);
  * its inputs and output are rounded to their u8 grid after each op (the
  * input at the start of a run, in place):
  *   x = scale * (clamp(nearbyint(x / scale) + zp, 0, 255) - zp).
+ * An op that runs int8 with a float output (a conv whose input is
+ * calibrated and output is not; not with no_f32_out at load) gets its
+ * weights, bias and input rounded the same way, its output not.
  * Off restores the weights. Allocates a copy of the rounded weights when
  * turned on (FW_ENOMEM); runs allocate nothing. FW_EINVAL on a model
  * loaded int8. */

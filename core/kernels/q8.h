@@ -21,6 +21,16 @@
  * and padded taps read zero_in (the u8 code of real 0), so padding needs no
  * special case in the maths (im2col fills zero_in).
  *
+ * Float outputs (conv_f32, dwconv_f32): an op whose output tensor stays
+ * float (its range does not fit u8) but whose input is u8 runs the same
+ * integer product and stops the epilogue before the rounding:
+ *
+ *   v    = (float)acc * rq->scale[oc]                (rq->scale = s_in * s_w[oc])
+ *   out  = RELU: v > 0 ? v : 0   PRELU: v >= 0 ? v : v * rq->slope[oc]   NONE: v
+ *
+ * rq->zero_out is not used. The same float bits on every ISA (the same two
+ * IEEE operations), so every tier equals the reference exactly.
+ *
  * Buffers: caller-owned, never allocated by a kernel; `scratch` at least the
  * bytes *_scratch() returned, 64-byte aligned. Output never overlaps input.
  * Packed weights are made once at load by conv_pack into conv_packed_size()
@@ -45,7 +55,7 @@ enum fw_isa {
 
 /* Per-output-channel requantisation of an int32 accumulator (see above). */
 struct fw_q8_requant {
-	const float *scale;   /* [out_c]: s_in * s_w[oc] / s_out */
+	const float *scale;   /* [out_c]: s_in * s_w[oc] / s_out (float output: s_in * s_w[oc]) */
 	const float *slope;   /* [out_c] PReLU slopes, or NULL unless act == PRELU */
 	int32_t zero_out;     /* output zero point, 0..255 */
 	int act;              /* enum fw_act */
@@ -130,6 +140,15 @@ struct fw_q8_kernels {
 	void (*dwconv)(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 		       const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
 		       uint8_t *out);
+
+	/* conv and dwconv with a float output (see the top): the same packed
+	 * weights, scratch size and arguments, out_h * out_w * out_c floats out. */
+	void (*conv_f32)(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			 float *out, void *scratch);
+	void (*dwconv_f32)(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			   const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			   float *out);
 
 	void (*add)(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
 		    uint8_t *out);

@@ -36,6 +36,11 @@
  * cvtps2dq (half to even), + zero_out, then packssdw / packuswb saturate to
  * 0..255. The min keeps a large v from becoming 0x80000000; below -2^31 that
  * value is right anyway (it saturates to 0).
+ *
+ * Float outputs (conv_f32, dwconv_f32): the same accumulators, the epilogue
+ * stops after the activation (act8) and stores 8 floats per vector. conv:
+ * every tile has a float-storing twin (tiles[1]); depthwise: the general
+ * 8-channel path (dw_general) for every shape, dwp_all staying u8 only.
  */
 #include "q8.h"
 #include "q8_cpad.h"
@@ -87,8 +92,9 @@ FW_INLINE int32_t load_u32(const void *p)
 
 /* ---- epilogue ---------------------------------------------------------- */
 
-/* q8.h's requantisation of 8 accumulators, as int32 (not yet saturated). */
-FW_INLINE __m256i requant8(__m256i acc, __m256 scale, __m256 slope, int act, __m256i zero_out)
+/* q8.h's epilogue of 8 accumulators up to the rounding: a float output's
+ * values (conv_f32, dwconv_f32), and what requant8 rounds. */
+FW_INLINE __m256 act8(__m256i acc, __m256 scale, __m256 slope, int act)
 {
 	const __m256 zero = _mm256_setzero_ps();
 	__m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
@@ -100,6 +106,14 @@ FW_INLINE __m256i requant8(__m256i acc, __m256 scale, __m256 slope, int act, __m
 
 		v = _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), neg);
 	}
+	return v;
+}
+
+/* q8.h's requantisation of 8 accumulators, as int32 (not yet saturated). */
+FW_INLINE __m256i requant8(__m256i acc, __m256 scale, __m256 slope, int act, __m256i zero_out)
+{
+	__m256 v = act8(acc, scale, slope, act);
+
 	v = _mm256_min_ps(v, _mm256_set1_ps(512.0f));
 	return _mm256_add_epi32(_mm256_cvtps_epi32(v), zero_out);
 }
@@ -122,6 +136,26 @@ FW_INLINE void store_n(uint8_t *o, __m128i v, int n)
 		_mm_storeu_si128((__m128i *)tmp, v);
 		memcpy(o, tmp, (size_t)n);
 	}
+}
+
+/* The first n (1..8) of 8 floats to o: a float output. */
+FW_INLINE void store_nf(float *o, __m256 v, int n)
+{
+	if (n >= 8) {
+		_mm256_storeu_ps(o, v);
+	} else {
+		float tmp[8];
+
+		_mm256_storeu_ps(tmp, v);
+		memcpy(o, tmp, (size_t)n * sizeof(float));
+	}
+}
+
+/* Element i of a kernel's output as a byte address: out is u8, or (F32) a
+ * float array passed as bytes, so one set of offsets serves both. */
+FW_INLINE uint8_t *out_at(uint8_t *out, size_t i, int F32)
+{
+	return out + (F32 ? i * sizeof(float) : i);
 }
 
 /* ---- conv: packing ----------------------------------------------------- */
@@ -168,8 +202,8 @@ struct tile {
 	int act;
 	int32_t zero_out;
 	int n;                  /* channels in this block, 1..16 */
-	uint8_t *out;           /* row 0, channel 0 of the block */
-	size_t ldo;
+	uint8_t *out;           /* row 0, channel 0 of the block (floats as bytes for F32) */
+	size_t ldo;             /* elements between output rows */
 };
 
 /* One tile. MR and NV are constants after inlining; the accumulators are
@@ -184,7 +218,10 @@ struct tile {
 			c##r##_1 = _mm256_add_epi32(c##r##_1, _mm256_madd_epi16(x, w1));     \
 	}
 #define ACC_STORE(r, v)                                                                      \
-	if (MR > r)                                                                          \
+	if (MR > r && F32)                                                                   \
+		store_nf((float *)(void *)t->out + (size_t)(r) * t->ldo + 8 * (v),           \
+			 act8(c##r##_##v, sc, sl, t->act), t->n - 8 * (v));                  \
+	else if (MR > r)                                                                     \
 		store_n(t->out + (size_t)(r) * t->ldo + 8 * (v),                             \
 			narrow8(requant8(c##r##_##v, sc, sl, t->act, zo)), t->n - 8 * (v))
 #define ACC_STORE_COL(v)                                                                     \
@@ -196,7 +233,7 @@ struct tile {
 		ACC_STORE(8, v); ACC_STORE(9, v); ACC_STORE(10, v); ACC_STORE(11, v);        \
 	}
 
-FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
+FW_INLINE void gemm_tile(const int MR, const int NV, const int F32, const struct tile *tp)
 {
 	/* a private copy: the output stores could alias *tp as far as the
 	 * compiler knows, and would make it reload every field after each */
@@ -221,18 +258,27 @@ FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
 	ACC_STORE_COL(0) ACC_STORE_COL(1)
 }
 
-#define TILE_FN(MR, NV) \
-	static void tile_##MR##_##NV(const struct tile *t) { gemm_tile(MR, NV, t); }
+#define TILE_FN(MR, NV)                                                                       \
+	static void tile_##MR##_##NV(const struct tile *t) { gemm_tile(MR, NV, 0, t); }     \
+	static void tilef_##MR##_##NV(const struct tile *t) { gemm_tile(MR, NV, 1, t); }
 TILE_FN(1, 1) TILE_FN(2, 1) TILE_FN(3, 1) TILE_FN(4, 1) TILE_FN(5, 1) TILE_FN(6, 1)
 TILE_FN(7, 1) TILE_FN(8, 1) TILE_FN(9, 1) TILE_FN(10, 1) TILE_FN(11, 1) TILE_FN(12, 1)
 TILE_FN(1, 2) TILE_FN(2, 2) TILE_FN(3, 2) TILE_FN(4, 2) TILE_FN(5, 2) TILE_FN(6, 2)
 
 typedef void (*tile_fn)(const struct tile *t);
 
-static const tile_fn tiles[3][MR_MAX + 1] = {
-	[1] = {NULL, tile_1_1, tile_2_1, tile_3_1, tile_4_1, tile_5_1, tile_6_1, tile_7_1, tile_8_1,
-	       tile_9_1, tile_10_1, tile_11_1, tile_12_1},
-	[2] = {NULL, tile_1_2, tile_2_2, tile_3_2, tile_4_2, tile_5_2, tile_6_2},
+/* [f32][nv][mr]: f32 1 stores floats (conv_f32) */
+static const tile_fn tiles[2][3][MR_MAX + 1] = {
+	{
+		[1] = {NULL, tile_1_1, tile_2_1, tile_3_1, tile_4_1, tile_5_1, tile_6_1, tile_7_1, tile_8_1,
+		       tile_9_1, tile_10_1, tile_11_1, tile_12_1},
+		[2] = {NULL, tile_1_2, tile_2_2, tile_3_2, tile_4_2, tile_5_2, tile_6_2},
+	},
+	{
+		[1] = {NULL, tilef_1_1, tilef_2_1, tilef_3_1, tilef_4_1, tilef_5_1, tilef_6_1, tilef_7_1,
+		       tilef_8_1, tilef_9_1, tilef_10_1, tilef_11_1, tilef_12_1},
+		[2] = {NULL, tilef_1_2, tilef_2_2, tilef_3_2, tilef_4_2, tilef_5_2, tilef_6_2},
+	},
 };
 
 /* ---- conv: activations ------------------------------------------------- */
@@ -300,9 +346,10 @@ static void im2col_row(const struct fw_conv_geom *g, const uint8_t *in, const ui
 	}
 }
 
-static void avx2_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
-		      const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
-		      uint8_t *out, void *scratch)
+/* out: u8, or (f32) floats as bytes (out_at) */
+static void conv_run(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		     const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+		     uint8_t *out, int f32, void *scratch)
 {
 	const size_t m = (size_t)g->out_h * (size_t)g->out_w, k = k_of(g);
 	const size_t kp = round_up(k, 2), k2 = kp / 2;
@@ -358,11 +405,25 @@ static void avx2_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t z
 				const int mr = rows - r0 < mr_max ? rows - r0 : mr_max;
 
 				t.a = a16 + (size_t)r0 * kp;
-				t.out = out + (p0 + (size_t)r0) * (size_t)g->out_c + oc0;
-				tiles[nv][mr](&t);
+				t.out = out_at(out, (p0 + (size_t)r0) * (size_t)g->out_c + (size_t)oc0, f32);
+				tiles[f32][nv][mr](&t);
 			}
 		}
 	}
+}
+
+static void avx2_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		      const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+		      uint8_t *out, void *scratch)
+{
+	conv_run(g, in, zero_in, packed, bias_q, rq, out, 0, scratch);
+}
+
+static void avx2_conv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			  const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			  float *out, void *scratch)
+{
+	conv_run(g, in, zero_in, packed, bias_q, rq, (uint8_t *)out, 1, scratch);
 }
 
 /* ---- depthwise ----------------------------------------------------------- */
@@ -392,13 +453,18 @@ FW_INLINE __m256i dw_load(const uint8_t *p, int n)
 	return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
 }
 
-FW_INLINE void dw_store(const struct dw_block *b, __m256i acc, uint8_t *o)
+/* o: u8, or (F32) floats as bytes */
+FW_INLINE void dw_store(const struct dw_block *b, __m256i acc, uint8_t *o, const int F32)
 {
-	store_n(o, narrow8(requant8(acc, b->scale, b->slope, b->act, b->zero_out)), b->n);
+	if (F32)
+		store_nf((float *)(void *)o, act8(acc, b->scale, b->slope, b->act), b->n);
+	else
+		store_n(o, narrow8(requant8(acc, b->scale, b->slope, b->act, b->zero_out)), b->n);
 }
 
-FW_INLINE void dw_interior(const int KH, const int KW, const struct dw_block *bp, const uint8_t *base,
-			   ptrdiff_t step, int n, uint8_t *o, ptrdiff_t ostep)
+/* ostep: bytes between output pixels */
+FW_INLINE void dw_interior(const int KH, const int KW, const int F32, const struct dw_block *bp,
+			   const uint8_t *base, ptrdiff_t step, int n, uint8_t *o, ptrdiff_t ostep)
 {
 	const struct dw_block bl = *bp, *b = &bl; /* not reloaded after each store */
 	__m256i w[DW_MAX_TAPS];
@@ -415,29 +481,27 @@ FW_INLINE void dw_interior(const int KH, const int KW, const struct dw_block *bp
 			for (int kx = 0; kx < KW; kx++)
 				acc = _mm256_add_epi32(acc, _mm256_madd_epi16(dw_load(base + ky * b->dy + kx * b->dx, 8),
 									   w[ky * KW + kx]));
-		dw_store(b, acc, o);
+		dw_store(b, acc, o, F32);
 	}
 }
 
-static void dw_interior_3x3(const struct dw_block *b, const uint8_t *base, ptrdiff_t step, int n,
-			    uint8_t *o, ptrdiff_t ostep)
-{
-	dw_interior(3, 3, b, base, step, n, o, ostep);
-}
+#define DW_INTERIOR_FN(K)                                                                          \
+	static void dw_interior_##K##x##K(const struct dw_block *b, const uint8_t *base, ptrdiff_t step, \
+					  int n, uint8_t *o, ptrdiff_t ostep)                      \
+	{                                                                                          \
+		dw_interior(K, K, 0, b, base, step, n, o, ostep);                                  \
+	}                                                                                          \
+	static void dw_interior_##K##x##K##_f(const struct dw_block *b, const uint8_t *base,       \
+					      ptrdiff_t step, int n, uint8_t *o, ptrdiff_t ostep)  \
+	{                                                                                          \
+		dw_interior(K, K, 1, b, base, step, n, o, ostep);                                  \
+	}
+DW_INTERIOR_FN(3)
+DW_INTERIOR_FN(5)
+DW_INTERIOR_FN(7)
 
-static void dw_interior_5x5(const struct dw_block *b, const uint8_t *base, ptrdiff_t step, int n,
-			    uint8_t *o, ptrdiff_t ostep)
-{
-	dw_interior(5, 5, b, base, step, n, o, ostep);
-}
-
-static void dw_interior_7x7(const struct dw_block *b, const uint8_t *base, ptrdiff_t step, int n,
-			    uint8_t *o, ptrdiff_t ostep)
-{
-	dw_interior(7, 7, b, base, step, n, o, ostep);
-}
-
-static void dw_pixel(const struct fw_conv_geom *g, const struct dw_block *b, int oy, int ox, uint8_t *o)
+FW_INLINE void dw_pixel_any(const struct fw_conv_geom *g, const struct dw_block *b, int oy, int ox,
+			    uint8_t *o, const int F32)
 {
 	const int iy0 = oy * g->stride_h - g->pad_t, ix0 = ox * g->stride_w - g->pad_l;
 	__m256i acc = b->bias;
@@ -454,7 +518,17 @@ static void dw_pixel(const struct fw_conv_geom *g, const struct dw_block *b, int
 			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, b->w[ky * g->k_w + kx]));
 		}
 	}
-	dw_store(b, acc, o);
+	dw_store(b, acc, o, F32);
+}
+
+static void dw_pixel(const struct fw_conv_geom *g, const struct dw_block *b, int oy, int ox, uint8_t *o)
+{
+	dw_pixel_any(g, b, oy, ox, o, 0);
+}
+
+static void dw_pixel_f(const struct fw_conv_geom *g, const struct dw_block *b, int oy, int ox, uint8_t *o)
+{
+	dw_pixel_any(g, b, oy, ox, o, 1);
 }
 
 static void interior_range(int n, int stride, int pad, int taps, int dil, int size, int *lo, int *hi)
@@ -625,28 +699,18 @@ static void dwp_all_s2(const struct fw_conv_geom *g, const uint8_t *in, uint8_t 
 	dwp_all(2, g, in, zero_in, w, bias_q, rq, out);
 }
 
-static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
-			const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
-			uint8_t *out)
+/* Every shape, 8 channels at a time; out: u8, or (F32) floats as bytes.
+ * Float outputs take this path only (one depthwise layer of our models
+ * has one, 5x5), so dwp_all stays u8. */
+FW_INLINE void dw_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+			  const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out, const int F32)
 {
 	const int c = g->in_c, taps = g->k_h * g->k_w, small = c < 8;
-	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c;
+	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c, es = F32 ? (ptrdiff_t)sizeof(float) : 1;
 	__m256i wv[DW_MAX_TAPS];
 	int oy_lo, oy_hi, ox_lo, ox_hi;
 	struct dw_block b;
 
-	assert(g->out_c == g->in_c);
-	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
-	assert(rq->act != FW_ACT_PRELU || rq->slope);
-	if (taps > DW_MAX_TAPS) {
-		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
-		return;
-	}
-	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= 16 &&
-	    (g->stride_w == 1 || g->stride_w == 2)) {
-		(g->stride_w == 1 ? dwp_all_s1 : dwp_all_s2)(g, in, zero_in, w, bias_q, rq, out);
-		return;
-	}
 	interior_range(g->out_h, g->stride_h, g->pad_t, g->k_h, g->dil_h, g->in_h, &oy_lo, &oy_hi);
 	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);
 
@@ -683,7 +747,7 @@ static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 		b.slope = _mm256_loadu_ps(slope);
 
 		for (int oy = 0; oy < g->out_h; oy++) {
-			uint8_t *orow = out + (ptrdiff_t)oy * g->out_w * c + c0;
+			uint8_t *orow = out + ((ptrdiff_t)oy * g->out_w * c + c0) * es;
 			int x_lo = ox_lo, x_hi = ox_hi;
 
 			if (oy < oy_lo || oy >= oy_hi || small)
@@ -693,24 +757,59 @@ static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 					b.in + (ptrdiff_t)(oy * g->stride_h - g->pad_t) * in_row +
 					(ptrdiff_t)(x_lo * g->stride_w - g->pad_l) * c;
 				const ptrdiff_t step = (ptrdiff_t)g->stride_w * c;
-				uint8_t *o = orow + (ptrdiff_t)x_lo * c;
+				uint8_t *o = orow + (ptrdiff_t)x_lo * c * es;
 
 				if (g->k_h == 3 && g->k_w == 3)
-					dw_interior_3x3(&b, base, step, x_hi - x_lo, o, c);
+					(F32 ? dw_interior_3x3_f : dw_interior_3x3)(&b, base, step, x_hi - x_lo, o, c * es);
 				else if (g->k_h == 5 && g->k_w == 5)
-					dw_interior_5x5(&b, base, step, x_hi - x_lo, o, c);
+					(F32 ? dw_interior_5x5_f : dw_interior_5x5)(&b, base, step, x_hi - x_lo, o, c * es);
 				else if (g->k_h == 7 && g->k_w == 7)
-					dw_interior_7x7(&b, base, step, x_hi - x_lo, o, c);
+					(F32 ? dw_interior_7x7_f : dw_interior_7x7)(&b, base, step, x_hi - x_lo, o, c * es);
 				else
 					for (int ox = x_lo; ox < x_hi; ox++)
-						dw_pixel(g, &b, oy, ox, orow + (ptrdiff_t)ox * c);
+						(F32 ? dw_pixel_f : dw_pixel)(g, &b, oy, ox, orow + (ptrdiff_t)ox * c * es);
 			}
 			for (int ox = 0; ox < x_lo; ox++)
-				dw_pixel(g, &b, oy, ox, orow + (ptrdiff_t)ox * c);
+				(F32 ? dw_pixel_f : dw_pixel)(g, &b, oy, ox, orow + (ptrdiff_t)ox * c * es);
 			for (int ox = x_hi > x_lo ? x_hi : 0; ox < g->out_w; ox++)
-				dw_pixel(g, &b, oy, ox, orow + (ptrdiff_t)ox * c);
+				(F32 ? dw_pixel_f : dw_pixel)(g, &b, oy, ox, orow + (ptrdiff_t)ox * c * es);
 		}
 	}
+}
+
+static void avx2_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			uint8_t *out)
+{
+	const int c = g->in_c;
+
+	assert(g->out_c == g->in_c);
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	if (g->k_h * g->k_w > DW_MAX_TAPS) {
+		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= 16 &&
+	    (g->stride_w == 1 || g->stride_w == 2)) {
+		(g->stride_w == 1 ? dwp_all_s1 : dwp_all_s2)(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	dw_general(g, in, zero_in, w, bias_q, rq, out, 0);
+}
+
+static void avx2_dwconv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			    const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			    float *out)
+{
+	assert(g->out_c == g->in_c);
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	if (g->k_h * g->k_w > DW_MAX_TAPS) {
+		fw_q8_ref_kernels.dwconv_f32(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	dw_general(g, in, zero_in, w, bias_q, rq, (uint8_t *)out, 1);
 }
 
 /* ---- add ----------------------------------------------------------------- */
@@ -854,6 +953,8 @@ const struct fw_q8_kernels fw_q8_avx2_kernels = {
 	.conv_scratch = avx2_conv_scratch,
 	.conv = avx2_conv,
 	.dwconv = avx2_dwconv,
+	.conv_f32 = avx2_conv_f32,
+	.dwconv_f32 = avx2_dwconv_f32,
 	.add = avx2_add,
 	.add_cpad = avx2_add_cpad,
 	.quantize = avx2_quantize,

@@ -76,6 +76,12 @@
  * "indefinite"); below -2^31 the indefinite value is the right answer (it
  * saturates to 0), so no lower clamp is needed. That is the reference's
  * result for every input.
+ *
+ * Float outputs (conv_f32, dwconv_f32): the same accumulators, the epilogue
+ * stops after the activation (act16) and stores 16 floats per vector
+ * (masked past N). conv: every tile has a float-storing twin (tiles[1]),
+ * chosen per call, so the u8 tiles are untouched; depthwise: the lane
+ * kernel (dw_all) for every shape, the 3x3 paths staying u8 only.
  */
 #include "q8.h"
 #include "q8_cpad.h"
@@ -147,7 +153,9 @@ static void interior_range(int n, int stride, int pad, int taps, int dil, int si
 /* nearbyint(v) of q8.h, before + zero_out. clamp 0: the caller knows every
  * v < 2^30 (no_clamp_needed), so the min with 512 changes no byte: such a
  * v converts exactly and saturates to 255 like 512 does. */
-FW_INLINE __m512i requant16_core(__m512i acc, __m512 scale, __m512 slope, int act, int clamp)
+/* q8.h's epilogue up to the rounding: a float output's values (conv_f32,
+ * dwconv_f32), and what the requantisations below round. */
+FW_INLINE __m512 act16(__m512i acc, __m512 scale, __m512 slope, int act)
 {
 	const __m512 zero = _mm512_setzero_ps();
 	__m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
@@ -159,6 +167,13 @@ FW_INLINE __m512i requant16_core(__m512i acc, __m512 scale, __m512 slope, int ac
 
 		v = _mm512_mask_mul_ps(v, neg, v, slope);
 	}
+	return v;
+}
+
+FW_INLINE __m512i requant16_core(__m512i acc, __m512 scale, __m512 slope, int act, int clamp)
+{
+	__m512 v = act16(acc, scale, slope, act);
+
 	if (clamp)
 		v = _mm512_min_ps(v, _mm512_set1_ps(512.0f));
 	return _mm512_cvtps_epi32(v);
@@ -166,16 +181,8 @@ FW_INLINE __m512i requant16_core(__m512i acc, __m512 scale, __m512 slope, int ac
 
 FW_INLINE __m512i requant16_raw(__m512i acc, __m512 scale, __m512 slope, int act, __m512i zero_out)
 {
-	const __m512 zero = _mm512_setzero_ps();
-	__m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+	__m512 v = act16(acc, scale, slope, act);
 
-	if (act == FW_ACT_RELU) {
-		v = _mm512_max_ps(v, zero); /* v > 0 ? v : 0 */
-	} else if (act == FW_ACT_PRELU) {
-		__mmask16 neg = _mm512_cmp_ps_mask(v, zero, _CMP_NGE_UQ); /* !(v >= 0) */
-
-		v = _mm512_mask_mul_ps(v, neg, v, slope);
-	}
 	v = _mm512_min_ps(v, _mm512_set1_ps(512.0f));
 	return _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_out);
 }
@@ -273,9 +280,16 @@ struct tile {
 	int clamp;              /* 0: no v can reach 2^30 (requant16_core) */
 	int32_t zero_out;
 	int n;                  /* channels in this block, 1..64 */
-	uint8_t *out;           /* row 0, channel 0 of the block */
-	size_t ldo;             /* bytes between output rows (out_c) */
+	uint8_t *out;           /* row 0, channel 0 of the block (floats as bytes: out_at) */
+	size_t ldo;             /* elements between output rows (out_c) */
 };
+
+/* Element i of a conv's output as a byte address: out is u8, or (f32) a
+ * float array passed as bytes, so one set of offsets serves both. */
+FW_INLINE uint8_t *out_at(uint8_t *out, size_t i, int f32)
+{
+	return out + (f32 ? i * sizeof(float) : i);
+}
 
 /* One tile. MR and NV are constants after inlining; the accumulators are
  * named variables, not an array, because GCC keeps an array of vectors in
@@ -327,6 +341,13 @@ struct tile {
 					     _mm512_extracti32x4_epi32(p, 3));                      \
 	}
 
+/* F32: row r, vector v as floats, no requantisation (conv_f32) */
+#define ACC_STORE_F(r, v)                                                                           \
+	if (MR > r && NV > v)                                                                       \
+		_mm512_mask_storeu_ps((float *)(void *)t->out + (size_t)(r) * t->ldo + 16 * (v),     \
+				      lane_mask(n - 16 * (v)), act16(c##r##_##v, sc##v, sl##v, t->act))
+#define ACC_STORE_F_ROW(r) ACC_STORE_F(r, 0); ACC_STORE_F(r, 1); ACC_STORE_F(r, 2); ACC_STORE_F(r, 3)
+
 /* Four vectors of requantised int32 to 64 u8 in order a, b, c, d:
  * vpackssdw + vpackuswb saturate to 0..255 (lane l then holds 4 bytes of
  * each vector), one vpermd puts each vector's 16 bytes together. 4 shuffles
@@ -347,7 +368,7 @@ FW_INLINE __m512i tile_bias(const struct tile *t, int v, int NV)
 	return _mm512_maskz_loadu_epi32(lane_mask(t->n - 16 * v), t->bias + 16 * v);
 }
 
-FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
+FW_INLINE void gemm_tile(const int MR, const int NV, const int F32, const struct tile *tp)
 {
 	/* a private copy: the output stores could alias *tp as far as the
 	 * compiler knows, and would make it reload every field after each */
@@ -389,7 +410,11 @@ FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
 	ACC_SCALE(2);
 	ACC_SCALE(3);
 #undef ACC_SCALE
-	if (NV == 1) {
+	if (F32) {
+		ACC_STORE_F_ROW(0); ACC_STORE_F_ROW(1); ACC_STORE_F_ROW(2); ACC_STORE_F_ROW(3);
+		ACC_STORE_F_ROW(4); ACC_STORE_F_ROW(5); ACC_STORE_F_ROW(6); ACC_STORE_F_ROW(7);
+		ACC_STORE_F_ROW(8); ACC_STORE_F_ROW(9); ACC_STORE_F_ROW(10); ACC_STORE_F_ROW(11);
+	} else if (NV == 1) {
 		ACC_STORE_QUAD(0, 1, 2, 3) ACC_STORE_QUAD(4, 5, 6, 7) ACC_STORE_QUAD(8, 9, 10, 11)
 	} else if (NV == 2) {
 		ACC_STORE_PAIR(0, 1) ACC_STORE_PAIR(2, 3) ACC_STORE_PAIR(4, 5)
@@ -401,8 +426,9 @@ FW_INLINE void gemm_tile(const int MR, const int NV, const struct tile *tp)
 	}
 }
 
-#define TILE_FN(MR, NV) \
-	static void tile_##MR##_##NV(const struct tile *t) { gemm_tile(MR, NV, t); }
+#define TILE_FN(MR, NV)                                                                    \
+	static void tile_##MR##_##NV(const struct tile *t) { gemm_tile(MR, NV, 0, t); }  \
+	static void tilef_##MR##_##NV(const struct tile *t) { gemm_tile(MR, NV, 1, t); }
 #define TILE_ROW(NV) \
 	TILE_FN(1, NV) TILE_FN(2, NV) TILE_FN(3, NV) TILE_FN(4, NV) TILE_FN(5, NV) TILE_FN(6, NV)
 TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4)
@@ -412,23 +438,35 @@ TILE_FN(7, 3) TILE_FN(8, 3)
 
 typedef void (*tile_fn)(const struct tile *t);
 
-/* [nv][mr]: every mr up to mr_for_nv[nv] has its own instantiation, so a
- * partial tile (the last rows, an FC's single row) computes only its rows. */
-static const tile_fn tiles[5][MR_MAX + 1] = {
-	[1] = {NULL, tile_1_1, tile_2_1, tile_3_1, tile_4_1, tile_5_1, tile_6_1, tile_7_1, tile_8_1,
-	       tile_9_1, tile_10_1, tile_11_1, tile_12_1},
-	[2] = {NULL, tile_1_2, tile_2_2, tile_3_2, tile_4_2, tile_5_2, tile_6_2, tile_7_2, tile_8_2,
-	       tile_9_2, tile_10_2, tile_11_2, tile_12_2},
-	[3] = {NULL, tile_1_3, tile_2_3, tile_3_3, tile_4_3, tile_5_3, tile_6_3, tile_7_3, tile_8_3},
-	[4] = {NULL, tile_1_4, tile_2_4, tile_3_4, tile_4_4, tile_5_4, tile_6_4},
+/* [f32][nv][mr]: every mr up to mr_for_nv[nv] has its own instantiation, so a
+ * partial tile (the last rows, an FC's single row) computes only its rows;
+ * f32 1 stores floats (conv_f32). */
+static const tile_fn tiles[2][5][MR_MAX + 1] = {
+	{
+		[1] = {NULL, tile_1_1, tile_2_1, tile_3_1, tile_4_1, tile_5_1, tile_6_1, tile_7_1, tile_8_1,
+		       tile_9_1, tile_10_1, tile_11_1, tile_12_1},
+		[2] = {NULL, tile_1_2, tile_2_2, tile_3_2, tile_4_2, tile_5_2, tile_6_2, tile_7_2, tile_8_2,
+		       tile_9_2, tile_10_2, tile_11_2, tile_12_2},
+		[3] = {NULL, tile_1_3, tile_2_3, tile_3_3, tile_4_3, tile_5_3, tile_6_3, tile_7_3, tile_8_3},
+		[4] = {NULL, tile_1_4, tile_2_4, tile_3_4, tile_4_4, tile_5_4, tile_6_4},
+	},
+	{
+		[1] = {NULL, tilef_1_1, tilef_2_1, tilef_3_1, tilef_4_1, tilef_5_1, tilef_6_1, tilef_7_1,
+		       tilef_8_1, tilef_9_1, tilef_10_1, tilef_11_1, tilef_12_1},
+		[2] = {NULL, tilef_1_2, tilef_2_2, tilef_3_2, tilef_4_2, tilef_5_2, tilef_6_2, tilef_7_2,
+		       tilef_8_2, tilef_9_2, tilef_10_2, tilef_11_2, tilef_12_2},
+		[3] = {NULL, tilef_1_3, tilef_2_3, tilef_3_3, tilef_4_3, tilef_5_3, tilef_6_3, tilef_7_3,
+		       tilef_8_3},
+		[4] = {NULL, tilef_1_4, tilef_2_4, tilef_3_4, tilef_4_4, tilef_5_4, tilef_6_4},
+	},
 };
 
 /* Every channel block of `rows` pixels whose activations are at a (rows lda
  * bytes apart, segments seg bytes apart) and whose outputs start at out
- * (out_c bytes apart). */
+ * (out_c elements apart; f32: floats as bytes, out_at). */
 static void gemm_rows(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *a, size_t lda,
 		      ptrdiff_t seg, int rows, const void *packed, const int32_t *bias_q,
-		      const struct fw_q8_requant *rq, int clamp, uint8_t *out)
+		      const struct fw_q8_requant *rq, int clamp, uint8_t *out, int f32)
 {
 	const size_t k4 = l->kp / 4;
 	struct tile t = {
@@ -448,8 +486,8 @@ static void gemm_rows(const struct fw_conv_geom *g, const struct klayout *l, con
 			const int mr = rows - r0 < mr_max ? rows - r0 : mr_max;
 
 			t.a = a + (size_t)r0 * lda;
-			t.out = out + (size_t)r0 * (size_t)g->out_c + oc0;
-			tiles[nv][mr](&t);
+			t.out = out_at(out, (size_t)r0 * (size_t)g->out_c + (size_t)oc0, f32);
+			tiles[f32][nv][mr](&t);
 		}
 	}
 }
@@ -521,7 +559,7 @@ static void im2col_row(const struct fw_conv_geom *g, const struct klayout *l, co
 
 static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, const void *packed,
 			   const int32_t *bias_q, const struct fw_q8_requant *rq, int clamp, uint8_t *out,
-			   uint8_t *scratch)
+			   int f32, uint8_t *scratch)
 {
 	const struct klayout l = klayout_of(g);
 	const size_t m = (size_t)g->out_h * (size_t)g->out_w, k = (size_t)g->in_c, kp = l.kp;
@@ -533,7 +571,7 @@ static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, cons
 	/* channel block outer (inside gemm_rows, per row range): its weights
 	 * (<= K*64 bytes) stay in L1 while the pixel rows stream past */
 	if (m_safe > 0)
-		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, clamp, out);
+		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, clamp, out, f32);
 	if (m_safe < m) {
 		const int rest = (int)(m - m_safe); /* < MR_MAX: at most 3 rows */
 
@@ -541,14 +579,15 @@ static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, cons
 			memcpy(scratch + (size_t)r * kp, in + (m_safe + (size_t)r) * k, k);
 			memset(scratch + (size_t)r * kp + k, 0, kp - k);
 		}
-		gemm_rows(g, &l, scratch, kp, 0, rest, packed, bias_q, rq, clamp, out + m_safe * (size_t)g->out_c);
+		gemm_rows(g, &l, scratch, kp, 0, rest, packed, bias_q, rq, clamp,
+			  out_at(out, m_safe * (size_t)g->out_c, f32), f32);
 	}
 }
 
 /* Pixels [x0, x1) of output row oy through im2col, RB at a time. */
 static void conv_row_im2col(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *in,
 			    __m512i zin, int oy, int x0, int x1, const void *packed, const int32_t *bias_q,
-			    const struct fw_q8_requant *rq, int clamp, uint8_t *out, uint8_t *scratch)
+			    const struct fw_q8_requant *rq, int clamp, uint8_t *out, int f32, uint8_t *scratch)
 {
 	for (int xb = x0; xb < x1; xb += RB) {
 		const int rows = x1 - xb < RB ? x1 - xb : RB;
@@ -556,13 +595,13 @@ static void conv_row_im2col(const struct fw_conv_geom *g, const struct klayout *
 		for (int r = 0; r < rows; r++)
 			im2col_row(g, l, in, zin, oy, xb + r, scratch + (size_t)r * l->kp);
 		gemm_rows(g, l, scratch, l->kp, (ptrdiff_t)l->rs, rows, packed, bias_q, rq, clamp,
-			  out + ((size_t)oy * (size_t)g->out_w + (size_t)xb) * (size_t)g->out_c);
+			  out_at(out, ((size_t)oy * (size_t)g->out_w + (size_t)xb) * (size_t)g->out_c, f32), f32);
 	}
 }
 
 static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq, int clamp,
-			 uint8_t *out, uint8_t *scratch)
+			 uint8_t *out, int f32, uint8_t *scratch)
 {
 	const struct klayout l = klayout_of(g);
 	const size_t c = (size_t)g->in_c;
@@ -595,15 +634,16 @@ static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_
 				x_hi--;
 			if (x_hi > x_lo)
 				gemm_rows(g, &l, in + base, (size_t)step, dy, x_hi - x_lo, packed, bias_q, rq, clamp,
-					  out + ((size_t)oy * (size_t)g->out_w + (size_t)x_lo) * (size_t)g->out_c);
+					  out_at(out, ((size_t)oy * (size_t)g->out_w + (size_t)x_lo) * (size_t)g->out_c, f32),
+					  f32);
 			else
 				x_lo = x_hi = 0;
 		}
 		if (x_hi > x_lo) {
-			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, clamp, out, scratch);
-			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, clamp, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, clamp, out, f32, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, clamp, out, f32, scratch);
 		} else {
-			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, clamp, out, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, clamp, out, f32, scratch);
 		}
 	}
 }
@@ -658,9 +698,24 @@ static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 	const int clamp = (size_t)g->out_h * (size_t)g->out_w < 64 || !no_clamp_needed(k_of(g), g->out_c, bias_q, rq);
 
 	if (is_pointwise(g))
-		conv_pointwise(g, in, packed, bias_q, rq, clamp, out, scratch);
+		conv_pointwise(g, in, packed, bias_q, rq, clamp, out, 0, scratch);
 	else
-		conv_general(g, in, zero_in, packed, bias_q, rq, clamp, out, scratch);
+		conv_general(g, in, zero_in, packed, bias_q, rq, clamp, out, 0, scratch);
+}
+
+/* The same GEMM and tiles; their float store replaces the requantisation
+ * (so clamp is not used). */
+static void avx512_conv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			    const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			    float *out, void *scratch)
+{
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	assert(((uintptr_t)packed & 63) == 0);
+	if (is_pointwise(g))
+		conv_pointwise(g, in, packed, bias_q, rq, 1, (uint8_t *)out, 1, scratch);
+	else
+		conv_general(g, in, zero_in, packed, bias_q, rq, 1, (uint8_t *)out, 1, scratch);
 }
 
 /* ---- depthwise ----------------------------------------------------------- */
@@ -680,7 +735,7 @@ struct dw_block {
 	int act;
 	const struct fw_conv_geom *g;
 	int ox_lo, ox_hi;         /* output columns whose taps are all inside in x */
-	uint8_t *out;             /* channel c0 of output pixel (0, 0) */
+	uint8_t *out;             /* channel c0 of output pixel (0, 0) (floats as bytes for F32) */
 };
 
 /* 16 input bytes at p broadcast to the four 128-bit lanes. */
@@ -691,8 +746,18 @@ FW_INLINE __m512i dw_load(const uint8_t *p, int masked, __mmask16 mk)
 	return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
 }
 
-FW_INLINE void dw_store(const struct dw_block *b, __m512i acc, uint8_t *o, int masked)
+/* F32: o is a float output as bytes, no requantisation (dwconv_f32) */
+FW_INLINE void dw_store(const struct dw_block *b, __m512i acc, uint8_t *o, int masked, const int F32)
 {
+	if (F32) {
+		const __m512 v = _mm512_permutexvar_ps(b->perm, act16(acc, b->scale, b->slope, b->act));
+
+		if (masked)
+			_mm512_mask_storeu_ps((float *)(void *)o, b->mask, v);
+		else
+			_mm512_storeu_ps((float *)(void *)o, v);
+		return;
+	}
 	/* lane order back to channel order (the transpose is its own inverse) */
 	__m512i q = _mm512_permutexvar_epi32(b->perm, requant16(acc, b->scale, b->slope, b->act, b->zero_out));
 
@@ -752,9 +817,9 @@ static void valid_taps(int i0, int taps, int dil, int size, int *t0, int *t1)
  * (4*S + KW - S loads instead of 4*KW). S = 0: any stride and dilation,
  * one tap load each. Four pixels also hide the dpbusd latency (a pixel's
  * taps are a chain of dependent vpdpbusd). */
-FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked, const struct dw_block *b,
-		      const __m512i *w, ptrdiff_t off, int n, int ky0, int ky1, int kx0, int kx1, uint8_t *o,
-		      ptrdiff_t ostep)
+FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked, const int F32,
+		      const struct dw_block *b, const __m512i *w, ptrdiff_t off, int n, int ky0, int ky1, int kx0,
+		      int kx1, uint8_t *o, ptrdiff_t ostep)
 {
 	const ptrdiff_t step = S ? (ptrdiff_t)S * b->col : b->step;
 	int i = 0;
@@ -788,11 +853,11 @@ FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked,
 					a3 = _mm512_dpbusd_epi32(a3, x[3 * S + kx], wt);
 				}
 			}
-			if (masked) {
-				dw_store(b, a0, o, 1);
-				dw_store(b, a1, o + ostep, 1);
-				dw_store(b, a2, o + 2 * ostep, 1);
-				dw_store(b, a3, o + 3 * ostep, 1);
+			if (masked || F32) {
+				dw_store(b, a0, o, masked, F32);
+				dw_store(b, a1, o + ostep, masked, F32);
+				dw_store(b, a2, o + 2 * ostep, masked, F32);
+				dw_store(b, a3, o + 3 * ostep, masked, F32);
 			} else {
 				dw_store4(b, a0, a1, a2, a3, o, ostep);
 			}
@@ -816,7 +881,7 @@ FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked,
 				acc = _mm512_dpbusd_epi32(acc, x, w[ky * KW + kx]);
 			}
 		}
-		dw_store(b, acc, o, masked);
+		dw_store(b, acc, o, masked, F32);
 	}
 }
 
@@ -825,11 +890,12 @@ FW_INLINE void dw_run(const int KH, const int KW, const int S, const int masked,
  * The block descriptor and the weights are copied once into locals, since
  * the output stores could alias them as far as the compiler knows (3x3's 9
  * weights then stay in registers). */
-FW_INLINE void dw_all(const int KH, const int KW, const int S, const int masked, const struct dw_block *bp)
+FW_INLINE void dw_all(const int KH, const int KW, const int S, const int masked, const int F32,
+		      const struct dw_block *bp)
 {
 	const struct dw_block bl = *bp, *b = &bl;
 	const struct fw_conv_geom *g = b->g;
-	const ptrdiff_t c = b->col;
+	const ptrdiff_t c = b->col, es = F32 ? (ptrdiff_t)sizeof(float) : 1;
 	__m512i wl[9];
 	const __m512i *w = b->w;
 
@@ -841,7 +907,7 @@ FW_INLINE void dw_all(const int KH, const int KW, const int S, const int masked,
 	}
 	for (int oy = 0; oy < g->out_h; oy++) {
 		const int iy0 = oy * g->stride_h - g->pad_t;
-		uint8_t *orow = b->out + (ptrdiff_t)oy * g->out_w * c;
+		uint8_t *orow = b->out + (ptrdiff_t)oy * g->out_w * c * es;
 		int ky0, ky1;
 
 		valid_taps(iy0, KH, g->dil_h, g->in_h, &ky0, &ky1);
@@ -854,14 +920,17 @@ FW_INLINE void dw_all(const int KH, const int KW, const int S, const int masked,
 				n = b->ox_hi - b->ox_lo;
 			else
 				valid_taps(ix0, KW, g->dil_w, g->in_w, &kx0, &kx1);
-			dw_run(KH, KW, S, masked, b, w, off, n, ky0, ky1, kx0, kx1, orow + (ptrdiff_t)ox * c, c);
+			dw_run(KH, KW, S, masked, F32, b, w, off, n, ky0, ky1, kx0, kx1, orow + (ptrdiff_t)ox * c * es,
+			       c * es);
 			ox += n - 1;
 		}
 	}
 }
 
-#define DW_ALL_FN(name, KH, KW, S) \
-	static void name(const struct dw_block *b) { dw_all(KH, KW, S, 0, b); }
+/* each shape twice: u8 out, and (_f) float out (dwconv_f32) */
+#define DW_ALL_FN(name, KH, KW, S)                                                     \
+	static void name(const struct dw_block *b) { dw_all(KH, KW, S, 0, 0, b); }   \
+	static void name##_f(const struct dw_block *b) { dw_all(KH, KW, S, 0, 1, b); }
 DW_ALL_FN(dw_all_3x3_s1, 3, 3, 1)
 DW_ALL_FN(dw_all_3x3_s2, 3, 3, 2)
 DW_ALL_FN(dw_all_5x5_s1, 5, 5, 1)
@@ -874,27 +943,37 @@ DW_ALL_FN(dw_all_3x3_any, 3, 3, 0)
 static void dw_all_any(const struct dw_block *b)
 {
 	if (b->mask != 0xFFFF)
-		dw_all(b->g->k_h, b->g->k_w, 0, 1, b);
+		dw_all(b->g->k_h, b->g->k_w, 0, 1, 0, b);
 	else
-		dw_all(b->g->k_h, b->g->k_w, 0, 0, b);
+		dw_all(b->g->k_h, b->g->k_w, 0, 0, 0, b);
+}
+
+static void dw_all_any_f(const struct dw_block *b)
+{
+	if (b->mask != 0xFFFF)
+		dw_all(b->g->k_h, b->g->k_w, 0, 1, 1, b);
+	else
+		dw_all(b->g->k_h, b->g->k_w, 0, 0, 1, b);
 }
 
 typedef void (*dw_all_fn)(const struct dw_block *b);
 
-/* The specialised kernel for g. */
-static dw_all_fn dw_all_for(const struct fw_conv_geom *g)
+/* The specialised kernel for g; f32: its float-output twin. */
+static dw_all_fn dw_all_for(const struct fw_conv_geom *g, int f32)
 {
 	const int s = g->dil_w == 1 ? g->stride_w : 0;
 
 	if (g->in_c < 16)
-		return dw_all_any;
+		return f32 ? dw_all_any_f : dw_all_any;
 	if (g->k_h == 3 && g->k_w == 3)
-		return s == 1 ? dw_all_3x3_s1 : s == 2 ? dw_all_3x3_s2 : dw_all_3x3_any;
+		return s == 1 ? (f32 ? dw_all_3x3_s1_f : dw_all_3x3_s1)
+		       : s == 2 ? (f32 ? dw_all_3x3_s2_f : dw_all_3x3_s2)
+				: (f32 ? dw_all_3x3_any_f : dw_all_3x3_any);
 	if (g->k_h == 5 && g->k_w == 5 && (s == 1 || s == 2))
-		return s == 1 ? dw_all_5x5_s1 : dw_all_5x5_s2;
+		return s == 1 ? (f32 ? dw_all_5x5_s1_f : dw_all_5x5_s1) : (f32 ? dw_all_5x5_s2_f : dw_all_5x5_s2);
 	if (g->k_h == 7 && g->k_w == 7 && (s == 1 || s == 2))
-		return s == 1 ? dw_all_7x7_s1 : dw_all_7x7_s2;
-	return dw_all_any;
+		return s == 1 ? (f32 ? dw_all_7x7_s1_f : dw_all_7x7_s1) : (f32 ? dw_all_7x7_s2_f : dw_all_7x7_s2);
+	return f32 ? dw_all_any_f : dw_all_any;
 }
 
 /* ---- depthwise 3x3: three taps per vpdpbusd ----------------------------- */
@@ -1324,9 +1403,11 @@ static void dwf_all(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zer
 	}
 }
 
-static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
-			  const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
-			  uint8_t *out)
+/* The lane kernel (dw_all) for every shape; out: u8, or (f32) floats as
+ * bytes. Float outputs take this path only (one depthwise layer of our
+ * models has one, 5x5, which is this path's anyway). */
+static void dw_lanes(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		     const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out, int f32)
 {
 	const int c = g->in_c, taps = g->k_h * g->k_w, masked = c < 16;
 	const ptrdiff_t in_row = (ptrdiff_t)g->in_w * c, step = (ptrdiff_t)g->stride_w * c;
@@ -1336,33 +1417,11 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 					     0xFF, 0xFF);
 	/* lane 4q + r <-> channel 4r + q */
 	const __m512i perm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-	const dw_all_fn run = dw_all_for(g);
+	const dw_all_fn run = dw_all_for(g, f32);
 	__m512i wv[DW_MAX_TAPS], zrow[DW_MAX_TAPS];
 	int ox_lo, ox_hi, oy_lo, oy_hi;
 	struct dw_block b;
 
-	assert(g->out_c == g->in_c);
-	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
-	assert(rq->act != FW_ACT_PRELU || rq->slope);
-	if (taps > DW_MAX_TAPS) {
-		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
-		return;
-	}
-	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= DWT_MIN_C &&
-	    (g->stride_w == 1 || g->stride_w == 2)) {
-		(g->stride_w == 1 ? dwt_all_s1 : dwt_all_s2)(g, in, zero_in, w, bias_q, rq, out);
-		return;
-	}
-	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c > 16 &&
-	    (g->stride_w == 1 || g->stride_w == 2)) {
-		(g->stride_w == 1 ? dwt32_all_s1 : dwt32_all_s2)(g, in, zero_in, w, bias_q, rq, out);
-		return;
-	}
-	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && g->stride_w == 1 && c < 16 &&
-	    dwf_phases(c) <= DWF_MAX_P) {
-		dwf_all(g, in, zero_in, w, bias_q, rq, out);
-		return;
-	}
 	interior_range(g->out_w, g->stride_w, g->pad_l, g->k_w, g->dil_w, g->in_w, &ox_lo, &ox_hi);
 	interior_range(g->out_h, g->stride_h, g->pad_t, g->k_h, g->dil_h, g->in_h, &oy_lo, &oy_hi);
 	/* rows with kernel rows outside the input use zrow; GDConv has none */
@@ -1403,9 +1462,54 @@ static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8
 		b.slope = rq->slope ? _mm512_permutexvar_ps(perm, _mm512_maskz_loadu_ps(b.mask, rq->slope + c0))
 				    : _mm512_setzero_ps();
 
-		b.out = out + c0;
+		b.out = out + (size_t)c0 * (f32 ? sizeof(float) : 1);
 		run(&b);
 	}
+}
+
+static void avx512_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			  const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			  uint8_t *out)
+{
+	const int c = g->in_c, taps = g->k_h * g->k_w;
+
+	assert(g->out_c == g->in_c);
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	if (taps > DW_MAX_TAPS) {
+		fw_q8_ref_kernels.dwconv(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c >= DWT_MIN_C &&
+	    (g->stride_w == 1 || g->stride_w == 2)) {
+		(g->stride_w == 1 ? dwt_all_s1 : dwt_all_s2)(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && c > 16 &&
+	    (g->stride_w == 1 || g->stride_w == 2)) {
+		(g->stride_w == 1 ? dwt32_all_s1 : dwt32_all_s2)(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	if (g->k_h == 3 && g->k_w == 3 && g->dil_h == 1 && g->dil_w == 1 && g->stride_w == 1 && c < 16 &&
+	    dwf_phases(c) <= DWF_MAX_P) {
+		dwf_all(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	dw_lanes(g, in, zero_in, w, bias_q, rq, out, 0);
+}
+
+static void avx512_dwconv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			      const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			      float *out)
+{
+	assert(g->out_c == g->in_c);
+	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
+	assert(rq->act != FW_ACT_PRELU || rq->slope);
+	if (g->k_h * g->k_w > DW_MAX_TAPS) {
+		fw_q8_ref_kernels.dwconv_f32(g, in, zero_in, w, bias_q, rq, out);
+		return;
+	}
+	dw_lanes(g, in, zero_in, w, bias_q, rq, (uint8_t *)out, 1);
 }
 
 /* ---- add ----------------------------------------------------------------- */
@@ -1633,6 +1737,8 @@ const struct fw_q8_kernels fw_q8_avx512_kernels = {
 	.conv_scratch = avx512_conv_scratch,
 	.conv = avx512_conv,
 	.dwconv = avx512_dwconv,
+	.conv_f32 = avx512_conv_f32,
+	.dwconv_f32 = avx512_dwconv_f32,
 	.add = avx512_add,
 	.add_cpad = avx512_add_cpad,
 	.resize_row = avx512_resize_row,

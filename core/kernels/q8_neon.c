@@ -49,6 +49,10 @@
  * return the number when the other operand is a quiet NaN, and arithmetic
  * only makes quiet NaNs. + zero_out saturates (vqaddq_s32), which equals the
  * ref's sum in a long for any zero_out.
+ *
+ * Float outputs (conv_f32, dwconv_f32): the same kernels with a float
+ * pointer (struct tile's outf, dw_block's of); the epilogue stops after the
+ * activation (act4) and stores the floats.
  */
 #include "q8.h"
 #include "q8_cpad.h"
@@ -101,8 +105,8 @@ static FW_INLINE float32x4_t clamp512(float32x4_t v)
 	return vmaxnmq_f32(vminnmq_f32(v, vdupq_n_f32(512.0f)), vdupq_n_f32(-512.0f));
 }
 
-static FW_INLINE int32x4_t requant4(int32x4_t acc, float32x4_t scale, float32x4_t slope, int act,
-				    int32x4_t zero_out)
+/* the epilogue up to the rounding: a float output's values (conv_f32, dwconv_f32) */
+static FW_INLINE float32x4_t act4(int32x4_t acc, float32x4_t scale, float32x4_t slope, int act)
 {
 	const float32x4_t zero = vdupq_n_f32(0.0f);
 	float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), scale);
@@ -111,7 +115,28 @@ static FW_INLINE int32x4_t requant4(int32x4_t acc, float32x4_t scale, float32x4_
 		v = vbslq_f32(vcgtq_f32(v, zero), v, zero);
 	else if (act == FW_ACT_PRELU)
 		v = vbslq_f32(vcgeq_f32(v, zero), v, vmulq_f32(v, slope));
-	return vqaddq_s32(vcvtnq_s32_f32(clamp512(v)), zero_out);
+	return v;
+}
+
+static FW_INLINE int32x4_t requant4(int32x4_t acc, float32x4_t scale, float32x4_t slope, int act,
+				    int32x4_t zero_out)
+{
+	return vqaddq_s32(vcvtnq_s32_f32(clamp512(act4(acc, scale, slope, act))), zero_out);
+}
+
+/* the first n (1..8) of two float vectors to o */
+static FW_INLINE void store_f32(float *o, float32x4_t v0, float32x4_t v1, int n)
+{
+	if (n == 8) {
+		vst1q_f32(o, v0);
+		vst1q_f32(o + 4, v1);
+	} else {
+		float tmp[8];
+
+		vst1q_f32(tmp, v0);
+		vst1q_f32(tmp + 4, v1);
+		memcpy(o, tmp, (size_t)n * sizeof(float));
+	}
 }
 
 /* clamp(q, 0, 255) of 8 int32: s32 -> u16 and u16 -> u8, both saturating */
@@ -230,7 +255,8 @@ struct tile {
 	int32_t zero_out;
 	int act;
 	uint8_t *out;            /* first pixel, first channel of the block */
-	size_t out_stride;       /* bytes between pixels: out_c */
+	float *outf;             /* the same of a float output (conv_f32), else NULL */
+	size_t out_stride;       /* elements between pixels: out_c */
 };
 
 typedef void (*tile_fn)(const struct tile *t);
@@ -241,6 +267,12 @@ static FW_INLINE void tile_store(const struct tile *t, int32x4_t acc[][2], const
 	const float32x4_t p0 = vld1q_f32(t->slope), p1 = vld1q_f32(t->slope + 4);
 	const int32x4_t zo = vdupq_n_s32(t->zero_out);
 
+	if (t->outf) {
+		for (int m = 0; m < mr && m < t->nrows; m++)
+			store_f32(t->outf + (size_t)m * t->out_stride, act4(acc[m][0], s0, p0, t->act),
+				  act4(acc[m][1], s1, p1, t->act), t->ncols);
+		return;
+	}
 	for (int m = 0; m < mr && m < t->nrows; m++) {
 		const uint8x8_t q = narrow8(requant4(acc[m][0], s0, p0, t->act, zo),
 					    requant4(acc[m][1], s1, p1, t->act, zo));
@@ -461,9 +493,10 @@ struct conv_isa {
 	tile_fn tiles_direct[3];  /* the same reading input rows */
 };
 
+/* into out (u8) or outf (float): one of them is NULL */
 static void conv_run(const struct conv_isa *isa, const struct fw_conv_geom *g, const uint8_t *in,
 		     uint8_t zero_in, const int32_t *corr, const void *w, const int32_t *bias_q,
-		     const struct fw_q8_requant *rq, uint8_t *out, void *scratch)
+		     const struct fw_q8_requant *rq, uint8_t *out, float *outf, void *scratch)
 {
 	const size_t k = conv_k(g), kp = round_up(k, isa->kstep), np = conv_np(g);
 	const size_t out_c = (size_t)g->out_c, m_total = (size_t)g->out_h * (size_t)g->out_w;
@@ -519,7 +552,8 @@ static void conv_run(const struct conv_isa *isa, const struct fw_conv_geom *g, c
 			t.acc0 = acc0 + n0;
 			t.scale = scale + n0;
 			t.slope = slope + n0;
-			t.out = out + m0 * out_c + n0;
+			t.out = out ? out + m0 * out_c + n0 : NULL;
+			t.outf = outf ? outf + m0 * out_c + n0 : NULL;
 			fn(&t);
 		}
 	}
@@ -545,7 +579,14 @@ static void neon_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t z
 		      const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
 		      uint8_t *out, void *scratch)
 {
-	conv_run(&conv_neon_isa, g, in, zero_in, NULL, packed, bias_q, rq, out, scratch);
+	conv_run(&conv_neon_isa, g, in, zero_in, NULL, packed, bias_q, rq, out, NULL, scratch);
+}
+
+static void neon_conv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			  const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			  float *out, void *scratch)
+{
+	conv_run(&conv_neon_isa, g, in, zero_in, NULL, packed, bias_q, rq, NULL, out, scratch);
 }
 
 static void dot_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
@@ -554,7 +595,16 @@ static void dot_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t ze
 {
 	const int32_t *corr = packed;
 
-	conv_run(&conv_dot_isa, g, in, zero_in, corr, corr + conv_np(g), bias_q, rq, out, scratch);
+	conv_run(&conv_dot_isa, g, in, zero_in, corr, corr + conv_np(g), bias_q, rq, out, NULL, scratch);
+}
+
+static void dot_conv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			 float *out, void *scratch)
+{
+	const int32_t *corr = packed;
+
+	conv_run(&conv_dot_isa, g, in, zero_in, corr, corr + conv_np(g), bias_q, rq, NULL, out, scratch);
 }
 
 /* ---- depthwise conv (both tables) ------------------------------------------------------- */
@@ -564,7 +614,7 @@ static void dot_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t ze
 static FW_INLINE void dw_block(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			       const int8_t *w, const int32_t *bias_q,
 			       const struct fw_q8_requant *rq, int oy, int ox, int ch,
-			       const int width, uint8_t *o)
+			       const int width, uint8_t *o, float *of)
 {
 	const size_t c = (size_t)g->in_c;
 	const int nacc = width / 4;
@@ -612,6 +662,11 @@ static FW_INLINE void dw_block(const struct fw_conv_geom *g, const uint8_t *in, 
 		const float32x4_t p0 = prelu ? vld1q_f32(rq->slope + ch + 4 * j) : vdupq_n_f32(0.0f);
 		const float32x4_t p1 = prelu ? vld1q_f32(rq->slope + ch + 4 * j + 4) : vdupq_n_f32(0.0f);
 
+		if (of) {
+			store_f32(of + ch + 4 * j, act4(acc[j], vld1q_f32(s), p0, rq->act),
+				  act4(acc[j + 1], vld1q_f32(s + 4), p1, rq->act), 8);
+			continue;
+		}
 		vst1_u8(o + ch + 4 * j, narrow8(requant4(acc[j], vld1q_f32(s), p0, rq->act, zo),
 						requant4(acc[j + 1], vld1q_f32(s + 4), p1, rq->act, zo)));
 	}
@@ -620,7 +675,7 @@ static FW_INLINE void dw_block(const struct fw_conv_geom *g, const uint8_t *in, 
 /* Fewer than 8 channels: integer sums in C (modulo 2^32 as the lanes), epilogue in NEON. */
 static void dw_pixel_small(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			   const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
-			   int oy, int ox, uint8_t *o)
+			   int oy, int ox, uint8_t *o, float *of)
 {
 	const size_t c = (size_t)g->in_c;
 	uint32_t acc[8] = {0};
@@ -649,6 +704,13 @@ static void dw_pixel_small(const struct fw_conv_geom *g, const uint8_t *in, uint
 	const uint32x4_t a0 = vld1q_u32(acc), a1 = vld1q_u32(acc + 4);
 	uint8_t tmp[8];
 
+	if (of) {
+		store_f32(of, act4(vreinterpretq_s32_u32(a0), vld1q_f32(scale), vld1q_f32(slope), rq->act),
+			  act4(vreinterpretq_s32_u32(a1), vld1q_f32(scale + 4), vld1q_f32(slope + 4), rq->act),
+			  (int)c);
+		return;
+	}
+
 	vst1_u8(tmp, narrow8(requant4(vreinterpretq_s32_u32(a0), vld1q_f32(scale), vld1q_f32(slope),
 				      rq->act, zo),
 			     requant4(vreinterpretq_s32_u32(a1), vld1q_f32(scale + 4),
@@ -656,9 +718,9 @@ static void dw_pixel_small(const struct fw_conv_geom *g, const uint8_t *in, uint
 	memcpy(o, tmp, c);
 }
 
-static void neon_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
-			   const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
-			   uint8_t *out)
+/* into out (u8) or outf (float): one of them is NULL */
+static void dw_run(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const int8_t *w,
+		   const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out, float *outf)
 {
 	const int c = g->in_c;
 
@@ -668,10 +730,12 @@ static void neon_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 
 	for (int oy = 0; oy < g->out_h; oy++) {
 		for (int ox = 0; ox < g->out_w; ox++) {
-			uint8_t *o = out + ((size_t)oy * (size_t)g->out_w + (size_t)ox) * (size_t)c;
+			const size_t at = ((size_t)oy * (size_t)g->out_w + (size_t)ox) * (size_t)c;
+			uint8_t *o = out ? out + at : NULL;
+			float *of = outf ? outf + at : NULL;
 
 			if (c < 8) {
-				dw_pixel_small(g, in, zero_in, w, bias_q, rq, oy, ox, o);
+				dw_pixel_small(g, in, zero_in, w, bias_q, rq, oy, ox, o, of);
 				continue;
 			}
 			/* A ragged end is done as the last whole block, overlapping the one before:
@@ -680,20 +744,34 @@ static void neon_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t
 				int ch = 0;
 
 				for (; ch + 16 <= c; ch += 16)
-					dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, ch, 16, o);
+					dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, ch, 16, o, of);
 				if (ch + 8 <= c) {
-					dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, ch, 8, o);
+					dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, ch, 8, o, of);
 					ch += 8;
 				}
 				if (ch < c)
-					dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, c - 8, 8, o);
+					dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, c - 8, 8, o, of);
 			} else {
-				dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, 0, 8, o);
+				dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, 0, 8, o, of);
 				if (c > 8)
-					dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, c - 8, 8, o);
+					dw_block(g, in, zero_in, w, bias_q, rq, oy, ox, c - 8, 8, o, of);
 			}
 		}
 	}
+}
+
+static void neon_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			uint8_t *out)
+{
+	dw_run(g, in, zero_in, w, bias_q, rq, out, NULL);
+}
+
+static void neon_dwconv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			    const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			    float *out)
+{
+	dw_run(g, in, zero_in, w, bias_q, rq, NULL, out);
 }
 
 /* ---- add (both tables) ------------------------------------------------------------------ */
@@ -799,6 +877,8 @@ const struct fw_q8_kernels fw_q8_neon_kernels = {
 	.conv_scratch = neon_conv_scratch,
 	.conv = neon_conv,
 	.dwconv = neon_dwconv,
+	.conv_f32 = neon_conv_f32,
+	.dwconv_f32 = neon_dwconv_f32,
 	.add = neon_add,
 	.add_cpad = neon_add_cpad,
 };
@@ -811,6 +891,8 @@ const struct fw_q8_kernels fw_q8_neondot_kernels = {
 	.conv_scratch = dot_conv_scratch,
 	.conv = dot_conv,
 	.dwconv = neon_dwconv,
+	.conv_f32 = dot_conv_f32,
+	.dwconv_f32 = neon_dwconv_f32,
 	.add = neon_add,
 	.add_cpad = neon_add_cpad,
 };

@@ -24,16 +24,24 @@
 /* Looked up by name in q8_dispatch.c; no header declares the tables. */
 extern const struct fw_q8_kernels fw_q8_ref_kernels;
 
-/* The epilogue of q8.h for one accumulator. */
-static uint8_t requant(int32_t acc, float scale, float slope, int act, int32_t zero_out)
+/* The float part of q8.h's epilogue: a float output's value. */
+static float act_f32(int32_t acc, float scale, float slope, int act)
 {
 	float v = (float)acc * scale; /* one rounding; never an FMA (see top) */
-	long q;
 
 	if (act == FW_ACT_RELU)
 		v = v > 0.0f ? v : 0.0f;
 	else if (act == FW_ACT_PRELU)
 		v = v >= 0.0f ? v : v * slope;
+	return v;
+}
+
+/* The epilogue of q8.h for one accumulator. */
+static uint8_t requant(int32_t acc, float scale, float slope, int act, int32_t zero_out)
+{
+	float v = act_f32(acc, scale, slope, act);
+	long q;
+
 	/* keep the conversion in range (q8.h); cannot change the output */
 	v = v < 512.0f ? v : 512.0f;
 	v = v > -512.0f ? v : -512.0f;
@@ -89,9 +97,10 @@ static void im2col(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero
 	}
 }
 
-static void ref_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+/* conv into u8 (out) or float (outf): one of them is NULL */
+static void conv_any(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 		     const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
-		     uint8_t *out, void *scratch)
+		     uint8_t *out, float *outf, void *scratch)
 {
 	const size_t m = (size_t)g->out_h * (size_t)g->out_w, n = (size_t)g->out_c;
 	const size_t k = (size_t)g->k_h * (size_t)g->k_w * (size_t)g->in_c;
@@ -111,15 +120,34 @@ static void ref_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t ze
 
 			for (size_t t = 0; t < k; t++)
 				acc += (uint32_t)((int32_t)a[i * k + t] * (int32_t)w[j * k + t]);
-			out[i * n + j] = requant((int32_t)acc, rq->scale[j], rq->slope ? rq->slope[j] : 0.0f,
-						 rq->act, rq->zero_out);
+			if (outf)
+				outf[i * n + j] = act_f32((int32_t)acc, rq->scale[j], rq->slope ? rq->slope[j] : 0.0f,
+							  rq->act);
+			else
+				out[i * n + j] = requant((int32_t)acc, rq->scale[j], rq->slope ? rq->slope[j] : 0.0f,
+							 rq->act, rq->zero_out);
 		}
 	}
 }
 
-static void ref_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+static void ref_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		     const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+		     uint8_t *out, void *scratch)
+{
+	conv_any(g, in, zero_in, packed, bias_q, rq, out, NULL, scratch);
+}
+
+static void ref_conv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			 float *out, void *scratch)
+{
+	conv_any(g, in, zero_in, packed, bias_q, rq, NULL, out, scratch);
+}
+
+/* depthwise into u8 (out) or float (outf): one of them is NULL */
+static void dwconv_any(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 		       const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
-		       uint8_t *out)
+		       uint8_t *out, float *outf)
 {
 	const int c = g->in_c;
 
@@ -145,12 +173,30 @@ static void ref_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t 
 										 (size_t)ch]);
 					}
 				}
-				out[((size_t)oy * (size_t)g->out_w + (size_t)ox) * (size_t)c + (size_t)ch] =
-					requant((int32_t)acc, rq->scale[ch], rq->slope ? rq->slope[ch] : 0.0f, rq->act,
-						rq->zero_out);
+				const size_t at = ((size_t)oy * (size_t)g->out_w + (size_t)ox) * (size_t)c + (size_t)ch;
+				const float slope = rq->slope ? rq->slope[ch] : 0.0f;
+
+				if (outf)
+					outf[at] = act_f32((int32_t)acc, rq->scale[ch], slope, rq->act);
+				else
+					out[at] = requant((int32_t)acc, rq->scale[ch], slope, rq->act, rq->zero_out);
 			}
 		}
 	}
+}
+
+static void ref_dwconv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+		       const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+		       uint8_t *out)
+{
+	dwconv_any(g, in, zero_in, w, bias_q, rq, out, NULL);
+}
+
+static void ref_dwconv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			   const int8_t *w, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			   float *out)
+{
+	dwconv_any(g, in, zero_in, w, bias_q, rq, NULL, out);
 }
 
 /* floor(t / 2^s): an arithmetic shift, spelled so that C defines it (>>
@@ -208,6 +254,8 @@ const struct fw_q8_kernels fw_q8_ref_kernels = {
 	.conv_scratch = ref_conv_scratch,
 	.conv = ref_conv,
 	.dwconv = ref_dwconv,
+	.conv_f32 = ref_conv_f32,
+	.dwconv_f32 = ref_dwconv_f32,
 	.add = ref_add,
 	.add_cpad = ref_add_cpad,
 };

@@ -1,7 +1,8 @@
 /* The aarch64 int8 kernels (core/kernels/q8_neon.c) against the reference
  * (q8_ref.c), byte for byte, on random awkward shapes: conv (im2col and the
  * 1x1 direct path, FC), depthwise conv, add, and add_cpad (against fw_q8_pad
- * and the reference add).
+ * and the reference add); conv_f32 and dwconv_f32 (float outputs) on the
+ * conv and depthwise cases, bit for bit.
  *
  * Plain C with no test framework: it is cross-built for aarch64 and run under
  * qemu-aarch64 by run.sh (cmocka is not installed for arm64). Every table this
@@ -43,8 +44,9 @@ extern const struct fw_q8_kernels fw_q8_ref_kernels;
 extern const struct fw_q8_kernels fw_q8_neon_kernels;
 extern const struct fw_q8_kernels fw_q8_neondot_kernels;
 
-enum { KIND_CONV, KIND_DWCONV, KIND_ADD, KIND_ADD_CPAD, KIND_COUNT };
-static const char *const kind_name[KIND_COUNT] = {"conv", "dwconv", "add", "add_cpad"};
+enum { KIND_CONV, KIND_DWCONV, KIND_ADD, KIND_ADD_CPAD, KIND_CONV_F32, KIND_DWCONV_F32, KIND_COUNT };
+static const char *const kind_name[KIND_COUNT] = {"conv", "dwconv", "add", "add_cpad", "conv_f32",
+						  "dwconv_f32"};
 
 enum { MAX_TABLES = 2, CANARY = 64, MAX_REPORTS = 20, MAX_MACS = 300000 };
 
@@ -400,14 +402,16 @@ static void conv_case(int idx)
 	gen_requant(g.out_c, spread, scale, slope, &rq, &nonfinite);
 	g.act = rq.act;
 
-	uint8_t *want = NULL;
+	uint8_t *want = NULL, *wantf = NULL;
 	for (int t = -1; t < n_tables; t++) {
 		const struct fw_q8_kernels *K = t < 0 ? &fw_q8_ref_kernels : tables[t];
 		const size_t psize = K->conv_packed_size(&g), ssize = K->conv_scratch(&g);
 		uint8_t *packed = canary_alloc(psize, -1);
 		uint8_t *scratch = ssize ? canary_alloc(ssize, -1) : NULL;
 		uint8_t *out = canary_alloc(n_out, t < 0 ? 0x3c : 0xc3);
-		const char *bad = NULL;
+		/* the float output (conv_f32) from the same packed weights */
+		uint8_t *outf = canary_alloc(n_out * sizeof(float), t < 0 ? 0x3c : 0xc3);
+		const char *bad = NULL, *badf = NULL;
 
 		K->conv_pack(&g, w, packed);
 		if (!canary_ok(packed, psize))
@@ -417,15 +421,23 @@ static void conv_case(int idx)
 			bad = "out";
 		if (scratch && !canary_ok(scratch, ssize))
 			bad = "scratch";
+		if (scratch)
+			memset(scratch, 0x5a, ssize); /* conv_f32 must not rely on what conv left */
+		K->conv_f32(&g, in, zero_in, packed, bias, &rq, (float *)(void *)outf, scratch);
+		if (!canary_ok(outf, n_out * sizeof(float)))
+			badf = "out";
+		if (scratch && !canary_ok(scratch, ssize))
+			badf = "scratch";
 		canary_free(packed);
 		if (scratch)
 			canary_free(scratch);
 		if (t < 0) {
-			if (bad) {
-				printf("reference wrote outside %s\n", bad);
+			if (bad || badf) {
+				printf("reference wrote outside %s\n", bad ? bad : badf);
 				exit(2);
 			}
 			want = out;
+			wantf = outf;
 			continue;
 		}
 		char what[160];
@@ -433,9 +445,12 @@ static void conv_case(int idx)
 		snprintf(what, sizeof(what), "zero_in %u zero_out %d act %d%s%s", zero_in, rq.zero_out,
 			 rq.act, near ? " near-zero-point data" : "", nonfinite ? " non-finite scale" : "");
 		record(t, KIND_CONV, idx, want, out, n_out, bad, &g, what);
+		record(t, KIND_CONV_F32, idx, wantf, outf, n_out * sizeof(float), badf, &g, what);
 		canary_free(out);
+		canary_free(outf);
 	}
 	canary_free(want);
+	canary_free(wantf);
 	guarded_free(&gin);
 	guarded_free(&gw);
 	guarded_free(&gb);
@@ -489,16 +504,20 @@ static void dwconv_case(int idx)
 	gen_requant(g.in_c, spread, scale, slope, &rq, &nonfinite);
 	g.act = rq.act;
 
-	uint8_t *want = NULL;
+	uint8_t *want = NULL, *wantf = NULL;
 	for (int t = -1; t < n_tables; t++) {
 		const struct fw_q8_kernels *K = t < 0 ? &fw_q8_ref_kernels : tables[t];
 		uint8_t *out = canary_alloc(n_out, t < 0 ? 0x3c : 0xc3);
+		uint8_t *outf = canary_alloc(n_out * sizeof(float), t < 0 ? 0x3c : 0xc3);
 
 		K->dwconv(&g, in, zero_in, w, bias, &rq, out);
+		K->dwconv_f32(&g, in, zero_in, w, bias, &rq, (float *)(void *)outf);
 		const char *bad = canary_ok(out, n_out) ? NULL : "out";
+		const char *badf = canary_ok(outf, n_out * sizeof(float)) ? NULL : "out";
 
 		if (t < 0) {
 			want = out;
+			wantf = outf;
 			continue;
 		}
 		char what[160];
@@ -506,9 +525,12 @@ static void dwconv_case(int idx)
 		snprintf(what, sizeof(what), "zero_in %u zero_out %d act %d%s%s", zero_in, rq.zero_out,
 			 rq.act, near ? " near-zero-point data" : "", nonfinite ? " non-finite scale" : "");
 		record(t, KIND_DWCONV, idx, want, out, n_out, bad, &g, what);
+		record(t, KIND_DWCONV_F32, idx, wantf, outf, n_out * sizeof(float), badf, &g, what);
 		canary_free(out);
+		canary_free(outf);
 	}
 	canary_free(want);
+	canary_free(wantf);
 	guarded_free(&gin);
 	guarded_free(&gw);
 	guarded_free(&gb);
