@@ -41,44 +41,6 @@
 static const enum fw_isa isa_ref = FW_ISA_REF, isa_avx2 = FW_ISA_AVX2, isa_avx512 = FW_ISA_AVX512,
 			 isa_neon = FW_ISA_NEON, isa_neondot = FW_ISA_NEON_DOT;
 
-static void *aligned(size_t bytes)
-{
-	void *p = NULL;
-
-	assert_int_equal(posix_memalign(&p, 64, bytes ? bytes : 1), 0);
-	return p;
-}
-
-static int pick(const int *v, size_t n)
-{
-	return v[tu_randi(0, (int)n - 1)];
-}
-
-static int make_geom(struct fw_conv_geom *g, int in_h, int in_w, int in_c, int out_c, int k_h, int k_w,
-		     int s_h, int s_w, int d_h, int d_w, int pad_t, int pad_b, int pad_l, int pad_r, int act)
-{
-	int span_h = (k_h - 1) * d_h + 1, span_w = (k_w - 1) * d_w + 1;
-
-	if (in_h + pad_t + pad_b < span_h || in_w + pad_l + pad_r < span_w)
-		return -1;
-	*g = (struct fw_conv_geom){
-		.in_h = in_h, .in_w = in_w, .in_c = in_c,
-		.out_h = (in_h + pad_t + pad_b - span_h) / s_h + 1,
-		.out_w = (in_w + pad_l + pad_r - span_w) / s_w + 1,
-		.out_c = out_c,
-		.k_h = k_h, .k_w = k_w, .stride_h = s_h, .stride_w = s_w, .dil_h = d_h, .dil_w = d_w,
-		.pad_t = pad_t, .pad_l = pad_l, .act = act,
-	};
-	return 0;
-}
-
-static void describe(char *buf, size_t n, const char *op, const struct fw_conv_geom *g)
-{
-	snprintf(buf, n, "%s in %dx%dx%d -> %dx%dx%d k%dx%d s%d,%d d%d,%d pad_t %d pad_l %d act %d", op, g->in_h,
-		 g->in_w, g->in_c, g->out_h, g->out_w, g->out_c, g->k_h, g->k_w, g->stride_h, g->stride_w, g->dil_h,
-		 g->dil_w, g->pad_t, g->pad_l, g->act);
-}
-
 /* ---- one layer ----------------------------------------------------------- */
 
 struct layer {
@@ -153,8 +115,8 @@ static void layer_run(const struct fw_q8_kernels *k, const struct layer *l, floa
 		return;
 	}
 	size_t packed_bytes = k->conv_packed_size(&l->g), scratch_bytes = k->conv_scratch(&l->g);
-	void *packed = aligned(packed_bytes);
-	void *scratch = scratch_bytes ? aligned(scratch_bytes) : NULL;
+	void *packed = tq8_aligned(packed_bytes);
+	void *scratch = scratch_bytes ? tq8_aligned(scratch_bytes) : NULL;
 
 	k->conv_pack(&l->g, l->w, packed);
 	if (outf)
@@ -190,7 +152,7 @@ static size_t layer_check(const struct fw_q8_kernels *k, const struct layer *l)
 	char what[200];
 	size_t neg = 0;
 
-	describe(what, sizeof what, l->dw ? "dwconv_f32" : "conv_f32", &l->g);
+	tq8_describe(what, sizeof what, l->dw ? "dwconv_f32" : "conv_f32", &l->g);
 	layer_run(ref, l, want, NULL);
 	layer_run(k, l, got, NULL);
 	assert_floats(want, got, l->n_out, (size_t)l->g.out_c, k->name, what);
@@ -213,7 +175,7 @@ static void conv_1x1_by_hand(const struct fw_q8_kernels *k, const int32_t *bias,
 	float *out = out_buf((size_t)n);
 
 	assert_true(n <= 8);
-	assert_int_equal(make_geom(&l.g, 1, 1, dw ? n : 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
+	assert_int_equal(tq8_make_geom(&l.g, 1, 1, dw ? n : 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
 	for (int i = 0; i < 8; i++)
 		in[i] = 1, w[i] = 1;
 	layer_run(k, &l, out, NULL);
@@ -253,9 +215,9 @@ static void test_ref_f32_is_u8_before_rounding(void **state)
 		const int dw = i % 2;
 		const int c = tu_randi(1, 40);
 
-		assert_int_equal(make_geom(&g, tu_randi(1, 9), tu_randi(1, 9), c, dw ? c : tu_randi(1, 40), 3, 3,
-					   tu_randi(1, 2), 1, 1, 1, 1, 1, 1, 1, i % 3),
-				 0);
+		assert_int_equal(tq8_make_geom(&g, tu_randi(1, 9), tu_randi(1, 9), c, dw ? c : tu_randi(1, 40), 3, 3,
+					       tu_randi(1, 2), 1, 1, 1, 1, 1, 1, 1, i % 3),
+				     0);
 		layer_random(&l, &g, dw);
 		/* a u8 output scale that keeps most values inside 0..255 */
 		for (int oc = 0; oc < l.g.out_c; oc++)
@@ -296,22 +258,22 @@ static void random_conv_geom(struct fw_conv_geom *g)
 {
 	for (;;) {
 		const int kind = tu_randi(0, 9), act = tu_randi(0, 2);
-		const int in_h = pick(sizes, ARRAY_LEN(sizes)), in_w = pick(sizes, ARRAY_LEN(sizes));
-		const int in_c = pick(in_chans, ARRAY_LEN(in_chans)), out_c = pick(out_chans, ARRAY_LEN(out_chans));
+		const int in_h = tq8_pick(sizes, ARRAY_LEN(sizes)), in_w = tq8_pick(sizes, ARRAY_LEN(sizes));
+		const int in_c = tq8_pick(in_chans, ARRAY_LEN(in_chans)), out_c = tq8_pick(out_chans, ARRAY_LEN(out_chans));
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		int r;
 
 		if (kind < 4) /* pointwise: the heads */
-			r = make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+			r = tq8_make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
 		else if (kind == 4) /* FC */
-			r = make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+			r = tq8_make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
 		else {
-			const int k = pick(kernels, ARRAY_LEN(kernels));
+			const int k = tq8_pick(kernels, ARRAY_LEN(kernels));
+			const int kw = tu_randi(0, 3) ? k : tq8_pick(kernels, ARRAY_LEN(kernels));
 
-			r = make_geom(g, in_h, in_w, in_c, out_c, k, tu_randi(0, 3) ? k : pick(kernels, ARRAY_LEN(kernels)),
-				      tu_randi(1, 2), tu_randi(1, 2), tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0],
-				      pv[1], ph[0], ph[1], act);
+			r = tq8_make_geom(g, in_h, in_w, in_c, out_c, k, kw, tu_randi(1, 2), tu_randi(1, 2),
+					  tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0], pv[1], ph[0], ph[1], act);
 		}
 		if (r == 0)
 			return;
@@ -324,13 +286,13 @@ static void random_dw_geom(struct fw_conv_geom *g)
 	static const int dw_kernels[] = {3, 5, 5, 7, 1, 2, 9}; /* 9x9: past the SIMD tap limit */
 
 	for (;;) {
-		const int k = pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = pick(dw_chans, ARRAY_LEN(dw_chans));
+		const int k = tq8_pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = tq8_pick(dw_chans, ARRAY_LEN(dw_chans));
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int d = tu_randi(0, 4) ? 1 : 2;
 
-		if (make_geom(g, pick(sizes, ARRAY_LEN(sizes)), pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
-			      tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
+		if (tq8_make_geom(g, tq8_pick(sizes, ARRAY_LEN(sizes)), tq8_pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
+			          tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
 			return;
 	}
 }
@@ -401,10 +363,10 @@ static void test_real_f32_layers_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct layer l;
 
-		assert_int_equal(make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
-					   layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
-					   layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
-				 0);
+		assert_int_equal(tq8_make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
+					       layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
+					       layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
+				     0);
 		layer_random(&l, &g, layers[i].dw);
 		layer_check(k, &l);
 		layer_free(&l);

@@ -42,16 +42,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* 64-byte aligned, exactly `bytes` long (posix_memalign, unlike aligned_alloc,
- * takes a size that is not a multiple of 64, so ASan sees any overrun). */
-static void *aligned(size_t bytes)
-{
-	void *p = NULL;
-
-	assert_int_equal(posix_memalign(&p, 64, bytes ? bytes : 1), 0);
-	return p;
-}
-
 /* s8 weights, with the extremes -128 and 127 common */
 static int8_t *rand_s8(size_t n)
 {
@@ -68,39 +58,6 @@ static int8_t *rand_s8(size_t n)
 static const char *act_name(int act)
 {
 	return act == FW_ACT_RELU ? "relu" : act == FW_ACT_PRELU ? "prelu" : "none";
-}
-
-static void describe(char *buf, size_t n, const char *op, const struct fw_conv_geom *g)
-{
-	snprintf(buf, n, "%s in %dx%dx%d -> %dx%dx%d k%dx%d s%d,%d d%d,%d pad_t %d pad_l %d act %s", op,
-		 g->in_h, g->in_w, g->in_c, g->out_h, g->out_w, g->out_c, g->k_h, g->k_w, g->stride_h,
-		 g->stride_w, g->dil_h, g->dil_w, g->pad_t, g->pad_l, act_name(g->act));
-}
-
-/* out = (in + pads - span) / s + 1, as the converter writes it; -1 if the
- * padded input is smaller than the dilated kernel. */
-static int make_geom(struct fw_conv_geom *g, int in_h, int in_w, int in_c, int out_c, int k_h,
-		     int k_w, int s_h, int s_w, int d_h, int d_w, int pad_t, int pad_b, int pad_l,
-		     int pad_r, int act)
-{
-	int span_h = (k_h - 1) * d_h + 1, span_w = (k_w - 1) * d_w + 1;
-
-	if (in_h + pad_t + pad_b < span_h || in_w + pad_l + pad_r < span_w)
-		return -1;
-	*g = (struct fw_conv_geom){
-		.in_h = in_h, .in_w = in_w, .in_c = in_c,
-		.out_h = (in_h + pad_t + pad_b - span_h) / s_h + 1,
-		.out_w = (in_w + pad_l + pad_r - span_w) / s_w + 1,
-		.out_c = out_c,
-		.k_h = k_h, .k_w = k_w, .stride_h = s_h, .stride_w = s_w, .dil_h = d_h, .dil_w = d_w,
-		.pad_t = pad_t, .pad_l = pad_l, .act = act,
-	};
-	return 0;
-}
-
-static int pick(const int *v, size_t n)
-{
-	return v[tu_randi(0, (int)n - 1)];
 }
 
 /* ---- one quantised layer ------------------------------------------------- */
@@ -169,8 +126,8 @@ static void qlayer_run(const struct fw_q8_kernels *k, const struct qlayer *q, ui
 		return;
 	}
 	size_t packed_bytes = k->conv_packed_size(&q->g), scratch_bytes = k->conv_scratch(&q->g);
-	void *packed = aligned(packed_bytes);
-	void *scratch = scratch_bytes ? aligned(scratch_bytes) : NULL; /* none when none asked for */
+	void *packed = tq8_aligned(packed_bytes);
+	void *scratch = scratch_bytes ? tq8_aligned(scratch_bytes) : NULL; /* none when none asked for */
 
 	k->conv_pack(&q->g, q->w, packed);
 	k->conv(&q->g, q->in, q->zero_in, packed, q->bias, &q->rq, out, scratch);
@@ -195,7 +152,7 @@ static size_t qlayer_check(const struct fw_q8_kernels *k, const struct qlayer *q
 	char what[200];
 	size_t clamped = 0;
 
-	describe(what, sizeof what, q->dw ? "dwconv" : "conv", &q->g);
+	tq8_describe(what, sizeof what, q->dw ? "dwconv" : "conv", &q->g);
 	qlayer_run(k, q, got);
 	tq8_assert_bytes(want, got, q->n_out, (size_t)q->g.out_c, k->name, what);
 	for (size_t i = 0; i < q->n_out; i++)
@@ -222,7 +179,7 @@ static void conv_1x1_by_hand(const struct fw_q8_kernels *k, const int32_t *bias,
 			   .n_out = (size_t)n, .rq = rq};
 
 	assert_true(n <= 64);
-	assert_int_equal(make_geom(&g, 1, 1, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
+	assert_int_equal(tq8_make_geom(&g, 1, 1, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
 	q.g = g;
 	for (int i = 0; i < n; i++)
 		w[i] = 1;
@@ -294,7 +251,7 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 		struct qlayer q = {.dw = 0, .in = in, .zero_in = 0, .w = w, .bias = (int32_t *)bias + c0,
 				   .n_out = (size_t)HW * HW * (size_t)n, .rq = rq};
 
-		assert_int_equal(make_geom(&g, HW, HW, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
+		assert_int_equal(tq8_make_geom(&g, HW, HW, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
 		q.g = g;
 		memset(out, 0xA5, sizeof out);
 		qlayer_run(k, &q, out);
@@ -322,7 +279,7 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 			db[ch] = bias[ch % C], ds[ch] = scale[ch % C], dsl[ch] = slope[ch % C];
 		memset(dw, 0, sizeof dw);
 		memset(din, 200, sizeof din);
-		assert_int_equal(make_geom(&g, HW, HW, c, c, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_PRELU), 0);
+		assert_int_equal(tq8_make_geom(&g, HW, HW, c, c, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_PRELU), 0);
 		dq.g = g;
 		memset(dout, 0xA5, sizeof dout);
 		qlayer_run(k, &dq, dout);
@@ -367,7 +324,7 @@ static void test_conv_accumulator_by_hand(void **state)
 	struct qlayer q = {.in = in, .w = w, .bias = bias, .n_out = 2,
 			   .rq = {.scale = scale, .zero_out = 10, .act = FW_ACT_NONE}};
 
-	assert_int_equal(make_geom(&g, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
+	assert_int_equal(tq8_make_geom(&g, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
 	q.g = g;
 	memset(out, 0xA5, sizeof out);
 	qlayer_run(k, &q, out);
@@ -375,7 +332,7 @@ static void test_conv_accumulator_by_hand(void **state)
 	assert_int_equal(out[1], 0);
 	assert_int_equal(out[2], 0xA5);
 
-	assert_int_equal(make_geom(&g, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
+	assert_int_equal(tq8_make_geom(&g, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
 	q = (struct qlayer){.g = g, .in = in2, .w = w2, .n_out = 1,
 			    .rq = {.scale = scale2, .zero_out = 10, .act = FW_ACT_NONE}};
 	qlayer_run(k, &q, out);
@@ -397,7 +354,7 @@ static void test_conv_padding_reads_zero_in(void **state)
 
 	for (int i = 0; i < 9; i++)
 		w[i] = 1, w[9 + i] = 2;
-	assert_int_equal(make_geom(&g, 2, 2, 1, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tq8_make_geom(&g, 2, 2, 1, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
 	q.g = g;
 	memset(out, 0xA5, sizeof out);
 	qlayer_run(k, &q, out);
@@ -434,7 +391,7 @@ static void test_dwconv_by_hand(void **state)
 		in[2 * i] = (uint8_t)(i + 1), in[2 * i + 1] = 10;
 		w[2 * i] = 1, w[2 * i + 1] = (int8_t)(i == 4 ? 2 : -1);
 	}
-	assert_int_equal(make_geom(&g, 3, 3, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tq8_make_geom(&g, 3, 3, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
 	assert_int_equal(g.out_h, 2);
 	q.g = g;
 	memset(out, 0xA5, sizeof out);
@@ -659,8 +616,8 @@ static void folding_case(int dw, int act)
 	struct fw_conv_geom g;
 	const int c = tu_randi(1, 9), oc = dw ? c : tu_randi(1, 9);
 
-	assert_int_equal(make_geom(&g, tu_randi(2, 9), tu_randi(2, 9), c, oc, 3, 3, tu_randi(1, 2),
-				   tu_randi(1, 2), 1, 1, 1, tu_randi(0, 1), tu_randi(0, 1), 1, act), 0);
+	assert_int_equal(tq8_make_geom(&g, tu_randi(2, 9), tu_randi(2, 9), c, oc, 3, 3, tu_randi(1, 2),
+				       tu_randi(1, 2), 1, 1, 1, tu_randi(0, 1), tu_randi(0, 1), 1, act), 0);
 	const size_t taps = 9, k = dw ? taps : taps * (size_t)c;
 	const size_t n_in = (size_t)g.in_h * g.in_w * c, n_out = (size_t)g.out_h * g.out_w * oc;
 	const size_t n_w = dw ? taps * (size_t)c : (size_t)oc * k;
@@ -734,22 +691,22 @@ static void random_conv_geom(struct fw_conv_geom *g)
 {
 	for (;;) {
 		const int kind = tu_randi(0, 9), act = tu_randi(0, 2);
-		const int in_h = pick(sizes, ARRAY_LEN(sizes)), in_w = pick(sizes, ARRAY_LEN(sizes));
-		const int in_c = pick(in_chans, ARRAY_LEN(in_chans)), out_c = pick(out_chans, ARRAY_LEN(out_chans));
+		const int in_h = tq8_pick(sizes, ARRAY_LEN(sizes)), in_w = tq8_pick(sizes, ARRAY_LEN(sizes));
+		const int in_c = tq8_pick(in_chans, ARRAY_LEN(in_chans)), out_c = tq8_pick(out_chans, ARRAY_LEN(out_chans));
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		int r;
 
 		if (kind < 3) /* pointwise: the input is read in place */
-			r = make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+			r = tq8_make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
 		else if (kind == 3) /* FC: 1x1 input, long K */
-			r = make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+			r = tq8_make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
 		else {
-			const int k = pick(kernels, ARRAY_LEN(kernels));
-			const int kw = tu_randi(0, 3) ? k : pick(kernels, ARRAY_LEN(kernels));
+			const int k = tq8_pick(kernels, ARRAY_LEN(kernels));
+			const int kw = tu_randi(0, 3) ? k : tq8_pick(kernels, ARRAY_LEN(kernels));
 
-			r = make_geom(g, in_h, in_w, in_c, out_c, k, kw, tu_randi(1, 2), tu_randi(1, 2),
-				      tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0], pv[1], ph[0], ph[1], act);
+			r = tq8_make_geom(g, in_h, in_w, in_c, out_c, k, kw, tu_randi(1, 2), tu_randi(1, 2),
+				          tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0], pv[1], ph[0], ph[1], act);
 		}
 		if (r == 0)
 			return;
@@ -762,13 +719,13 @@ static void random_dw_geom(struct fw_conv_geom *g)
 	static const int dw_kernels[] = {3, 3, 3, 5, 7, 1, 2, 9}; /* 9x9: past the SIMD tap limit */
 
 	for (;;) {
-		const int k = pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = pick(dw_chans, ARRAY_LEN(dw_chans));
+		const int k = tq8_pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = tq8_pick(dw_chans, ARRAY_LEN(dw_chans));
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int d = tu_randi(0, 4) ? 1 : 2;
 
-		if (make_geom(g, pick(sizes, ARRAY_LEN(sizes)), pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
-			      tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
+		if (tq8_make_geom(g, tq8_pick(sizes, ARRAY_LEN(sizes)), tq8_pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
+			          tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
 			return;
 	}
 }
@@ -837,8 +794,8 @@ static void test_dwconv3x3_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct qlayer q;
 
-		if (make_geom(&g, pick(hw, ARRAY_LEN(hw)), pick(hw, ARRAY_LEN(hw)), c, c, 3, 3, tu_randi(1, 2),
-			      tu_randi(1, 2), 1, 1, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) != 0)
+		if (tq8_make_geom(&g, tq8_pick(hw, ARRAY_LEN(hw)), tq8_pick(hw, ARRAY_LEN(hw)), c, c, 3, 3, tu_randi(1, 2),
+			          tu_randi(1, 2), 1, 1, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) != 0)
 			continue;
 		qlayer_random(&q, &g, 1);
 		qlayer_check(k, &q);
@@ -852,9 +809,9 @@ static void test_dwconv3x3_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct qlayer q;
 
-		assert_int_equal(make_geom(&g, big[i][0], big[i][1], big[i][2], big[i][2], 3, 3, big[i][3],
-					   big[i][3], 1, 1, big[i][4], 1, big[i][4], 1, FW_ACT_PRELU),
-				 0);
+		assert_int_equal(tq8_make_geom(&g, big[i][0], big[i][1], big[i][2], big[i][2], 3, 3, big[i][3],
+					       big[i][3], 1, 1, big[i][4], 1, big[i][4], 1, FW_ACT_PRELU),
+				     0);
 		qlayer_random(&q, &g, 1);
 		qlayer_check(k, &q);
 		qlayer_free(&q);
@@ -894,10 +851,10 @@ static void test_real_layers_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct qlayer q;
 
-		assert_int_equal(make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
-					   layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
-					   layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
-				 0);
+		assert_int_equal(tq8_make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
+					       layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
+					       layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
+				     0);
 		qlayer_random(&q, &g, layers[i].dw);
 		qlayer_check(k, &q);
 		qlayer_free(&q);
