@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/kernels/q8.h"
+#include "convgeom.h"
 #include "testutil.h"
 
 #define TQ8_GUARD 64 /* bytes of 0xA5 after each output: none may be written */
@@ -62,33 +63,6 @@ static inline void *tq8_aligned(size_t bytes)
 
 	assert_int_equal(posix_memalign(&p, 64, bytes ? bytes : 1), 0);
 	return p;
-}
-
-/* One of the n values at v, at random. */
-static inline int tq8_pick(const int *v, size_t n)
-{
-	return v[tu_randi(0, (int)n - 1)];
-}
-
-/* A conv geometry; out = (in + pads - span) / s + 1, as the converter
- * writes it; -1 if the padded input is smaller than the dilated kernel. */
-static inline int tq8_make_geom(struct fw_conv_geom *g, int in_h, int in_w, int in_c, int out_c, int k_h,
-				int k_w, int s_h, int s_w, int d_h, int d_w, int pad_t, int pad_b, int pad_l,
-				int pad_r, int act)
-{
-	int span_h = (k_h - 1) * d_h + 1, span_w = (k_w - 1) * d_w + 1;
-
-	if (in_h + pad_t + pad_b < span_h || in_w + pad_l + pad_r < span_w)
-		return -1;
-	*g = (struct fw_conv_geom){
-		.in_h = in_h, .in_w = in_w, .in_c = in_c,
-		.out_h = (in_h + pad_t + pad_b - span_h) / s_h + 1,
-		.out_w = (in_w + pad_l + pad_r - span_w) / s_w + 1,
-		.out_c = out_c,
-		.k_h = k_h, .k_w = k_w, .stride_h = s_h, .stride_w = s_w, .dil_h = d_h, .dil_w = d_w,
-		.pad_t = pad_t, .pad_l = pad_l, .act = act,
-	};
-	return 0;
 }
 
 /* A geometry in words, for failure messages. */

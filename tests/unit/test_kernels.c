@@ -24,6 +24,7 @@
 
 #include "core/kernels/kernels.h"
 #include "core/model_format.h"
+#include "convgeom.h"
 #include "testutil.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -75,28 +76,6 @@ static void assert_floats(const float *got, const float *want, size_t n, float t
 	for (size_t i = 0; i < n; i++)
 		if (!(fabsf(got[i] - want[i]) <= tol))
 			fail_msg("%s[%zu] = %.9g, want %.9g", what, i, (double)got[i], (double)want[i]);
-}
-
-/* Geometry from input size, kernel, stride, dilation and explicit pads
- * (before/after) the way the converter writes it: out = (in + pads - span) / s + 1.
- * Returns 0, or -1 if the padded input is smaller than the dilated kernel. */
-static int make_geom(struct fw_conv_geom *g, int in_h, int in_w, int in_c, int out_c, int k_h,
-		     int k_w, int s_h, int s_w, int d_h, int d_w, int pad_t, int pad_b, int pad_l,
-		     int pad_r, int act)
-{
-	int span_h = (k_h - 1) * d_h + 1, span_w = (k_w - 1) * d_w + 1;
-
-	if (in_h + pad_t + pad_b < span_h || in_w + pad_l + pad_r < span_w)
-		return -1;
-	*g = (struct fw_conv_geom){
-		.in_h = in_h, .in_w = in_w, .in_c = in_c,
-		.out_h = (in_h + pad_t + pad_b - span_h) / s_h + 1,
-		.out_w = (in_w + pad_l + pad_r - span_w) / s_w + 1,
-		.out_c = out_c,
-		.k_h = k_h, .k_w = k_w, .stride_h = s_h, .stride_w = s_w, .dil_h = d_h, .dil_w = d_w,
-		.pad_t = pad_t, .pad_l = pad_l, .act = act,
-	};
-	return 0;
 }
 
 static void describe(char *buf, size_t n, const char *op, const struct fw_conv_geom *g)
@@ -161,8 +140,6 @@ static const int odd_sizes[] = {1, 3, 7, 13};
 static const int odd_chans[] = {1, 3, 5, 17, 33};
 static const int pads[][2] = {{0, 0}, {0, 1}, {1, 1}, {1, 2}};
 
-static int pick(const int *v, size_t n) { return v[tu_randi(0, (int)n - 1)]; }
-
 /* ---- reference, by hand ----------------------------------------------- */
 
 /* 4x4 ramp 0..15, one channel. */
@@ -194,7 +171,7 @@ static void test_conv_ref_ramp_same(void **state)
 	ramp4(in);
 	for (int i = 0; i < 9; i++)
 		w[i] = 1.0f;
-	assert_int_equal(make_geom(&g, 4, 4, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 4, 4, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
 	assert_int_equal(g.out_h, 4);
 	fw_conv2d_f32_ref(&g, in, w, NULL, NULL, out);
 	assert_floats(out, want, 16, 0.0f, "conv same");
@@ -213,7 +190,7 @@ static void test_conv_ref_ramp_stride2_asymmetric(void **state)
 	ramp4(in);
 	for (int i = 0; i < 9; i++)
 		w[i] = 1.0f;
-	assert_int_equal(make_geom(&g, 4, 4, 1, 1, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 4, 4, 1, 1, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, FW_ACT_NONE), 0);
 	assert_int_equal(g.out_h, 2);
 	assert_int_equal(g.out_w, 2);
 	fw_conv2d_f32_ref(&g, in, w, NULL, NULL, out);
@@ -233,7 +210,7 @@ static void test_conv_ref_weighted_dilated(void **state)
 		in[i] = (float)i;
 	for (int i = 0; i < 9; i++)
 		w[i] = (float)(i + 1);
-	assert_int_equal(make_geom(&g, 5, 5, 1, 1, 3, 3, 1, 1, 2, 2, 0, 0, 0, 0, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 5, 5, 1, 1, 3, 3, 1, 1, 2, 2, 0, 0, 0, 0, FW_ACT_NONE), 0);
 	assert_int_equal(g.out_h, 1);
 	fw_conv2d_f32_ref(&g, in, w, NULL, NULL, out);
 	assert_floats(out, (const float[]){732}, 1, 0.0f, "conv dilated");
@@ -251,7 +228,7 @@ static void test_conv_ref_channels_bias_prelu(void **state)
 	const float slope[3] = {0.1f, -2, 0.5f};
 	float out[3], got[3];
 
-	assert_int_equal(make_geom(&g, 1, 1, 2, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
+	assert_int_equal(tu_make_geom(&g, 1, 1, 2, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
 	fw_conv2d_f32_ref(&g, in, w, bias, slope, out);
 	assert_floats(out, (const float[]){11.5f, 4, -1.5f}, 3, 0.0f, "conv prelu");
 	g.act = FW_ACT_RELU;
@@ -274,7 +251,7 @@ static void test_conv_ref_multi_channel_taps(void **state)
 	const float w[8] = {1, 0, 0, 1, 0, 1, 1, 0};
 	float out[1];
 
-	assert_int_equal(make_geom(&g, 2, 2, 2, 1, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 2, 2, 2, 1, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
 	fw_conv2d_f32_ref(&g, in, w, NULL, NULL, out);
 	assert_floats(out, (const float[]){55}, 1, 0.0f, "conv OHWI");
 }
@@ -299,7 +276,7 @@ static void test_dwconv_ref_by_hand(void **state)
 	for (int t = 0; t < 9; t++)
 		w[2 * t] = 1.0f;
 	w[2 * 4 + 1] = 2.0f; /* centre tap (1,1) of channel 1 */
-	assert_int_equal(make_geom(&g, 4, 4, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 4, 4, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
 	fw_dwconv2d_f32_ref(&g, in, w, bias, NULL, out);
 	assert_floats(out, want, 32, 0.0f, "dwconv ref");
 	fw_dwconv2d_f32_fast(&g, in, w, bias, NULL, out);
@@ -361,7 +338,7 @@ static void test_maxpool_padding_never_wins(void **state)
 	float out[4];
 	struct fw_conv_geom g;
 
-	assert_int_equal(make_geom(&g, 2, 2, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 2, 2, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
 	fw_maxpool_f32(&g, in, out);
 	assert_floats(out, (const float[]){-2, -2, -2, -2}, 4, 0.0f, "maxpool");
 
@@ -374,7 +351,7 @@ static void test_maxpool_padding_never_wins(void **state)
 		in2[2 * i] = -(float)(i + 1);
 		in2[2 * i + 1] = (float)(i + 1);
 	}
-	assert_int_equal(make_geom(&g, 4, 4, 2, 2, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 4, 4, 2, 2, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, FW_ACT_NONE), 0);
 	assert_int_equal(g.out_h, 2);
 	assert_int_equal(g.out_w, 2);
 	fw_maxpool_f32(&g, in2, out2);
@@ -574,9 +551,9 @@ static void test_conv_gemm_vs_ref_random(void **state)
 						int k = kernels[ki], tries = 0;
 
 						/* draw sizes until the dilated kernel fits the padded input */
-						while (make_geom(&g, pick(odd_sizes, 4), pick(odd_sizes, 4),
-								 pick(odd_chans, 5), pick(odd_chans, 5), k, k, s, s, d,
-								 d, pv[0], pv[1], ph[0], ph[1], act) != 0 && ++tries < 50)
+						while (tu_make_geom(&g, tu_pick(odd_sizes, 4), tu_pick(odd_sizes, 4),
+								    tu_pick(odd_chans, 5), tu_pick(odd_chans, 5), k, k, s, s, d,
+								    d, pv[0], pv[1], ph[0], ph[1], act) != 0 && ++tries < 50)
 							;
 						if (tries == 50)
 							continue;
@@ -619,8 +596,8 @@ static void test_conv_gemm_vs_ref_special(void **state)
 		const int *v = shapes[i];
 		struct fw_conv_geom g;
 
-		assert_int_equal(make_geom(&g, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[8],
-					   v[9], v[10], v[11], v[12], v[13]),
+		assert_int_equal(tu_make_geom(&g, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[8],
+					      v[9], v[10], v[11], v[12], v[13]),
 				 0);
 		conv_case(&g, 1);
 	}
@@ -628,7 +605,7 @@ static void test_conv_gemm_vs_ref_special(void **state)
 	{
 		struct fw_conv_geom g;
 
-		make_geom(&g, 13, 7, 17, 33, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE);
+		tu_make_geom(&g, 13, 7, 17, 33, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE);
 		assert_int_equal(fw_conv2d_f32_scratch(&g), 0);
 	}
 }
@@ -651,11 +628,11 @@ static void test_dwconv_fast_vs_ref_random(void **state)
 						for (int rep = 0; rep < 2; rep++) {
 							struct fw_conv_geom g;
 							const int *pv = pads[p], *ph = pads[tu_randi(0, 3)];
-							int k = kernels[ki], c = pick(chans, ARRAY_LEN(chans)), tries = 0;
+							int k = kernels[ki], c = tu_pick(chans, ARRAY_LEN(chans)), tries = 0;
 
-							while (make_geom(&g, pick(odd_sizes, 4), pick(odd_sizes, 4), c, c,
-									 k, k, s, s, d, d, pv[0], pv[1], ph[0], ph[1],
-									 act) != 0 &&
+							while (tu_make_geom(&g, tu_pick(odd_sizes, 4), tu_pick(odd_sizes, 4), c, c,
+									    k, k, s, s, d, d, pv[0], pv[1], ph[0], ph[1],
+									    act) != 0 &&
 							       ++tries < 50)
 								;
 							if (tries == 50)
@@ -694,8 +671,8 @@ static void test_dwconv_fast_vs_ref_special(void **state)
 		const int *v = shapes[i];
 		struct fw_conv_geom g;
 
-		assert_int_equal(make_geom(&g, v[0], v[1], v[2], v[2], v[3], v[4], v[5], v[5], v[6], v[6], v[7],
-					   v[8], v[9], v[10], v[11]),
+		assert_int_equal(tu_make_geom(&g, v[0], v[1], v[2], v[2], v[3], v[4], v[5], v[5], v[6], v[6], v[7],
+					      v[8], v[9], v[10], v[11]),
 				 0);
 		dwconv_case(&g, 1);
 	}
@@ -751,7 +728,7 @@ static void test_maxpool_vs_golden_onet_pool1(void **state)
 	float *in = tu_read_f32(pin, 46 * 46 * 32), *want = tu_read_f32(pout, 23 * 23 * 32);
 	float *out = nan_buf(23 * 23 * 32);
 
-	assert_int_equal(make_geom(&g, 46, 46, 32, 32, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 46, 46, 32, 32, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, FW_ACT_NONE), 0);
 	assert_int_equal(g.out_h, 23);
 	fw_maxpool_f32(&g, in, out);
 	assert_memory_equal(out, want, 23 * 23 * 32 * sizeof(float));

@@ -175,7 +175,7 @@ static void conv_1x1_by_hand(const struct fw_q8_kernels *k, const int32_t *bias,
 	float *out = out_buf((size_t)n);
 
 	assert_true(n <= 8);
-	assert_int_equal(tq8_make_geom(&l.g, 1, 1, dw ? n : 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
+	assert_int_equal(tu_make_geom(&l.g, 1, 1, dw ? n : 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
 	for (int i = 0; i < 8; i++)
 		in[i] = 1, w[i] = 1;
 	layer_run(k, &l, out, NULL);
@@ -215,8 +215,8 @@ static void test_ref_f32_is_u8_before_rounding(void **state)
 		const int dw = i % 2;
 		const int c = tu_randi(1, 40);
 
-		assert_int_equal(tq8_make_geom(&g, tu_randi(1, 9), tu_randi(1, 9), c, dw ? c : tu_randi(1, 40), 3, 3,
-					       tu_randi(1, 2), 1, 1, 1, 1, 1, 1, 1, i % 3),
+		assert_int_equal(tu_make_geom(&g, tu_randi(1, 9), tu_randi(1, 9), c, dw ? c : tu_randi(1, 40), 3, 3,
+					      tu_randi(1, 2), 1, 1, 1, 1, 1, 1, 1, i % 3),
 				     0);
 		layer_random(&l, &g, dw);
 		/* a u8 output scale that keeps most values inside 0..255 */
@@ -258,22 +258,22 @@ static void random_conv_geom(struct fw_conv_geom *g)
 {
 	for (;;) {
 		const int kind = tu_randi(0, 9), act = tu_randi(0, 2);
-		const int in_h = tq8_pick(sizes, ARRAY_LEN(sizes)), in_w = tq8_pick(sizes, ARRAY_LEN(sizes));
-		const int in_c = tq8_pick(in_chans, ARRAY_LEN(in_chans)), out_c = tq8_pick(out_chans, ARRAY_LEN(out_chans));
+		const int in_h = tu_pick(sizes, ARRAY_LEN(sizes)), in_w = tu_pick(sizes, ARRAY_LEN(sizes));
+		const int in_c = tu_pick(in_chans, ARRAY_LEN(in_chans)), out_c = tu_pick(out_chans, ARRAY_LEN(out_chans));
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		int r;
 
 		if (kind < 4) /* pointwise: the heads */
-			r = tq8_make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+			r = tu_make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
 		else if (kind == 4) /* FC */
-			r = tq8_make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+			r = tu_make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
 		else {
-			const int k = tq8_pick(kernels, ARRAY_LEN(kernels));
-			const int kw = tu_randi(0, 3) ? k : tq8_pick(kernels, ARRAY_LEN(kernels));
+			const int k = tu_pick(kernels, ARRAY_LEN(kernels));
+			const int kw = tu_randi(0, 3) ? k : tu_pick(kernels, ARRAY_LEN(kernels));
 
-			r = tq8_make_geom(g, in_h, in_w, in_c, out_c, k, kw, tu_randi(1, 2), tu_randi(1, 2),
-					  tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0], pv[1], ph[0], ph[1], act);
+			r = tu_make_geom(g, in_h, in_w, in_c, out_c, k, kw, tu_randi(1, 2), tu_randi(1, 2),
+					 tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0], pv[1], ph[0], ph[1], act);
 		}
 		if (r == 0)
 			return;
@@ -286,31 +286,36 @@ static void random_dw_geom(struct fw_conv_geom *g)
 	static const int dw_kernels[] = {3, 5, 5, 7, 1, 2, 9}; /* 9x9: past the SIMD tap limit */
 
 	for (;;) {
-		const int k = tq8_pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = tq8_pick(dw_chans, ARRAY_LEN(dw_chans));
+		const int k = tu_pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = tu_pick(dw_chans, ARRAY_LEN(dw_chans));
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int d = tu_randi(0, 4) ? 1 : 2;
 
-		if (tq8_make_geom(g, tq8_pick(sizes, ARRAY_LEN(sizes)), tq8_pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
-			          tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
+		if (tu_make_geom(g, tu_pick(sizes, ARRAY_LEN(sizes)), tu_pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
+				 tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
 			return;
 	}
 }
 
 enum { N_RANDOM = 300 };
 
-static void test_conv_f32_vs_ref_random(void **state)
+/* N_RANDOM random layers of one kind against the reference; a fair share
+ * of the outputs must be negative (the activations are exercised). */
+static void random_cases(void **state, unsigned seed, int dw)
 {
 	const struct fw_q8_kernels *k = tq8_tier(state);
 	size_t neg = 0, total = 0;
 
-	tu_srand(2468);
+	tu_srand(seed);
 	for (int i = 0; i < N_RANDOM; i++) {
 		struct fw_conv_geom g;
 		struct layer l;
 
-		random_conv_geom(&g);
-		layer_random(&l, &g, 0);
+		if (dw)
+			random_dw_geom(&g);
+		else
+			random_conv_geom(&g);
+		layer_random(&l, &g, dw);
 		neg += layer_check(k, &l);
 		total += l.n_out;
 		layer_free(&l);
@@ -319,24 +324,14 @@ static void test_conv_f32_vs_ref_random(void **state)
 	assert_true(neg > total / 20 && neg < total - total / 20);
 }
 
+static void test_conv_f32_vs_ref_random(void **state)
+{
+	random_cases(state, 2468, 0);
+}
+
 static void test_dwconv_f32_vs_ref_random(void **state)
 {
-	const struct fw_q8_kernels *k = tq8_tier(state);
-	size_t neg = 0, total = 0;
-
-	tu_srand(1357);
-	for (int i = 0; i < N_RANDOM; i++) {
-		struct fw_conv_geom g;
-		struct layer l;
-
-		random_dw_geom(&g);
-		layer_random(&l, &g, 1);
-		neg += layer_check(k, &l);
-		total += l.n_out;
-		layer_free(&l);
-	}
-	print_message("[   INFO   ] %s: %zu of %zu outputs negative\n", k->name, neg, total);
-	assert_true(neg > total / 20 && neg < total - total / 20);
+	random_cases(state, 1357, 1);
 }
 
 /* The layers that run with float outputs in the committed models. */
@@ -363,9 +358,9 @@ static void test_real_f32_layers_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct layer l;
 
-		assert_int_equal(tq8_make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
-					       layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
-					       layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
+		assert_int_equal(tu_make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
+					      layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
+					      layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
 				     0);
 		layer_random(&l, &g, layers[i].dw);
 		layer_check(k, &l);

@@ -179,7 +179,7 @@ static void conv_1x1_by_hand(const struct fw_q8_kernels *k, const int32_t *bias,
 			   .n_out = (size_t)n, .rq = rq};
 
 	assert_true(n <= 64);
-	assert_int_equal(tq8_make_geom(&g, 1, 1, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
+	assert_int_equal(tu_make_geom(&g, 1, 1, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act), 0);
 	q.g = g;
 	for (int i = 0; i < n; i++)
 		w[i] = 1;
@@ -251,7 +251,7 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 		struct qlayer q = {.dw = 0, .in = in, .zero_in = 0, .w = w, .bias = (int32_t *)bias + c0,
 				   .n_out = (size_t)HW * HW * (size_t)n, .rq = rq};
 
-		assert_int_equal(tq8_make_geom(&g, HW, HW, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
+		assert_int_equal(tu_make_geom(&g, HW, HW, 1, n, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_PRELU), 0);
 		q.g = g;
 		memset(out, 0xA5, sizeof out);
 		qlayer_run(k, &q, out);
@@ -279,7 +279,7 @@ static void test_conv_large_v_in_a_large_layer(void **state)
 			db[ch] = bias[ch % C], ds[ch] = scale[ch % C], dsl[ch] = slope[ch % C];
 		memset(dw, 0, sizeof dw);
 		memset(din, 200, sizeof din);
-		assert_int_equal(tq8_make_geom(&g, HW, HW, c, c, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_PRELU), 0);
+		assert_int_equal(tu_make_geom(&g, HW, HW, c, c, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_PRELU), 0);
 		dq.g = g;
 		memset(dout, 0xA5, sizeof dout);
 		qlayer_run(k, &dq, dout);
@@ -324,7 +324,7 @@ static void test_conv_accumulator_by_hand(void **state)
 	struct qlayer q = {.in = in, .w = w, .bias = bias, .n_out = 2,
 			   .rq = {.scale = scale, .zero_out = 10, .act = FW_ACT_NONE}};
 
-	assert_int_equal(tq8_make_geom(&g, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
 	q.g = g;
 	memset(out, 0xA5, sizeof out);
 	qlayer_run(k, &q, out);
@@ -332,7 +332,7 @@ static void test_conv_accumulator_by_hand(void **state)
 	assert_int_equal(out[1], 0);
 	assert_int_equal(out[2], 0xA5);
 
-	assert_int_equal(tq8_make_geom(&g, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FW_ACT_NONE), 0);
 	q = (struct qlayer){.g = g, .in = in2, .w = w2, .n_out = 1,
 			    .rq = {.scale = scale2, .zero_out = 10, .act = FW_ACT_NONE}};
 	qlayer_run(k, &q, out);
@@ -354,7 +354,7 @@ static void test_conv_padding_reads_zero_in(void **state)
 
 	for (int i = 0; i < 9; i++)
 		w[i] = 1, w[9 + i] = 2;
-	assert_int_equal(tq8_make_geom(&g, 2, 2, 1, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 2, 2, 1, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
 	q.g = g;
 	memset(out, 0xA5, sizeof out);
 	qlayer_run(k, &q, out);
@@ -391,7 +391,7 @@ static void test_dwconv_by_hand(void **state)
 		in[2 * i] = (uint8_t)(i + 1), in[2 * i + 1] = 10;
 		w[2 * i] = 1, w[2 * i + 1] = (int8_t)(i == 4 ? 2 : -1);
 	}
-	assert_int_equal(tq8_make_geom(&g, 3, 3, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
+	assert_int_equal(tu_make_geom(&g, 3, 3, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, FW_ACT_NONE), 0);
 	assert_int_equal(g.out_h, 2);
 	q.g = g;
 	memset(out, 0xA5, sizeof out);
@@ -616,8 +616,8 @@ static void folding_case(int dw, int act)
 	struct fw_conv_geom g;
 	const int c = tu_randi(1, 9), oc = dw ? c : tu_randi(1, 9);
 
-	assert_int_equal(tq8_make_geom(&g, tu_randi(2, 9), tu_randi(2, 9), c, oc, 3, 3, tu_randi(1, 2),
-				       tu_randi(1, 2), 1, 1, 1, tu_randi(0, 1), tu_randi(0, 1), 1, act), 0);
+	assert_int_equal(tu_make_geom(&g, tu_randi(2, 9), tu_randi(2, 9), c, oc, 3, 3, tu_randi(1, 2),
+				      tu_randi(1, 2), 1, 1, 1, tu_randi(0, 1), tu_randi(0, 1), 1, act), 0);
 	const size_t taps = 9, k = dw ? taps : taps * (size_t)c;
 	const size_t n_in = (size_t)g.in_h * g.in_w * c, n_out = (size_t)g.out_h * g.out_w * oc;
 	const size_t n_w = dw ? taps * (size_t)c : (size_t)oc * k;
@@ -691,22 +691,22 @@ static void random_conv_geom(struct fw_conv_geom *g)
 {
 	for (;;) {
 		const int kind = tu_randi(0, 9), act = tu_randi(0, 2);
-		const int in_h = tq8_pick(sizes, ARRAY_LEN(sizes)), in_w = tq8_pick(sizes, ARRAY_LEN(sizes));
-		const int in_c = tq8_pick(in_chans, ARRAY_LEN(in_chans)), out_c = tq8_pick(out_chans, ARRAY_LEN(out_chans));
+		const int in_h = tu_pick(sizes, ARRAY_LEN(sizes)), in_w = tu_pick(sizes, ARRAY_LEN(sizes));
+		const int in_c = tu_pick(in_chans, ARRAY_LEN(in_chans)), out_c = tu_pick(out_chans, ARRAY_LEN(out_chans));
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		int r;
 
 		if (kind < 3) /* pointwise: the input is read in place */
-			r = tq8_make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+			r = tu_make_geom(g, in_h, in_w, in_c, out_c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
 		else if (kind == 3) /* FC: 1x1 input, long K */
-			r = tq8_make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
+			r = tu_make_geom(g, 1, 1, tu_randi(1, 600), tu_randi(1, 200), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, act);
 		else {
-			const int k = tq8_pick(kernels, ARRAY_LEN(kernels));
-			const int kw = tu_randi(0, 3) ? k : tq8_pick(kernels, ARRAY_LEN(kernels));
+			const int k = tu_pick(kernels, ARRAY_LEN(kernels));
+			const int kw = tu_randi(0, 3) ? k : tu_pick(kernels, ARRAY_LEN(kernels));
 
-			r = tq8_make_geom(g, in_h, in_w, in_c, out_c, k, kw, tu_randi(1, 2), tu_randi(1, 2),
-				          tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0], pv[1], ph[0], ph[1], act);
+			r = tu_make_geom(g, in_h, in_w, in_c, out_c, k, kw, tu_randi(1, 2), tu_randi(1, 2),
+					 tu_randi(0, 3) ? 1 : 2, tu_randi(0, 3) ? 1 : 2, pv[0], pv[1], ph[0], ph[1], act);
 		}
 		if (r == 0)
 			return;
@@ -719,13 +719,13 @@ static void random_dw_geom(struct fw_conv_geom *g)
 	static const int dw_kernels[] = {3, 3, 3, 5, 7, 1, 2, 9}; /* 9x9: past the SIMD tap limit */
 
 	for (;;) {
-		const int k = tq8_pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = tq8_pick(dw_chans, ARRAY_LEN(dw_chans));
+		const int k = tu_pick(dw_kernels, ARRAY_LEN(dw_kernels)), c = tu_pick(dw_chans, ARRAY_LEN(dw_chans));
 		const int *pv = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int *ph = pads[tu_randi(0, (int)ARRAY_LEN(pads) - 1)];
 		const int d = tu_randi(0, 4) ? 1 : 2;
 
-		if (tq8_make_geom(g, tq8_pick(sizes, ARRAY_LEN(sizes)), tq8_pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
-			          tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
+		if (tu_make_geom(g, tu_pick(sizes, ARRAY_LEN(sizes)), tu_pick(sizes, ARRAY_LEN(sizes)), c, c, k, k,
+				 tu_randi(1, 2), tu_randi(1, 2), d, d, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) == 0)
 			return;
 	}
 }
@@ -794,8 +794,8 @@ static void test_dwconv3x3_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct qlayer q;
 
-		if (tq8_make_geom(&g, tq8_pick(hw, ARRAY_LEN(hw)), tq8_pick(hw, ARRAY_LEN(hw)), c, c, 3, 3, tu_randi(1, 2),
-			          tu_randi(1, 2), 1, 1, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) != 0)
+		if (tu_make_geom(&g, tu_pick(hw, ARRAY_LEN(hw)), tu_pick(hw, ARRAY_LEN(hw)), c, c, 3, 3, tu_randi(1, 2),
+				 tu_randi(1, 2), 1, 1, pv[0], pv[1], ph[0], ph[1], tu_randi(0, 2)) != 0)
 			continue;
 		qlayer_random(&q, &g, 1);
 		qlayer_check(k, &q);
@@ -809,8 +809,8 @@ static void test_dwconv3x3_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct qlayer q;
 
-		assert_int_equal(tq8_make_geom(&g, big[i][0], big[i][1], big[i][2], big[i][2], 3, 3, big[i][3],
-					       big[i][3], 1, 1, big[i][4], 1, big[i][4], 1, FW_ACT_PRELU),
+		assert_int_equal(tu_make_geom(&g, big[i][0], big[i][1], big[i][2], big[i][2], 3, 3, big[i][3],
+					      big[i][3], 1, 1, big[i][4], 1, big[i][4], 1, FW_ACT_PRELU),
 				     0);
 		qlayer_random(&q, &g, 1);
 		qlayer_check(k, &q);
@@ -851,9 +851,9 @@ static void test_real_layers_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct qlayer q;
 
-		assert_int_equal(tq8_make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
-					       layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
-					       layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
+		assert_int_equal(tu_make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
+					      layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
+					      layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
 				     0);
 		qlayer_random(&q, &g, layers[i].dw);
 		qlayer_check(k, &q);
