@@ -50,6 +50,7 @@ enum fw_isa {
 	FW_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL + VNNI (vpdpbusd) */
 	FW_ISA_NEON = 3,     /* aarch64 Advanced SIMD */
 	FW_ISA_NEON_DOT = 4, /* aarch64 + dot product (sdot/udot/usdot as available) */
+	FW_ISA_AMX = 5,      /* FW_ISA_AVX512 with the convs' GEMM on AMX-INT8 tiles */
 	FW_ISA_COUNT
 };
 
@@ -125,7 +126,7 @@ struct fw_q8_resize_row {
 
 struct fw_q8_kernels {
 	enum fw_isa isa;
-	const char *name;     /* "ref", "avx2", "avx512", "neon", "neondot" */
+	const char *name;     /* "ref", "avx2", "avx512", "amx", "neon", "neondot" */
 
 	/* conv2d (and FC as a 1x1 conv on a 1x1xI input): weights OHWI s8. */
 	size_t (*conv_packed_size)(const struct fw_conv_geom *g);
@@ -173,7 +174,7 @@ struct fw_q8_kernels {
 /* The table for an ISA, or NULL if this build/CPU cannot run it. */
 const struct fw_q8_kernels *fw_q8_kernels_for(enum fw_isa isa);
 
-/* The best ISA this CPU runs, unless FACEWATCH_ISA=ref|avx2|avx512|neon|neondot
+/* The best ISA this CPU runs, unless FACEWATCH_ISA=ref|avx2|avx512|amx|neon|neondot
  * forces one (an ISA the CPU lacks is refused with a logged message and the
  * best available is used). Decided once; thread-safe. */
 enum fw_isa fw_isa_active(void);

@@ -93,7 +93,7 @@
 #include <string.h>
 
 /* Looked up by name in q8_dispatch.c; no header declares the tables. */
-extern const struct fw_q8_kernels fw_q8_avx512_kernels;
+extern const struct fw_q8_kernels fw_q8_avx512_kernels, fw_q8_amx_kernels;
 /* depthwise kernels with more than DW_MAX_TAPS taps (none in our models) */
 extern const struct fw_q8_kernels fw_q8_ref_kernels;
 
@@ -104,6 +104,7 @@ enum {
 	MR_MAX = 12,
 	DW_MAX_TAPS = 64,  /* 8x8; larger depthwise kernels go to the reference */
 	DWT_MIN_C = 33,    /* 3x3 depthwise with at least this many channels: dwt_all (17..32: dwt32_all) */
+	AMX_MIN_GROUPS = 16, /* amx table: the tile multiply for segments of at least 16 groups (64 bytes) */
 };
 
 static const int mr_for_nv[5] = {0, 12, 12, 8, 6};
@@ -461,12 +462,188 @@ static const tile_fn tiles[2][5][MR_MAX + 1] = {
 	},
 };
 
+/* ---- conv: AMX ------------------------------------------------------------
+ *
+ * The amx table (fw_q8_amx_kernels) runs the same GEMM with Intel AMX's
+ * tile multiply for blocks of 16 pixel rows; the rest (fewer than 16 rows
+ * left, depthwise, the elementwise ops) is this file's AVX-512 code. TDPBUSD
+ * is vpdpbusd's u8 x s8 -> int32 dot product on a 16 x 64-byte A tile and a
+ * 16 x 64-byte B tile, wrapping like it, so the accumulators (and so every
+ * output byte) are those of the tiles above.
+ *
+ * The packed weights need no second layout: for vector v of a channel block,
+ * group g's 16 lanes x 4 bytes are one 64-byte row at w + g*nv*64 + v*64,
+ * so 16 consecutive groups are a B tile with a row stride of nv*64. The A
+ * tile is 16 pixels x 64 bytes (16 groups of one segment) at the same
+ * addresses the vector tiles read, rows lda apart; a segment's last
+ * rs/4 % 16 groups use a second, narrower pair of tiles, so nothing is read
+ * past rs, as above. Registers: tmm0-3 the C tiles of vectors 0-3, tmm4/5
+ * A/B for full chunks of 16 groups, tmm6/7 A/B for the remainder. The C
+ * tiles start at 0 and the bias is added in the epilogue (the same int32
+ * sum modulo 2^32), which reads them back from 4 KiB of stack. */
+
+struct amx_config {
+	uint8_t palette, start_row, reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+};
+
+/* Load the tile shapes for segments of gps groups (ldtilecfg). */
+static void amx_configure(size_t gps)
+{
+	struct amx_config c __attribute__((aligned(64)));
+	const size_t rem = gps % 16;
+
+	memset(&c, 0, sizeof c);
+	c.palette = 1;
+	for (int i = 0; i < 6; i++) {
+		c.rows[i] = 16;
+		c.colsb[i] = 64;
+	}
+	if (rem) {
+		c.rows[6] = 16;
+		c.colsb[6] = (uint16_t)(rem * 4);
+		c.rows[7] = (uint8_t)rem;
+		c.colsb[7] = 64;
+	}
+	_tile_loadconfig(&c);
+}
+
+/* 16 rows x nv vectors of a channel block: the int32 products (no bias)
+ * into c[v][row][lane]. */
+static void amx_macs(const struct tile *t, int nv, int32_t *c)
+{
+	const size_t full = t->gps / 16, rem = t->gps % 16, wrow = (size_t)64 * (size_t)nv;
+	const uint8_t *w = t->w;
+
+	_tile_zero(0);
+	if (nv > 1)
+		_tile_zero(1);
+	if (nv > 2)
+		_tile_zero(2);
+	if (nv > 3)
+		_tile_zero(3);
+	for (size_t s = 0; s < t->nseg; s++) {
+		const uint8_t *a = t->a + (ptrdiff_t)s * t->seg;
+
+		for (size_t ch = 0; ch < full; ch++, a += 64, w += 16 * wrow) {
+			_tile_loadd(4, a, t->lda);
+			_tile_loadd(5, w, wrow);
+			_tile_dpbusd(0, 4, 5);
+			if (nv > 1) {
+				_tile_loadd(5, w + 64, wrow);
+				_tile_dpbusd(1, 4, 5);
+			}
+			if (nv > 2) {
+				_tile_loadd(5, w + 128, wrow);
+				_tile_dpbusd(2, 4, 5);
+			}
+			if (nv > 3) {
+				_tile_loadd(5, w + 192, wrow);
+				_tile_dpbusd(3, 4, 5);
+			}
+		}
+		if (rem) {
+			_tile_loadd(6, a, t->lda);
+			_tile_loadd(7, w, wrow);
+			_tile_dpbusd(0, 6, 7);
+			if (nv > 1) {
+				_tile_loadd(7, w + 64, wrow);
+				_tile_dpbusd(1, 6, 7);
+			}
+			if (nv > 2) {
+				_tile_loadd(7, w + 128, wrow);
+				_tile_dpbusd(2, 6, 7);
+			}
+			if (nv > 3) {
+				_tile_loadd(7, w + 192, wrow);
+				_tile_dpbusd(3, 6, 7);
+			}
+			w += rem * wrow;
+		}
+	}
+	_tile_stored(0, c, 64);
+	if (nv > 1)
+		_tile_stored(1, c + 256, 64);
+	if (nv > 2)
+		_tile_stored(2, c + 512, 64);
+	if (nv > 3)
+		_tile_stored(3, c + 768, 64);
+}
+
+/* The tiles' epilogue (gemm_tile's, the same instructions per vector) on
+ * 16 rows of products from amx_macs. */
+FW_INLINE void amx_epilogue(const int NV, const int F32, const struct tile *t, const int32_t *c)
+{
+	const __m512i zo = _mm512_set1_epi16((short)t->zero_out), zero = _mm512_setzero_si512();
+	const int n = t->n;
+	const __mmask64 m64 = n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
+	const __m512i b0 = tile_bias(t, 0, NV), b1 = tile_bias(t, 1, NV);
+	const __m512i b2 = tile_bias(t, 2, NV), b3 = tile_bias(t, 3, NV);
+	__m512 sc[4], sl[4];
+
+	for (int v = 0; v < 4; v++) {
+		sc[v] = NV > v ? _mm512_maskz_loadu_ps(lane_mask(n - 16 * v), t->scale + 16 * v) : _mm512_setzero_ps();
+		sl[v] = NV > v && t->slope ? _mm512_maskz_loadu_ps(lane_mask(n - 16 * v), t->slope + 16 * v)
+					   : _mm512_setzero_ps();
+	}
+#define AMX_ACC(r, v) \
+	_mm512_add_epi32(_mm512_load_si512((const void *)(c + (v) * 256 + (r) * 16)), (v) == 0 ? b0 : (v) == 1 ? b1 : (v) == 2 ? b2 : b3)
+#define AMX_Q(r, v) (NV > (v) ? requant16_core(AMX_ACC(r, v), sc[v], sl[v], t->act, t->clamp) : zero)
+	if (F32) {
+		for (int r = 0; r < 16; r++)
+			for (int v = 0; v < NV; v++)
+				_mm512_mask_storeu_ps((float *)(void *)t->out + (size_t)r * t->ldo + 16 * v,
+						      lane_mask(n - 16 * v), act16(AMX_ACC(r, v), sc[v], sl[v], t->act));
+	} else if (NV == 1) {
+		for (int r = 0; r < 16; r += 4) {
+			const __m512i p = pack4(AMX_Q(r, 0), AMX_Q(r + 1, 0), AMX_Q(r + 2, 0), AMX_Q(r + 3, 0), zo);
+
+			_mm_mask_storeu_epi8(t->out + (size_t)r * t->ldo, (__mmask16)m64, _mm512_castsi512_si128(p));
+			_mm_mask_storeu_epi8(t->out + (size_t)(r + 1) * t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 1));
+			_mm_mask_storeu_epi8(t->out + (size_t)(r + 2) * t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 2));
+			_mm_mask_storeu_epi8(t->out + (size_t)(r + 3) * t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 3));
+		}
+	} else if (NV == 2) {
+		for (int r = 0; r < 16; r += 2) {
+			const __m512i p = pack4(AMX_Q(r, 0), AMX_Q(r, 1), AMX_Q(r + 1, 0), AMX_Q(r + 1, 1), zo);
+
+			_mm256_mask_storeu_epi8(t->out + (size_t)r * t->ldo, (__mmask32)m64, _mm512_castsi512_si256(p));
+			_mm256_mask_storeu_epi8(t->out + (size_t)(r + 1) * t->ldo, (__mmask32)m64,
+						_mm512_extracti64x4_epi64(p, 1));
+		}
+	} else {
+		for (int r = 0; r < 16; r++)
+			_mm512_mask_storeu_epi8(t->out + (size_t)r * t->ldo, m64,
+						pack4(AMX_Q(r, 0), AMX_Q(r, 1), AMX_Q(r, 2), AMX_Q(r, 3), zo));
+	}
+#undef AMX_Q
+#undef AMX_ACC
+}
+
+static void amx_block(const struct tile *t, int nv, int f32)
+{
+	int32_t c[4 * 256] __attribute__((aligned(64)));
+
+	amx_macs(t, nv, c);
+	switch (nv + 4 * f32) {
+	case 1: amx_epilogue(1, 0, t, c); break;
+	case 2: amx_epilogue(2, 0, t, c); break;
+	case 3: amx_epilogue(3, 0, t, c); break;
+	case 4: amx_epilogue(4, 0, t, c); break;
+	case 5: amx_epilogue(1, 1, t, c); break;
+	case 6: amx_epilogue(2, 1, t, c); break;
+	case 7: amx_epilogue(3, 1, t, c); break;
+	default: amx_epilogue(4, 1, t, c); break;
+	}
+}
+
 /* Every channel block of `rows` pixels whose activations are at a (rows lda
  * bytes apart, segments seg bytes apart) and whose outputs start at out
  * (out_c elements apart; f32: floats as bytes, out_at). */
 static void gemm_rows(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *a, size_t lda,
 		      ptrdiff_t seg, int rows, const void *packed, const int32_t *bias_q,
-		      const struct fw_q8_requant *rq, int clamp, uint8_t *out, int f32)
+		      const struct fw_q8_requant *rq, int clamp, uint8_t *out, int f32, int amx)
 {
 	const size_t k4 = l->kp / 4;
 	struct tile t = {
@@ -482,7 +659,14 @@ static void gemm_rows(const struct fw_conv_geom *g, const struct klayout *l, con
 		t.n = g->out_c - oc0 < 64 ? g->out_c - oc0 : 64;
 		const int nv = (t.n + 15) / 16, mr_max = mr_for_nv[nv];
 
-		for (int r0 = 0; r0 < rows; r0 += mr_max) {
+		int r0 = 0;
+
+		for (; amx && rows - r0 >= 16; r0 += 16) {
+			t.a = a + (size_t)r0 * lda;
+			t.out = out_at(out, (size_t)r0 * (size_t)g->out_c + (size_t)oc0, f32);
+			amx_block(&t, nv, f32);
+		}
+		for (; r0 < rows; r0 += mr_max) {
 			const int mr = rows - r0 < mr_max ? rows - r0 : mr_max;
 
 			t.a = a + (size_t)r0 * lda;
@@ -559,7 +743,7 @@ static void im2col_row(const struct fw_conv_geom *g, const struct klayout *l, co
 
 static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, const void *packed,
 			   const int32_t *bias_q, const struct fw_q8_requant *rq, int clamp, uint8_t *out,
-			   int f32, uint8_t *scratch)
+			   int f32, int amx, uint8_t *scratch)
 {
 	const struct klayout l = klayout_of(g);
 	const size_t m = (size_t)g->out_h * (size_t)g->out_w, k = (size_t)g->in_c, kp = l.kp;
@@ -571,7 +755,7 @@ static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, cons
 	/* channel block outer (inside gemm_rows, per row range): its weights
 	 * (<= K*64 bytes) stay in L1 while the pixel rows stream past */
 	if (m_safe > 0)
-		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, clamp, out, f32);
+		gemm_rows(g, &l, in, k, 0, (int)m_safe, packed, bias_q, rq, clamp, out, f32, amx);
 	if (m_safe < m) {
 		const int rest = (int)(m - m_safe); /* < MR_MAX: at most 3 rows */
 
@@ -580,14 +764,15 @@ static void conv_pointwise(const struct fw_conv_geom *g, const uint8_t *in, cons
 			memset(scratch + (size_t)r * kp + k, 0, kp - k);
 		}
 		gemm_rows(g, &l, scratch, kp, 0, rest, packed, bias_q, rq, clamp,
-			  out_at(out, m_safe * (size_t)g->out_c, f32), f32);
+			  out_at(out, m_safe * (size_t)g->out_c, f32), f32, amx);
 	}
 }
 
 /* Pixels [x0, x1) of output row oy through im2col, RB at a time. */
 static void conv_row_im2col(const struct fw_conv_geom *g, const struct klayout *l, const uint8_t *in,
 			    __m512i zin, int oy, int x0, int x1, const void *packed, const int32_t *bias_q,
-			    const struct fw_q8_requant *rq, int clamp, uint8_t *out, int f32, uint8_t *scratch)
+			    const struct fw_q8_requant *rq, int clamp, uint8_t *out, int f32, int amx,
+			    uint8_t *scratch)
 {
 	for (int xb = x0; xb < x1; xb += RB) {
 		const int rows = x1 - xb < RB ? x1 - xb : RB;
@@ -595,13 +780,13 @@ static void conv_row_im2col(const struct fw_conv_geom *g, const struct klayout *
 		for (int r = 0; r < rows; r++)
 			im2col_row(g, l, in, zin, oy, xb + r, scratch + (size_t)r * l->kp);
 		gemm_rows(g, l, scratch, l->kp, (ptrdiff_t)l->rs, rows, packed, bias_q, rq, clamp,
-			  out_at(out, ((size_t)oy * (size_t)g->out_w + (size_t)xb) * (size_t)g->out_c, f32), f32);
+			  out_at(out, ((size_t)oy * (size_t)g->out_w + (size_t)xb) * (size_t)g->out_c, f32), f32, amx);
 	}
 }
 
 static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq, int clamp,
-			 uint8_t *out, int f32, uint8_t *scratch)
+			 uint8_t *out, int f32, int amx, uint8_t *scratch)
 {
 	const struct klayout l = klayout_of(g);
 	const size_t c = (size_t)g->in_c;
@@ -635,15 +820,15 @@ static void conv_general(const struct fw_conv_geom *g, const uint8_t *in, uint8_
 			if (x_hi > x_lo)
 				gemm_rows(g, &l, in + base, (size_t)step, dy, x_hi - x_lo, packed, bias_q, rq, clamp,
 					  out_at(out, ((size_t)oy * (size_t)g->out_w + (size_t)x_lo) * (size_t)g->out_c, f32),
-					  f32);
+					  f32, amx);
 			else
 				x_lo = x_hi = 0;
 		}
 		if (x_hi > x_lo) {
-			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, clamp, out, f32, scratch);
-			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, clamp, out, f32, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, 0, x_lo, packed, bias_q, rq, clamp, out, f32, amx, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, x_hi, g->out_w, packed, bias_q, rq, clamp, out, f32, amx, scratch);
 		} else {
-			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, clamp, out, f32, scratch);
+			conv_row_im2col(g, &l, in, zin, oy, 0, g->out_w, packed, bias_q, rq, clamp, out, f32, amx, scratch);
 		}
 	}
 }
@@ -687,35 +872,63 @@ static int no_clamp_needed(size_t k, int n, const int32_t *bias_q, const struct 
 	return 1;
 }
 
-static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
-			const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
-			uint8_t *out, void *scratch)
+/* Both tables' conv and conv_f32: f32 stores floats (no requantisation,
+ * so clamp is not used); amx runs blocks of 16 rows on the AMX tiles, whose
+ * shapes are loaded for this layer and released at the end (an idle tile
+ * state costs the thread nothing at context switches). */
+static void conv_any(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const void *packed,
+		     const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out, void *scratch,
+		     int f32, int amx)
 {
 	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
 	assert(rq->act != FW_ACT_PRELU || rq->slope);
 	assert(((uintptr_t)packed & 63) == 0);
 	/* a small layer keeps the clamp rather than check its channels */
-	const int clamp = (size_t)g->out_h * (size_t)g->out_w < 64 || !no_clamp_needed(k_of(g), g->out_c, bias_q, rq);
+	const int clamp = f32 || (size_t)g->out_h * (size_t)g->out_w < 64 ||
+			  !no_clamp_needed(k_of(g), g->out_c, bias_q, rq);
 
+	const size_t gps = klayout_of(g).rs / 4;
+
+	/* segments shorter than one 64-byte A tile row leave the tile multiply
+	 * mostly idle, and the products' round trip through memory then costs
+	 * more than it saves (BlazeFace's layers, in_c <= 96 but mostly < 64:
+	 * no faster; MobileFaceNet's 1x1 convs over 64..512 channels: 0.8x) */
+	amx = amx && gps >= AMX_MIN_GROUPS;
+	if (amx)
+		amx_configure(gps);
 	if (is_pointwise(g))
-		conv_pointwise(g, in, packed, bias_q, rq, clamp, out, 0, scratch);
+		conv_pointwise(g, in, packed, bias_q, rq, clamp, out, f32, amx, scratch);
 	else
-		conv_general(g, in, zero_in, packed, bias_q, rq, clamp, out, 0, scratch);
+		conv_general(g, in, zero_in, packed, bias_q, rq, clamp, out, f32, amx, scratch);
+	if (amx)
+		_tile_release();
 }
 
-/* The same GEMM and tiles; their float store replaces the requantisation
- * (so clamp is not used). */
+static void avx512_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
+			uint8_t *out, void *scratch)
+{
+	conv_any(g, in, zero_in, packed, bias_q, rq, out, scratch, 0, 0);
+}
+
 static void avx512_conv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
 			    const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq,
 			    float *out, void *scratch)
 {
-	assert(g->stride_h >= 1 && g->stride_w >= 1 && g->dil_h >= 1 && g->dil_w >= 1);
-	assert(rq->act != FW_ACT_PRELU || rq->slope);
-	assert(((uintptr_t)packed & 63) == 0);
-	if (is_pointwise(g))
-		conv_pointwise(g, in, packed, bias_q, rq, 1, (uint8_t *)out, 1, scratch);
-	else
-		conv_general(g, in, zero_in, packed, bias_q, rq, 1, (uint8_t *)out, 1, scratch);
+	conv_any(g, in, zero_in, packed, bias_q, rq, (uint8_t *)out, scratch, 1, 0);
+}
+
+static void amx_conv(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in, const void *packed,
+		     const int32_t *bias_q, const struct fw_q8_requant *rq, uint8_t *out, void *scratch)
+{
+	conv_any(g, in, zero_in, packed, bias_q, rq, out, scratch, 0, 1);
+}
+
+static void amx_conv_f32(const struct fw_conv_geom *g, const uint8_t *in, uint8_t zero_in,
+			 const void *packed, const int32_t *bias_q, const struct fw_q8_requant *rq, float *out,
+			 void *scratch)
+{
+	conv_any(g, in, zero_in, packed, bias_q, rq, (uint8_t *)out, scratch, 1, 1);
 }
 
 /* ---- depthwise ----------------------------------------------------------- */
@@ -1738,6 +1951,24 @@ const struct fw_q8_kernels fw_q8_avx512_kernels = {
 	.conv = avx512_conv,
 	.dwconv = avx512_dwconv,
 	.conv_f32 = avx512_conv_f32,
+	.dwconv_f32 = avx512_dwconv_f32,
+	.add = avx512_add,
+	.add_cpad = avx512_add_cpad,
+	.resize_row = avx512_resize_row,
+	.quantize = avx512_quantize,
+	.dequantize = avx512_dequantize,
+};
+
+/* AVX-512 with the AMX GEMM (see "conv: AMX"): the same packed weights. */
+const struct fw_q8_kernels fw_q8_amx_kernels = {
+	.isa = FW_ISA_AMX,
+	.name = "amx",
+	.conv_packed_size = avx512_conv_packed_size,
+	.conv_pack = avx512_conv_pack,
+	.conv_scratch = avx512_conv_scratch,
+	.conv = amx_conv,
+	.dwconv = avx512_dwconv,
+	.conv_f32 = amx_conv_f32,
 	.dwconv_f32 = avx512_dwconv_f32,
 	.add = avx512_add,
 	.add_cpad = avx512_add_cpad,

@@ -39,7 +39,7 @@
 #define UNWRITTEN 0x7FA5A5A5u    /* a signalling NaN: never an output */
 
 static const enum fw_isa isa_ref = FW_ISA_REF, isa_avx2 = FW_ISA_AVX2, isa_avx512 = FW_ISA_AVX512,
-			 isa_neon = FW_ISA_NEON, isa_neondot = FW_ISA_NEON_DOT;
+			 isa_neon = FW_ISA_NEON, isa_neondot = FW_ISA_NEON_DOT, isa_amx = FW_ISA_AMX;
 
 /* ---- one layer ----------------------------------------------------------- */
 
@@ -384,10 +384,10 @@ static void test_tables_have_f32(void **state)
 #define PER_TIER(f)                                                                                   \
 	cmocka_unit_test_prestate(f, (void *)&isa_ref), cmocka_unit_test_prestate(f, (void *)&isa_avx2),     \
 		cmocka_unit_test_prestate(f, (void *)&isa_avx512), cmocka_unit_test_prestate(f, (void *)&isa_neon), \
-		cmocka_unit_test_prestate(f, (void *)&isa_neondot)
+		cmocka_unit_test_prestate(f, (void *)&isa_neondot), cmocka_unit_test_prestate(f, (void *)&isa_amx)
 #define PER_FAST_TIER(f)                                                                              \
 	cmocka_unit_test_prestate(f, (void *)&isa_avx2), cmocka_unit_test_prestate(f, (void *)&isa_avx512), \
-		cmocka_unit_test_prestate(f, (void *)&isa_neon), cmocka_unit_test_prestate(f, (void *)&isa_neondot)
+		cmocka_unit_test_prestate(f, (void *)&isa_neon), cmocka_unit_test_prestate(f, (void *)&isa_neondot), cmocka_unit_test_prestate(f, (void *)&isa_amx)
 
 int main(void)
 {

@@ -371,13 +371,13 @@ static void test_fused_model_equals_unfused(void **state)
 }
 
 static const enum fw_isa isa_ref = FW_ISA_REF, isa_avx2 = FW_ISA_AVX2, isa_avx512 = FW_ISA_AVX512,
-			 isa_neon = FW_ISA_NEON, isa_neondot = FW_ISA_NEON_DOT;
+			 isa_neon = FW_ISA_NEON, isa_neondot = FW_ISA_NEON_DOT, isa_amx = FW_ISA_AMX;
 
 #define PER_TIER(f)                                                                                  \
 	cmocka_unit_test_prestate(f, (void *)&isa_ref), cmocka_unit_test_prestate(f, (void *)&isa_avx2), \
 		cmocka_unit_test_prestate(f, (void *)&isa_avx512),                                      \
 		cmocka_unit_test_prestate(f, (void *)&isa_neon),                                        \
-		cmocka_unit_test_prestate(f, (void *)&isa_neondot)
+		cmocka_unit_test_prestate(f, (void *)&isa_neondot), cmocka_unit_test_prestate(f, (void *)&isa_amx)
 
 int main(void)
 {

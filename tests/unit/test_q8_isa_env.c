@@ -31,7 +31,7 @@ static void sink(enum fw_log_level level, const char *msg, void *ctx)
 /* The best ISA without any override, computed from fw_q8_kernels_for alone. */
 static enum fw_isa best(void)
 {
-	static const enum fw_isa order[] = {FW_ISA_AVX512, FW_ISA_AVX2, FW_ISA_NEON_DOT, FW_ISA_NEON};
+	static const enum fw_isa order[] = {FW_ISA_AMX, FW_ISA_AVX512, FW_ISA_AVX2, FW_ISA_NEON_DOT, FW_ISA_NEON};
 
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
 		if (fw_q8_kernels_for(order[i]))

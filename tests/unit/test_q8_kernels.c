@@ -164,7 +164,7 @@ static size_t qlayer_check(const struct fw_q8_kernels *k, const struct qlayer *q
 /* ---- the reference, by hand (and every tier on the same cases) ----------- */
 
 static const enum fw_isa isa_ref = FW_ISA_REF, isa_avx2 = FW_ISA_AVX2, isa_avx512 = FW_ISA_AVX512,
-			 isa_neon = FW_ISA_NEON, isa_neondot = FW_ISA_NEON_DOT;
+			 isa_neon = FW_ISA_NEON, isa_neondot = FW_ISA_NEON_DOT, isa_amx = FW_ISA_AMX;
 
 /* A 1x1 conv on one pixel with one input channel x = 1 and w = 1, so that
  * acc[oc] = bias[oc] + 1 is whatever the bias says. */
@@ -919,9 +919,10 @@ static void test_tables(void **state)
 	assert_null(fw_q8_kernels_for(FW_ISA_NEON_DOT));
 	/* the best tier the CPU has, without FACEWATCH_ISA (ctest does not set it) */
 	if (!getenv("FACEWATCH_ISA"))
-		assert_int_equal(fw_isa_active(), fw_q8_kernels_for(FW_ISA_AVX512) ? FW_ISA_AVX512
-						  : fw_q8_kernels_for(FW_ISA_AVX2)  ? FW_ISA_AVX2
-										    : FW_ISA_REF);
+		assert_int_equal(fw_isa_active(), fw_q8_kernels_for(FW_ISA_AMX)      ? FW_ISA_AMX
+						  : fw_q8_kernels_for(FW_ISA_AVX512) ? FW_ISA_AVX512
+						  : fw_q8_kernels_for(FW_ISA_AVX2)   ? FW_ISA_AVX2
+										     : FW_ISA_REF);
 #endif
 }
 
@@ -1008,11 +1009,11 @@ static void test_maxpool_pad_concat(void **state)
 	cmocka_unit_test_prestate(f, (void *)&isa_ref), cmocka_unit_test_prestate(f, (void *)&isa_avx2), \
 		cmocka_unit_test_prestate(f, (void *)&isa_avx512),                                   \
 		cmocka_unit_test_prestate(f, (void *)&isa_neon),                                     \
-		cmocka_unit_test_prestate(f, (void *)&isa_neondot)
+		cmocka_unit_test_prestate(f, (void *)&isa_neondot), cmocka_unit_test_prestate(f, (void *)&isa_amx)
 #define PER_FAST_TIER(f)                                                                          \
 	cmocka_unit_test_prestate(f, (void *)&isa_avx2), cmocka_unit_test_prestate(f, (void *)&isa_avx512), \
 		cmocka_unit_test_prestate(f, (void *)&isa_neon),                                     \
-		cmocka_unit_test_prestate(f, (void *)&isa_neondot)
+		cmocka_unit_test_prestate(f, (void *)&isa_neondot), cmocka_unit_test_prestate(f, (void *)&isa_amx)
 
 int main(void)
 {
