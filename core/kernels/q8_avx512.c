@@ -488,6 +488,14 @@ struct amx_config {
 	uint8_t rows[16];
 };
 
+/* GCC 12's _tile_loadconfig tells the compiler it reads 8 bytes (it moved
+ * the stores of the tile shapes after the ldtilecfg), and its _tile_loadd
+ * that it reads no memory at all (an im2col row or the bias could be
+ * stored after the load): these say what they read. */
+#define AMX_LOADCFG(cfg) __asm__ volatile("ldtilecfg %0" ::"m"(*(const struct amx_config *)(cfg)))
+#define AMX_LOADD(tmm, base, stride) \
+	__asm__ volatile("tileloadd (%0,%1,1), %%tmm" #tmm ::"r"((const void *)(base)), "r"((long)(stride)) : "memory")
+
 /* Load the tile shapes for segments of gps groups (ldtilecfg). */
 static void amx_configure(size_t gps)
 {
@@ -506,7 +514,7 @@ static void amx_configure(size_t gps)
 		c.rows[7] = (uint8_t)rem;
 		c.colsb[7] = 64;
 	}
-	_tile_loadconfig(&c);
+	AMX_LOADCFG(&c);
 }
 
 /* 16 rows x nv vectors of a channel block: the int32 products (no bias)
@@ -527,36 +535,36 @@ static void amx_macs(const struct tile *t, int nv, int32_t *c)
 		const uint8_t *a = t->a + (ptrdiff_t)s * t->seg;
 
 		for (size_t ch = 0; ch < full; ch++, a += 64, w += 16 * wrow) {
-			_tile_loadd(4, a, t->lda);
-			_tile_loadd(5, w, wrow);
+			AMX_LOADD(4, a, t->lda);
+			AMX_LOADD(5, w, wrow);
 			_tile_dpbusd(0, 4, 5);
 			if (nv > 1) {
-				_tile_loadd(5, w + 64, wrow);
+				AMX_LOADD(5, w + 64, wrow);
 				_tile_dpbusd(1, 4, 5);
 			}
 			if (nv > 2) {
-				_tile_loadd(5, w + 128, wrow);
+				AMX_LOADD(5, w + 128, wrow);
 				_tile_dpbusd(2, 4, 5);
 			}
 			if (nv > 3) {
-				_tile_loadd(5, w + 192, wrow);
+				AMX_LOADD(5, w + 192, wrow);
 				_tile_dpbusd(3, 4, 5);
 			}
 		}
 		if (rem) {
-			_tile_loadd(6, a, t->lda);
-			_tile_loadd(7, w, wrow);
+			AMX_LOADD(6, a, t->lda);
+			AMX_LOADD(7, w, wrow);
 			_tile_dpbusd(0, 6, 7);
 			if (nv > 1) {
-				_tile_loadd(7, w + 64, wrow);
+				AMX_LOADD(7, w + 64, wrow);
 				_tile_dpbusd(1, 6, 7);
 			}
 			if (nv > 2) {
-				_tile_loadd(7, w + 128, wrow);
+				AMX_LOADD(7, w + 128, wrow);
 				_tile_dpbusd(2, 6, 7);
 			}
 			if (nv > 3) {
-				_tile_loadd(7, w + 192, wrow);
+				AMX_LOADD(7, w + 192, wrow);
 				_tile_dpbusd(3, 6, 7);
 			}
 			w += rem * wrow;
@@ -887,15 +895,17 @@ static void conv_any(const struct fw_conv_geom *g, const uint8_t *in, uint8_t ze
 	const int clamp = f32 || (size_t)g->out_h * (size_t)g->out_w < 64 ||
 			  !no_clamp_needed(k_of(g), g->out_c, bias_q, rq);
 
-	const size_t gps = klayout_of(g).rs / 4;
+	const struct klayout l = klayout_of(g);
 
 	/* segments shorter than one 64-byte A tile row leave the tile multiply
 	 * mostly idle, and the products' round trip through memory then costs
 	 * more than it saves (BlazeFace's layers, in_c <= 96 but mostly < 64:
-	 * no faster; MobileFaceNet's 1x1 convs over 64..512 channels: 0.8x) */
-	amx = amx && gps >= AMX_MIN_GROUPS;
+	 * no faster; MobileFaceNet's 1x1 convs over 64..512 channels: 0.8x).
+	 * Copying short rows to im2col rows first (BlazeFace's 5x5x3, K' 80)
+	 * made its first conv 3.4x slower than the vector tiles. */
+	amx = amx && l.rs / 4 >= AMX_MIN_GROUPS;
 	if (amx)
-		amx_configure(gps);
+		amx_configure(l.rs / 4);
 	if (is_pointwise(g))
 		conv_pointwise(g, in, packed, bias_q, rq, clamp, out, f32, amx, scratch);
 	else
