@@ -480,7 +480,7 @@ static const tile_fn tiles[2][5][MR_MAX + 1] = {
  * past rs, as above. Registers: tmm0-3 the C tiles of vectors 0-3, tmm4/5
  * A/B for full chunks of 16 groups, tmm6/7 A/B for the remainder. The C
  * tiles start at 0 and the bias is added in the epilogue (the same int32
- * sum modulo 2^32), which reads them back from 4 KiB of stack. */
+ * sum modulo 2^32), which reads them back from the stack (amx_rows). */
 
 struct amx_config {
 	uint8_t palette, start_row, reserved[14];
@@ -629,11 +629,8 @@ FW_INLINE void amx_epilogue(const int NV, const int F32, const struct tile *t, c
 #undef AMX_ACC
 }
 
-static void amx_block(const struct tile *t, int nv, int f32)
+static void amx_finish(const struct tile *t, int nv, int f32, const int32_t *c)
 {
-	int32_t c[4 * 256] __attribute__((aligned(64)));
-
-	amx_macs(t, nv, c);
 	switch (nv + 4 * f32) {
 	case 1: amx_epilogue(1, 0, t, c); break;
 	case 2: amx_epilogue(2, 0, t, c); break;
@@ -644,6 +641,30 @@ static void amx_block(const struct tile *t, int nv, int f32)
 	case 7: amx_epilogue(3, 1, t, c); break;
 	default: amx_epilogue(4, 1, t, c); break;
 	}
+}
+
+/* The blocks of 16 rows from r0 on, each block's epilogue run after the
+ * next block's products: the vector loads of a C tile just stored by
+ * tilestored wait for the stores to reach the cache (no forwarding), and
+ * the tile multiply of the next block hides that. Returns the rows done. */
+static int amx_rows(struct tile *t, int nv, int f32, const uint8_t *a, size_t lda, int rows, uint8_t *out,
+		    size_t out_c, size_t oc0)
+{
+	int32_t c[2][4 * 256] __attribute__((aligned(64)));
+	struct tile prev = *t;
+	int r0 = 0, n = 0;
+
+	for (; rows - r0 >= 16; r0 += 16, n++) {
+		t->a = a + (size_t)r0 * lda;
+		t->out = out_at(out, (size_t)r0 * out_c + oc0, f32);
+		amx_macs(t, nv, c[n & 1]);
+		if (n)
+			amx_finish(&prev, nv, f32, c[(n - 1) & 1]);
+		prev = *t;
+	}
+	if (n)
+		amx_finish(&prev, nv, f32, c[(n - 1) & 1]);
+	return r0;
 }
 
 /* Every channel block of `rows` pixels whose activations are at a (rows lda
@@ -669,11 +690,8 @@ static void gemm_rows(const struct fw_conv_geom *g, const struct klayout *l, con
 
 		int r0 = 0;
 
-		for (; amx && rows - r0 >= 16; r0 += 16) {
-			t.a = a + (size_t)r0 * lda;
-			t.out = out_at(out, (size_t)r0 * (size_t)g->out_c + (size_t)oc0, f32);
-			amx_block(&t, nv, f32);
-		}
+		if (amx)
+			r0 = amx_rows(&t, nv, f32, a, lda, rows, out, (size_t)g->out_c, (size_t)oc0);
 		for (; r0 < rows; r0 += mr_max) {
 			const int mr = rows - r0 < mr_max ? rows - r0 : mr_max;
 
@@ -900,7 +918,7 @@ static void conv_any(const struct fw_conv_geom *g, const uint8_t *in, uint8_t ze
 	/* segments shorter than one 64-byte A tile row leave the tile multiply
 	 * mostly idle, and the products' round trip through memory then costs
 	 * more than it saves (BlazeFace's layers, in_c <= 96 but mostly < 64:
-	 * no faster; MobileFaceNet's 1x1 convs over 64..512 channels: 0.8x).
+	 * no faster; MobileFaceNet's 1x1 convs over 64..512 channels: 0.7x).
 	 * Copying short rows to im2col rows first (BlazeFace's 5x5x3, K' 80)
 	 * made its first conv 3.4x slower than the vector tiles. */
 	amx = amx && l.rs / 4 >= AMX_MIN_GROUPS;
