@@ -1834,10 +1834,9 @@ FW_INLINE void add_loop(const uint8_t *a, const uint8_t *b, size_t n, const stru
 	}
 }
 
-static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
-		       uint8_t *out)
+FW_INLINE struct add_v add_v_of(const struct fw_q8_add *p)
 {
-	const int wide = p->shift < 15, relu = p->act == FW_ACT_RELU;
+	const int wide = p->shift < 15;
 	/* (ml, mh) of a and b in each dword's two 16-bit halves, as the pairs (a_i, b_i) */
 	const struct add_v k = {
 		.ml = _mm512_set1_epi32((int32_t)((uint32_t)(p->mb & 0x7fff) << 16 | (uint32_t)(p->ma & 0x7fff))),
@@ -1846,6 +1845,15 @@ static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struc
 		.shift = _mm512_set1_epi32(wide ? p->shift : p->shift - 15),
 		.zy = _mm512_set1_epi16((int16_t)p->zy),
 	};
+
+	return k;
+}
+
+static void avx512_add(const uint8_t *a, const uint8_t *b, size_t n, const struct fw_q8_add *p,
+		       uint8_t *out)
+{
+	const int wide = p->shift < 15, relu = p->act == FW_ACT_RELU;
+	const struct add_v k = add_v_of(p);
 
 	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
 	if (wide)
@@ -1878,6 +1886,88 @@ static void avx512_add_cpad(const uint8_t *a, const uint8_t *b, size_t pixels, i
 			    const struct fw_q8_add *p, uint8_t *out)
 {
 	fw_q8_cpad_run(a, b, pixels, c, cb, p, out, avx512_add, avx512_widen);
+}
+
+/* The amx table's add_cpad (CPUs with AMX have AVX-512 VBMI2, which the
+ * dispatcher checks too): b widened in registers, not through a buffer.
+ * vpexpandb loads popcount(m) bytes of b into the bytes of a 64-byte
+ * block of a whose channel is below cb, zb everywhere else; which bytes
+ * those are repeats every c / gcd(c, 64) blocks, so the masks are made
+ * once per call. Pixels wider than that table allows take the buffered
+ * path. The same add64, so the same bytes. */
+enum { CPAD_MAX_PERIOD = 128 };
+
+__attribute__((target("avx512vbmi2"))) FW_INLINE void cpad_loop(const uint8_t *a, const uint8_t *b, size_t n, const __mmask64 *m, const int *pop,
+			 int period, __m512i zb, const struct add_v *k, uint8_t *out, int relu, int zy, int wide)
+{
+	size_t i = 0;
+	int j = 0;
+
+	for (; i + 64 <= n; i += 64) {
+		const __m512i bv = _mm512_mask_expandloadu_epi8(zb, m[j], b);
+
+		b += pop[j];
+		_mm512_storeu_si512(out + i, add64(_mm512_loadu_si512(a + i), bv, k, relu, zy, wide));
+		j = j + 1 == period ? 0 : j + 1;
+	}
+	if (i < n) {
+		const __mmask64 mk = mask64(n - i);
+
+		_mm512_mask_storeu_epi8(out + i, mk,
+					add64(_mm512_maskz_loadu_epi8(mk, a + i),
+					      _mm512_mask_expandloadu_epi8(zb, m[j] & mk, b), k, relu, zy, wide));
+	}
+}
+
+__attribute__((target("avx512vbmi2"))) static void amx_add_cpad(const uint8_t *a, const uint8_t *b,
+								size_t pixels, int c, int cb,
+								const struct fw_q8_add *p, uint8_t *out)
+{
+	int g = 64, r = c, period;
+
+	while (r) { /* gcd(64, c) */
+		const int t = g % r;
+
+		g = r;
+		r = t;
+	}
+	period = c / g;
+	if (period > CPAD_MAX_PERIOD || cb == c) {
+		if (cb == c)
+			avx512_add(a, b, pixels * (size_t)c, p, out);
+		else
+			avx512_add_cpad(a, b, pixels, c, cb, p, out);
+		return;
+	}
+	__mmask64 m[CPAD_MAX_PERIOD];
+	int pop[CPAD_MAX_PERIOD];
+
+	/* the 64 / g pixels of a period: bits [px*c, px*c + cb) */
+	memset(m, 0, sizeof m[0] * (size_t)period);
+	for (int px = 0; px < 64 / g; px++) {
+		for (int lo = px * c, hi = lo + cb; lo < hi;) {
+			const int bit = lo % 64, len = hi - lo < 64 - bit ? hi - lo : 64 - bit;
+
+			m[lo / 64] |= (len == 64 ? ~(__mmask64)0 : ((__mmask64)1 << len) - 1) << bit;
+			lo += len;
+		}
+	}
+	for (int j = 0; j < period; j++)
+		pop[j] = __builtin_popcountll(m[j]);
+	const int wide = p->shift < 15, relu = p->act == FW_ACT_RELU;
+	const struct add_v k = add_v_of(p);
+	const __m512i zb = _mm512_set1_epi8((char)p->zb);
+	const size_t n = pixels * (size_t)c;
+
+	assert(p->act == FW_ACT_NONE || p->act == FW_ACT_RELU);
+	if (wide)
+		cpad_loop(a, b, n, m, pop, period, zb, &k, out, relu, 1, 1);
+	else if (p->zy == 0)
+		cpad_loop(a, b, n, m, pop, period, zb, &k, out, 0, 0, 0);
+	else if (!relu)
+		cpad_loop(a, b, n, m, pop, period, zb, &k, out, 0, 1, 0);
+	else
+		cpad_loop(a, b, n, m, pop, period, zb, &k, out, 1, 1, 0);
 }
 
 /* ---- resize row -------------------------------------------------------------- */
@@ -1999,7 +2089,7 @@ const struct fw_q8_kernels fw_q8_amx_kernels = {
 	.conv_f32 = amx_conv_f32,
 	.dwconv_f32 = avx512_dwconv_f32,
 	.add = avx512_add,
-	.add_cpad = avx512_add_cpad,
+	.add_cpad = amx_add_cpad,
 	.resize_row = avx512_resize_row,
 	.quantize = avx512_quantize,
 	.dequantize = avx512_dequantize,

@@ -111,7 +111,7 @@ static int cpu_runs(enum fw_isa isa)
 		       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
 		       __builtin_cpu_supports("avx512vnni");
 	case FW_ISA_AMX:
-		return cpu_runs(FW_ISA_AVX512) && amx_usable();
+		return cpu_runs(FW_ISA_AVX512) && __builtin_cpu_supports("avx512vbmi2") && amx_usable();
 #elif defined(__aarch64__)
 	case FW_ISA_NEON:
 		return 1;
