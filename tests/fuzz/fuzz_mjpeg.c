@@ -6,8 +6,8 @@
  * Frames declaring more than 4 Mpixel are not decoded (legal, just slow);
  * at most 4 frames per input are decoded. fw_jpeg_decode takes the small
  * decoder (capture/jpeg_small.c) for the frames it handles; each frame also
- * goes to that decoder directly at 1/2, and a frame it accepts must have
- * the size TurboJPEG reads from the same header. Seeds: corpus/fuzz_mjpeg/,
+ * goes to that decoder directly at the other scale (1/8 or 1/4), and a
+ * frame it accepts must have the size TurboJPEG reads from the same header. Seeds: corpus/fuzz_mjpeg/,
  * two small frames made with TurboJPEG for this purpose. */
 #include <stddef.h>
 #include <stdint.h>
@@ -72,12 +72,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sum += out[0] + out[(size_t)img.stride * (size_t)(img.height - 1) +
 					    (size_t)img.width * 3 - 1];
 		}
-		if (fw_jpeg_small_decode(small, data + start, len, 2, &img,
+		denom = denom == 4 ? 8 : 4;
+		if (fw_jpeg_small_decode(small, data + start, len, denom, &img,
 					 (size_t)FUZZ_MAX_PIXELS * 3 / 4) == 0) {
 			int tw = 0, th = 0, ss, cs;
 
 			if (tjDecompressHeader3(tj, data + start, (unsigned long)len, &tw, &th, &ss, &cs) ||
-			    img.width != (tw + 1) / 2 || img.height != (th + 1) / 2)
+			    img.width != (tw + denom - 1) / denom || img.height != (th + denom - 1) / denom)
 				abort(); /* accepted a frame TurboJPEG sizes otherwise */
 		}
 	}
