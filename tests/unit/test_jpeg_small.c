@@ -3,7 +3,8 @@
  * every frame of the shared clip, real photos re-encoded in every camera
  * sampling, at three qualities and odd sizes, with restart intervals and
  * without DHT. The rest falls back to TurboJPEG; damaged frames are
- * refused as before; and the detector finds the same faces either way.
+ * refused as before; the detector finds the same faces either way; and a
+ * stream of frames allocates nothing.
  *
  * Tolerance: none. Both sides run libjpeg's reduced-IDCT and colour
  * arithmetic, so every pixel must be equal (max abs difference 0); a
@@ -31,6 +32,8 @@
 #include "core/fw.h"
 #include "core/image.h"
 #include "testutil.h"
+
+#include "alloc_count.h"
 
 #define CLIP "data/video/short_hamilton_clip.mjpeg"
 #define GUARD 64
@@ -694,6 +697,42 @@ static void test_detector_same_faces(void **state)
 	free_clip(&fr);
 }
 
+/* No allocation per frame: once the decoder has seen the clip's biggest
+ * frame, decoding every frame of it at 1/4 and 1/8 allocates nothing
+ * (fw_jpeg_decode, the daemon's path, so nothing on TurboJPEG's side
+ * either). */
+static void test_no_allocation_per_frame(void **state)
+{
+	struct frames fr;
+	struct fw_jpeg *j;
+	struct fw_image img = { 0 };
+	int big = 0;
+
+	(void)state;
+#ifdef FW_NO_INTERPOSE
+	skip();
+#endif
+	load_clip(&fr);
+	for (int i = 1; i < fr.n; i++)
+		if (fr.len[i] > fr.len[big])
+			big = i;
+	unsetenv("FACEWATCH_JPEG");
+	assert_int_equal(fw_jpeg_create(&j), 0);
+	img.data = malloc(160 * 90 * 3);
+	assert_int_equal(fw_jpeg_decode(j, fr.f[big], fr.len[big], 4, &img, 160 * 90 * 3), 0);
+	tu_allocations = 0;
+	tu_counting = 1;
+	for (int i = 0; i < fr.n; i++) {
+		fw_jpeg_decode(j, fr.f[i], fr.len[i], 4, &img, 160 * 90 * 3);
+		fw_jpeg_decode(j, fr.f[i], fr.len[i], 8, &img, 160 * 90 * 3);
+	}
+	tu_counting = 0;
+	assert_int_equal(tu_allocations, 0);
+	free(img.data);
+	fw_jpeg_destroy(j);
+	free_clip(&fr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_refused),
 		cmocka_unit_test(test_damaged_entropy),
 		cmocka_unit_test(test_detector_same_faces),
+		cmocka_unit_test(test_no_allocation_per_frame),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
