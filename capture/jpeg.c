@@ -19,7 +19,7 @@
 
 struct fw_jpeg {
 	tjhandle tj;
-	struct fw_jpeg_small *small; /* the common camera frame at 1/2..1/8 */
+	struct fw_jpeg_small *small; /* the common camera frame at 1/4, 1/8 */
 	int turbo_only;              /* FACEWATCH_JPEG=turbo */
 };
 

@@ -554,12 +554,13 @@ static int parse_headers(struct fw_jpeg_small *s, const uint8_t *buf, size_t len
 			f->scan = p + seg;
 			return rc;
 		default:
-			/* other SOFn (progressive, lossless, arithmetic), DAC,
-			 * DNL, SOI, EOI, RSTn, TEM, reserved: not ours */
-			if ((m >= 0xc2 && m <= 0xcf) || (m >= 0xd0 && m <= 0xd9) || m == 0xdc ||
-			    m < 0xc0)
+			/* APPn and COM are skipped; other SOFn (progressive,
+			 * lossless, arithmetic), DAC, DNL, SOI, EOI, RSTn, TEM,
+			 * JPGn, DHP, EXP, reserved are not ours (libjpeg refuses
+			 * most of them) */
+			if (!(m >= 0xe0 && m <= 0xef) && m != 0xfe)
 				return DECLINED;
-			break; /* APPn, COM, ...: skipped */
+			break;
 		}
 		if (rc)
 			return rc;
