@@ -2,8 +2,11 @@
  *
  *   ./build/bench/bench_capture            (FW_SHARED_DIR: the shared folder)
  *
- * - MJPEG decode (TurboJPEG) of 640x480 and 1280x720 frames at full size
- *   and DCT-scaled 1/2, 1/4, 1/8. The frames are a real video frame from
+ * - MJPEG decode (fw_jpeg_decode: the small decoder of capture/jpeg_small.c
+ *   for scaled camera frames, else TurboJPEG) of 640x480 and 1280x720
+ *   frames at full size and DCT-scaled 1/2, 1/4, 1/8; then the scaled
+ *   decodes again side by side with TurboJPEG forced (FACEWATCH_JPEG=turbo)
+ *   in the same run, with the ratio. The frames are a real video frame from
  *   the shared clip (640x360), resized and encoded at quality 85 with 4:2:2
  *   chroma as UVC webcams send; without the shared folder, a synthetic
  *   image. The line to watch: 640x480 -> 160x120 RGB at 1/4, budget 0.5 ms.
@@ -261,7 +264,8 @@ static void bench_handoff(void)
 
 /* --only W H DENOM N: nothing but N decodes of the W x H frame at 1/DENOM,
  * for instruction counts that a busy machine cannot blur:
- *   valgrind --tool=callgrind build/bench/bench_capture --only 640 480 4 200 */
+ *   valgrind --tool=callgrind build/bench/bench_capture --only 640 480 4 200
+ * (FACEWATCH_JPEG=turbo in the environment: the same through TurboJPEG) */
 static int only(struct fw_image *src, struct fw_jpeg *j, struct fw_image *dst, size_t cap,
 		char **argv)
 {
@@ -281,6 +285,20 @@ static int only(struct fw_image *src, struct fw_jpeg *j, struct fw_image *dst, s
 	tjFree(jpg);
 	fw_image_free(&frame);
 	return 0;
+}
+
+/* The same frame through the default path and through TurboJPEG. */
+static void bench_pair(struct fw_jpeg *j, struct fw_jpeg *jt, const char *what, const uint8_t *jpg,
+		       size_t len, int w, int h, int d, struct fw_image *dst, size_t cap)
+{
+	struct work k = { j, jpg, len, w, h, d, dst, cap, 0, 0 }, kt = k;
+	double ms, tms;
+
+	kt.j = jt;
+	ms = time_ms(&k);
+	tms = time_ms(&kt);
+	printf("| %s 1/%d -> %dx%d | %.3f | %.3f | %.2fx |\n", what, d, (w + d - 1) / d,
+	       (h + d - 1) / d, ms, tms, tms / ms);
 }
 
 int main(int argc, char **argv)
@@ -352,6 +370,37 @@ int main(int argc, char **argv)
 		free(yuyv);
 		tjFree(jpg);
 		fw_image_free(&frame);
+	}
+	{
+		struct fw_jpeg *jt;
+		struct fw_image frame;
+		unsigned long len;
+		uint8_t *jpg;
+		char what[96];
+
+		setenv("FACEWATCH_JPEG", "turbo", 1);
+		if (fw_jpeg_create(&jt))
+			die("out of memory");
+		unsetenv("FACEWATCH_JPEG");
+		printf("\n| MJPEG frame, scale -> size | default path ms | TurboJPEG ms | "
+		       "TurboJPEG / default |\n|---|---|---|---|\n");
+		if (clip_frame) {
+			snprintf(what, sizeof what, "the clip's frame (640x360, %zu B, 4:2:0)", clip_len);
+			for (int d = 2; d <= 8; d *= 2)
+				bench_pair(j, jt, what, clip_frame, clip_len, 640, 360, d, &dst, cap);
+		}
+		for (int s = 0; s < 2; s++) {
+			if (fw_image_alloc(&frame, sizes[s][0], sizes[s][1]))
+				die("out of memory");
+			fw_image_resize(&src, &frame);
+			jpg = encode(&frame, &len);
+			snprintf(what, sizeof what, "%dx%d, %lu B, 4:2:2 q85", sizes[s][0], sizes[s][1], len);
+			for (int d = 2; d <= 8; d *= 2)
+				bench_pair(j, jt, what, jpg, len, sizes[s][0], sizes[s][1], d, &dst, cap);
+			tjFree(jpg);
+			fw_image_free(&frame);
+		}
+		fw_jpeg_destroy(jt);
 	}
 	printf("\n| what | n | latency |\n|---|---|---|\n");
 	bench_handoff();

@@ -12,12 +12,15 @@
 #include <turbojpeg.h>
 
 #include "capture/jpeg_internal.h"
+#include "capture/jpeg_small.h"
 #include "core/fw.h"
 
 #define JPEG_MAX_SIDE 16384
 
 struct fw_jpeg {
 	tjhandle tj;
+	struct fw_jpeg_small *small; /* the common camera frame at 1/4, 1/8 */
+	int turbo_only;              /* FACEWATCH_JPEG=turbo */
 };
 
 int fw_jpeg_create(struct fw_jpeg **out)
@@ -28,10 +31,13 @@ int fw_jpeg_create(struct fw_jpeg **out)
 	if (!j)
 		return FW_ENOMEM;
 	j->tj = tjInitDecompress();
-	if (!j->tj) {
+	if (!j->tj || fw_jpeg_small_create(&j->small)) {
+		if (j->tj)
+			tjDestroy(j->tj);
 		free(j);
 		return FW_ENOMEM;
 	}
+	j->turbo_only = getenv("FACEWATCH_JPEG") && !strcmp(getenv("FACEWATCH_JPEG"), "turbo");
 	*out = j;
 	return 0;
 }
@@ -41,6 +47,7 @@ void fw_jpeg_destroy(struct fw_jpeg *j)
 	if (!j)
 		return;
 	tjDestroy(j->tj);
+	fw_jpeg_small_destroy(j->small);
 	free(j);
 }
 
@@ -101,6 +108,13 @@ int fw_jpeg_decode(struct fw_jpeg *j, const void *buf, size_t len, int denom,
 		return FW_EINVAL;
 	if (len < 2 || b[0] != 0xff || b[1] != 0xd8)
 		return len < 2 ? FW_ETRUNC : FW_EFORMAT;
+	if (!j->turbo_only) {
+		int rc = fw_jpeg_small_decode(j->small, b, len, denom, dst, cap);
+
+		/* declined (not a frame it handles) or out of memory: TurboJPEG */
+		if (rc != FW_JPEG_SMALL_DECLINED && rc != FW_ENOMEM)
+			return rc;
+	}
 	if (len > 0xffffffffu)
 		return FW_EUNSUPPORTED;
 	if (tjDecompressHeader3(j->tj, b, (unsigned long)len, &w, &h, &subsamp, &cs) < 0)

@@ -2,7 +2,12 @@
  *
  * - MJPEG through libjpeg-turbo's TurboJPEG API, optionally scaled by 1/2,
  *   1/4 or 1/8 inside the inverse DCT: a 640x480 frame becomes a 160x120
- *   detector input without ever being decoded at full size.
+ *   detector input without ever being decoded at full size. Decodes at 1/4
+ *   and 1/8 of the common camera frame (baseline Huffman, grey or YCbCr
+ *   4:4:4, 4:2:2, 4:2:0, 4:4:0) go first to a smaller decoder
+ *   (capture/jpeg_small.h) that gives TurboJPEG's pixels faster; any other
+ *   frame or scale goes to TurboJPEG. FACEWATCH_JPEG=turbo in the environment, read
+ *   by fw_jpeg_create(), sends every frame to TurboJPEG.
  * - MJPEG stream structure: a marker-level parser that finds where a frame
  *   ends (so a truncated or corrupt frame is refused before decoding, and
  *   a .mjpeg file can be split into frames) and reads the frame size.
