@@ -43,26 +43,38 @@ struct timing {
 
 static int no_f32_out;
 
-static int time_model(const char *path, enum fw_kernel_tier tier, enum fw_precision prec,
-		      const struct fw_q8_kernels *k, int runs, struct timing *t, unsigned long long *macs)
+/* The model at path with these kernels, its input filled with the same
+ * pseudo-random values each time, after 3 warm-up runs; NULL if it cannot load. */
+static struct fw_model *load_filled(const char *path, enum fw_kernel_tier tier, enum fw_precision prec,
+				    const struct fw_q8_kernels *k)
 {
 	struct fw_model_options opt = { .tier = tier, .precision = prec, .q8_kernels = k,
 					.no_f32_out = no_f32_out };
 	struct fw_model *m;
 	struct fw_shape s;
-	double *ms = malloc(sizeof *ms * (size_t)runs);
 	float *x;
 
-	if (!ms || fw_model_load(path, &opt, &m)) {
-		free(ms);
-		return -1;
-	}
+	if (fw_model_load(path, &opt, &m))
+		return NULL;
 	x = fw_model_input(m, &s);
 	srand(1);
 	for (size_t i = 0; i < (size_t)s.h * s.w * s.c; i++)
 		x[i] = (float)rand() / RAND_MAX * 2 - 1;
 	for (int i = 0; i < 3; i++)
 		fw_model_run(m);
+	return m;
+}
+
+static int time_model(const char *path, enum fw_kernel_tier tier, enum fw_precision prec,
+		      const struct fw_q8_kernels *k, int runs, struct timing *t, unsigned long long *macs)
+{
+	double *ms = malloc(sizeof *ms * (size_t)runs);
+	struct fw_model *m = ms ? load_filled(path, tier, prec, k) : NULL;
+
+	if (!m) {
+		free(ms);
+		return -1;
+	}
 	for (int i = 0; i < runs; i++) {
 		double t0 = now_ms();
 		fw_model_run(m);
@@ -129,25 +141,6 @@ static int profile(const char *path, enum fw_precision prec)
 	return 0;
 }
 
-static struct fw_model *pair_load(const char *path, const struct fw_q8_kernels *k)
-{
-	struct fw_model_options opt = { .tier = FW_KERNELS_FAST, .precision = FW_PRECISION_INT8, .q8_kernels = k,
-					.no_f32_out = no_f32_out };
-	struct fw_model *m;
-	struct fw_shape s;
-	float *x;
-
-	if (fw_model_load(path, &opt, &m))
-		return NULL;
-	x = fw_model_input(m, &s);
-	srand(1);
-	for (size_t i = 0; i < (size_t)s.h * s.w * s.c; i++)
-		x[i] = (float)rand() / RAND_MAX * 2 - 1;
-	for (int i = 0; i < 3; i++)
-		fw_model_run(m);
-	return m;
-}
-
 static double round_median(struct fw_model *m, int runs, double *ms)
 {
 	for (int i = 0; i < runs; i++) {
@@ -195,8 +188,8 @@ static int pair(const char *dir, const char *const *models, size_t n_models, con
 		struct fw_model *ma, *mb;
 
 		snprintf(path, sizeof path, "%s/%s.fwm", dir, models[i]);
-		ma = pair_load(path, ka);
-		mb = ma ? pair_load(path, kb) : NULL;
+		ma = load_filled(path, FW_KERNELS_FAST, FW_PRECISION_INT8, ka);
+		mb = ma ? load_filled(path, FW_KERNELS_FAST, FW_PRECISION_INT8, kb) : NULL;
 		if (!mb) {
 			fprintf(stderr, "bench_models: cannot run %s\n", path);
 			fw_model_free(ma);

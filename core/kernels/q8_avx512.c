@@ -517,6 +517,28 @@ static void amx_configure(size_t gps)
 	AMX_LOADCFG(&c);
 }
 
+/* One chunk of groups: the A tile (tmm TA) from a, then for each vector v
+ * its B tile (tmm TB, reloaded) from w + 64 v, into C tile v. Tile numbers
+ * are part of the instruction, so this is a macro. */
+#define AMX_CHUNK(TA, TB, a, w)                             \
+	do {                                                \
+		AMX_LOADD(TA, a, t->lda);                   \
+		AMX_LOADD(TB, w, wrow);                     \
+		_tile_dpbusd(0, TA, TB);                    \
+		if (nv > 1) {                               \
+			AMX_LOADD(TB, (w) + 64, wrow);      \
+			_tile_dpbusd(1, TA, TB);            \
+		}                                           \
+		if (nv > 2) {                               \
+			AMX_LOADD(TB, (w) + 128, wrow);     \
+			_tile_dpbusd(2, TA, TB);            \
+		}                                           \
+		if (nv > 3) {                               \
+			AMX_LOADD(TB, (w) + 192, wrow);     \
+			_tile_dpbusd(3, TA, TB);            \
+		}                                           \
+	} while (0)
+
 /* 16 rows x nv vectors of a channel block: the int32 products (no bias)
  * into c[v][row][lane]. */
 static void amx_macs(const struct tile *t, int nv, int32_t *c)
@@ -534,39 +556,10 @@ static void amx_macs(const struct tile *t, int nv, int32_t *c)
 	for (size_t s = 0; s < t->nseg; s++) {
 		const uint8_t *a = t->a + (ptrdiff_t)s * t->seg;
 
-		for (size_t ch = 0; ch < full; ch++, a += 64, w += 16 * wrow) {
-			AMX_LOADD(4, a, t->lda);
-			AMX_LOADD(5, w, wrow);
-			_tile_dpbusd(0, 4, 5);
-			if (nv > 1) {
-				AMX_LOADD(5, w + 64, wrow);
-				_tile_dpbusd(1, 4, 5);
-			}
-			if (nv > 2) {
-				AMX_LOADD(5, w + 128, wrow);
-				_tile_dpbusd(2, 4, 5);
-			}
-			if (nv > 3) {
-				AMX_LOADD(5, w + 192, wrow);
-				_tile_dpbusd(3, 4, 5);
-			}
-		}
+		for (size_t ch = 0; ch < full; ch++, a += 64, w += 16 * wrow)
+			AMX_CHUNK(4, 5, a, w);
 		if (rem) {
-			AMX_LOADD(6, a, t->lda);
-			AMX_LOADD(7, w, wrow);
-			_tile_dpbusd(0, 6, 7);
-			if (nv > 1) {
-				AMX_LOADD(7, w + 64, wrow);
-				_tile_dpbusd(1, 6, 7);
-			}
-			if (nv > 2) {
-				AMX_LOADD(7, w + 128, wrow);
-				_tile_dpbusd(2, 6, 7);
-			}
-			if (nv > 3) {
-				AMX_LOADD(7, w + 192, wrow);
-				_tile_dpbusd(3, 6, 7);
-			}
+			AMX_CHUNK(6, 7, a, w);
 			w += rem * wrow;
 		}
 	}
