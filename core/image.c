@@ -181,12 +181,6 @@ static void add_row(const struct fw_image *src, int y, float beta, const struct 
 	sum[2] += beta * r[2];
 }
 
-/* Shrinking by whole factors on both axes: cv::resizeAreaFast. Integer sums;
- * 2x2 rounds halves up ((sum + 2) >> 2, its SIMD path), other factors go
- * through float, cvRound(sum * (1.f / area)). Camera frames often take this
- * path (640x480 or 1280x720 to 128 wide). */
-static void add_row_u16(uint16_t *acc, const uint8_t *p, int n, int set);
-
 /* acc[0..n) = the sums of rows p, p + stride, ... (nr rows): 16 columns at
  * a time through all the rows in registers, acc written once */
 static void sum_rows_u16(uint16_t *acc, const uint8_t *p, size_t stride, int nr, int n)
@@ -217,7 +211,8 @@ static void sum_rows_u16(uint16_t *acc, const uint8_t *p, size_t stride, int nr,
 	}
 }
 
-/* fw_image_shrink: source columns per pass, a multiple of every factor */
+/* Source columns per pass of resize_area_int and fw_image_shrink (their
+ * 16-bit column sums stay on the stack) */
 #define SHRINK_CHUNK 512
 
 /* One output pixel of resize_area_int from its kx * ky sum */
@@ -244,9 +239,12 @@ static inline __attribute__((always_inline)) void area_blocks(const uint16_t *ac
 	}
 }
 
-/* A whole-factor shrink (src exactly kx by ky times dst): each output the
- * mean of its kx x ky block. The ky source rows are first summed into
- * 16-bit column sums (add_row_u16, 16 bytes at a time), then each block's
+/* Shrinking by whole factors on both axes (src exactly kx by ky times dst):
+ * cv::resizeAreaFast. Integer sums; 2x2 rounds halves up ((sum + 2) >> 2,
+ * its SIMD path), other factors go through float, cvRound(sum * (1.f /
+ * area)). Camera frames often take this path (640x480 or 1280x720 to 128
+ * wide). The ky source rows are first summed into
+ * 16-bit column sums (sum_rows_u16, 16 bytes at a time), then each block's
  * kx columns added across: the same integer sums as adding the block pixel
  * by pixel, so the same bytes, at a fraction of the loads (a 640x480 frame
  * to BlazeFace's 128x96 was 45 % of a whole short-range detection). Blocks
@@ -550,27 +548,6 @@ static void resize_rows(const struct fw_image *src, struct fw_image *dst)
 	}
 }
 
-/* acc[0..n) += p[0..n), 16-bit sums of bytes (set = 1: acc = p) */
-static void add_row_u16(uint16_t *acc, const uint8_t *p, int n, int set)
-{
-	int k = 0;
-#if defined(__SSE2__)
-	const __m128i zero = _mm_setzero_si128();
-	for (; k + 16 <= n; k += 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(p + k));
-		__m128i lo = _mm_unpacklo_epi8(v, zero), hi = _mm_unpackhi_epi8(v, zero);
-		if (!set) {
-			lo = _mm_add_epi16(lo, _mm_loadu_si128((const __m128i *)(acc + k)));
-			hi = _mm_add_epi16(hi, _mm_loadu_si128((const __m128i *)(acc + k + 8)));
-		}
-		_mm_storeu_si128((__m128i *)(acc + k), lo);
-		_mm_storeu_si128((__m128i *)(acc + k + 8), hi);
-	}
-#endif
-	for (; k < n; k++)
-		acc[k] = (uint16_t)(set ? p[k] : acc[k] + p[k]);
-}
-
 /* Whole f-wide blocks of column sums (f x f pixels each) to their means:
  * f a constant where it is inlined, so the inner sums unroll */
 static inline __attribute__((always_inline)) void
@@ -605,8 +582,7 @@ static void shrink_row(const struct fw_image *src, int r0, int nr, int f, uint8_
 		uint8_t *ob = o + 3 * (size_t)(x0 / f);
 		int whole = nr == f ? nx / f : 0;
 
-		for (int r = 0; r < nr; r++, p += src->stride)
-			add_row_u16(acc, p, 3 * nx, r == 0);
+		sum_rows_u16(acc, p, (size_t)src->stride, nr, 3 * nx);
 		if (f == 2)
 			shrink_blocks(acc, whole, 2, 2, ob);
 		else if (f == 4)
