@@ -312,35 +312,43 @@ FW_INLINE uint8_t *out_at(uint8_t *out, size_t i, int f32)
  * tile does not have. */
 #define ACC_Q(r, v) \
 	(MR > (r) && NV > (v) ? requant16_core(c##r##_##v, sc##v, sl##v, t->act, t->clamp) : _mm512_setzero_si512())
+/* Stores of pack4's 64 bytes: rows r .. r + 3 of 16 bytes (NV = 1), r and
+ * r + 1 of 32 (NV = 2), or row r of up to 64 (NV = 3, 4), each through
+ * the byte mask of the block's channels; only the first `rows` of them
+ * exist. Shared by the vector tiles and the AMX epilogue. */
+FW_INLINE void store_pack(const struct tile *t, __m512i p, int r, int NV, int rows, __mmask64 m64)
+{
+	uint8_t *o = t->out + (size_t)r * t->ldo;
+
+	if (NV >= 3) {
+		_mm512_mask_storeu_epi8(o, m64, p);
+	} else if (NV == 2) {
+		_mm256_mask_storeu_epi8(o, (__mmask32)m64, _mm512_castsi512_si256(p));
+		if (rows > 1)
+			_mm256_mask_storeu_epi8(o + t->ldo, (__mmask32)m64, _mm512_extracti64x4_epi64(p, 1));
+	} else {
+		_mm_mask_storeu_epi8(o, (__mmask16)m64, _mm512_castsi512_si128(p));
+		if (rows > 1)
+			_mm_mask_storeu_epi8(o + t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 1));
+		if (rows > 2)
+			_mm_mask_storeu_epi8(o + 2 * t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 2));
+		if (rows > 3)
+			_mm_mask_storeu_epi8(o + 3 * t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 3));
+	}
+}
+
 /* NV = 3, 4: one row's 48 / 64 bytes in one store */
-#define ACC_STORE_ROW(r)                                                                            \
-	if (MR > r)                                                                                 \
-		_mm512_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m64,                         \
-					pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r, 2), ACC_Q(r, 3), zo))
+#define ACC_STORE_ROW(r) \
+	if (MR > r)      \
+		store_pack(t, pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r, 2), ACC_Q(r, 3), zo), r, NV, MR - (r), m64)
 /* NV = 2: rows r and r + 1 in one vector, 32 bytes each */
-#define ACC_STORE_PAIR(r, r1)                                                                       \
-	if (MR > r) {                                                                               \
-		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r1, 0), ACC_Q(r1, 1), zo);      \
-		_mm256_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m32, _mm512_castsi512_si256(p)); \
-		if (MR > r1)                                                                        \
-			_mm256_mask_storeu_epi8(t->out + (size_t)(r1) * t->ldo, m32,                \
-						_mm512_extracti64x4_epi64(p, 1));                   \
-	}
+#define ACC_STORE_PAIR(r, r1) \
+	if (MR > r)           \
+		store_pack(t, pack4(ACC_Q(r, 0), ACC_Q(r, 1), ACC_Q(r1, 0), ACC_Q(r1, 1), zo), r, NV, MR - (r), m64);
 /* NV = 1: rows r .. r + 3 in one vector, 16 bytes each */
-#define ACC_STORE_QUAD(r, r1, r2, r3)                                                               \
-	if (MR > r) {                                                                               \
-		const __m512i p = pack4(ACC_Q(r, 0), ACC_Q(r1, 0), ACC_Q(r2, 0), ACC_Q(r3, 0), zo);     \
-		_mm_mask_storeu_epi8(t->out + (size_t)(r) * t->ldo, m16, _mm512_castsi512_si128(p)); \
-		if (MR > r1)                                                                        \
-			_mm_mask_storeu_epi8(t->out + (size_t)(r1) * t->ldo, m16,                   \
-					     _mm512_extracti32x4_epi32(p, 1));                      \
-		if (MR > r2)                                                                        \
-			_mm_mask_storeu_epi8(t->out + (size_t)(r2) * t->ldo, m16,                   \
-					     _mm512_extracti32x4_epi32(p, 2));                      \
-		if (MR > r3)                                                                        \
-			_mm_mask_storeu_epi8(t->out + (size_t)(r3) * t->ldo, m16,                   \
-					     _mm512_extracti32x4_epi32(p, 3));                      \
-	}
+#define ACC_STORE_QUAD(r, r1, r2, r3) \
+	if (MR > r)                   \
+		store_pack(t, pack4(ACC_Q(r, 0), ACC_Q(r1, 0), ACC_Q(r2, 0), ACC_Q(r3, 0), zo), r, NV, MR - (r), m64);
 
 /* F32: row r, vector v as floats, no requantisation (conv_f32) */
 #define ACC_STORE_F(r, v)                                                                           \
@@ -398,8 +406,6 @@ FW_INLINE void gemm_tile(const int MR, const int NV, const int F32, const struct
 	const __m512i zo = _mm512_set1_epi16((short)t->zero_out);
 	const int n = t->n;
 	const __mmask64 m64 = n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
-	const __mmask32 m32 = (__mmask32)m64;
-	const __mmask16 m16 = (__mmask16)m64;
 	__m512 sc0, sc1, sc2, sc3, sl0, sl1, sl2, sl3;
 
 #define ACC_SCALE(v)                                                                                  \
@@ -597,26 +603,15 @@ FW_INLINE void amx_epilogue(const int NV, const int F32, const struct tile *t, c
 				_mm512_mask_storeu_ps((float *)(void *)t->out + (size_t)r * t->ldo + 16 * v,
 						      lane_mask(n - 16 * v), act16(AMX_ACC(r, v), sc[v], sl[v], t->act));
 	} else if (NV == 1) {
-		for (int r = 0; r < 16; r += 4) {
-			const __m512i p = pack4(AMX_Q(r, 0), AMX_Q(r + 1, 0), AMX_Q(r + 2, 0), AMX_Q(r + 3, 0), zo);
-
-			_mm_mask_storeu_epi8(t->out + (size_t)r * t->ldo, (__mmask16)m64, _mm512_castsi512_si128(p));
-			_mm_mask_storeu_epi8(t->out + (size_t)(r + 1) * t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 1));
-			_mm_mask_storeu_epi8(t->out + (size_t)(r + 2) * t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 2));
-			_mm_mask_storeu_epi8(t->out + (size_t)(r + 3) * t->ldo, (__mmask16)m64, _mm512_extracti32x4_epi32(p, 3));
-		}
+		for (int r = 0; r < 16; r += 4)
+			store_pack(t, pack4(AMX_Q(r, 0), AMX_Q(r + 1, 0), AMX_Q(r + 2, 0), AMX_Q(r + 3, 0), zo), r, 1, 4,
+				   m64);
 	} else if (NV == 2) {
-		for (int r = 0; r < 16; r += 2) {
-			const __m512i p = pack4(AMX_Q(r, 0), AMX_Q(r, 1), AMX_Q(r + 1, 0), AMX_Q(r + 1, 1), zo);
-
-			_mm256_mask_storeu_epi8(t->out + (size_t)r * t->ldo, (__mmask32)m64, _mm512_castsi512_si256(p));
-			_mm256_mask_storeu_epi8(t->out + (size_t)(r + 1) * t->ldo, (__mmask32)m64,
-						_mm512_extracti64x4_epi64(p, 1));
-		}
+		for (int r = 0; r < 16; r += 2)
+			store_pack(t, pack4(AMX_Q(r, 0), AMX_Q(r, 1), AMX_Q(r + 1, 0), AMX_Q(r + 1, 1), zo), r, 2, 2, m64);
 	} else {
 		for (int r = 0; r < 16; r++)
-			_mm512_mask_storeu_epi8(t->out + (size_t)r * t->ldo, m64,
-						pack4(AMX_Q(r, 0), AMX_Q(r, 1), AMX_Q(r, 2), AMX_Q(r, 3), zo));
+			store_pack(t, pack4(AMX_Q(r, 0), AMX_Q(r, 1), AMX_Q(r, 2), AMX_Q(r, 3), zo), r, NV, 1, m64);
 	}
 #undef AMX_Q
 #undef AMX_ACC
@@ -1925,11 +1920,8 @@ __attribute__((target("avx512vbmi2"))) static void amx_add_cpad(const uint8_t *a
 		r = t;
 	}
 	period = c / g;
-	if (period > CPAD_MAX_PERIOD || cb == c) {
-		if (cb == c)
-			avx512_add(a, b, pixels * (size_t)c, p, out);
-		else
-			avx512_add_cpad(a, b, pixels, c, cb, p, out);
+	if (period > CPAD_MAX_PERIOD) {
+		avx512_add_cpad(a, b, pixels, c, cb, p, out);
 		return;
 	}
 	__mmask64 m[CPAD_MAX_PERIOD];
