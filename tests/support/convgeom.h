@@ -36,4 +36,17 @@ static inline int tu_make_geom(struct fw_conv_geom *g, int in_h, int in_w, int i
 	return 0;
 }
 
+/* A real model layer's shape, as the kernel tests list them: square
+ * kernel kk, stride s on both axes, pads pad_t / pad_b on both axes. */
+struct tu_layer_shape {
+	int dw, in_h, in_w, in_c, out_c, kk, s, pad_t, pad_b, act;
+};
+
+/* tu_make_geom of a tu_layer_shape (dilation 1). */
+static inline int tu_layer_geom(struct fw_conv_geom *g, const struct tu_layer_shape *l)
+{
+	return tu_make_geom(g, l->in_h, l->in_w, l->in_c, l->out_c, l->kk, l->kk, l->s, l->s, 1, 1, l->pad_t,
+			    l->pad_b, l->pad_t, l->pad_b, l->act);
+}
+
 #endif

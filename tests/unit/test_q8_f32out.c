@@ -338,9 +338,7 @@ static void test_dwconv_f32_vs_ref_random(void **state)
 static void test_real_f32_layers_vs_ref(void **state)
 {
 	const struct fw_q8_kernels *k = tq8_tier(state);
-	static const struct {
-		int dw, in_h, in_w, in_c, out_c, kk, s, pad_t, pad_b, act;
-	} layers[] = {
+	static const struct tu_layer_shape layers[] = {
 		{0, 16, 16, 88, 2, 1, 1, 0, 0, FW_ACT_NONE},     /* short classificator_8 */
 		{0, 8, 8, 96, 6, 1, 1, 0, 0, FW_ACT_NONE},       /* short classificator_16 */
 		{0, 16, 16, 88, 32, 1, 1, 0, 0, FW_ACT_NONE},    /* short regressor_8 */
@@ -358,10 +356,7 @@ static void test_real_f32_layers_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct layer l;
 
-		assert_int_equal(tu_make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
-					      layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
-					      layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
-				     0);
+		assert_int_equal(tu_layer_geom(&g, &layers[i]), 0);
 		layer_random(&l, &g, layers[i].dw);
 		layer_check(k, &l);
 		layer_free(&l);

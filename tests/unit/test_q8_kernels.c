@@ -822,9 +822,7 @@ static void test_dwconv3x3_vs_ref(void **state)
 static void test_real_layers_vs_ref(void **state)
 {
 	const struct fw_q8_kernels *k = tq8_tier(state);
-	static const struct {
-		int dw, in_h, in_w, in_c, out_c, kk, s, pad_t, pad_b, act;
-	} layers[] = {
+	static const struct tu_layer_shape layers[] = {
 		{0, 128, 128, 3, 24, 5, 2, 1, 2, FW_ACT_NONE},     /* blaze #0 */
 		{1, 64, 64, 24, 24, 3, 1, 1, 1, FW_ACT_NONE},      /* blaze dw */
 		{0, 64, 64, 24, 28, 1, 1, 0, 0, FW_ACT_RELU},      /* blaze 1x1 */
@@ -851,10 +849,7 @@ static void test_real_layers_vs_ref(void **state)
 		struct fw_conv_geom g;
 		struct qlayer q;
 
-		assert_int_equal(tu_make_geom(&g, layers[i].in_h, layers[i].in_w, layers[i].in_c, layers[i].out_c,
-					      layers[i].kk, layers[i].kk, layers[i].s, layers[i].s, 1, 1, layers[i].pad_t,
-					      layers[i].pad_b, layers[i].pad_t, layers[i].pad_b, layers[i].act),
-				     0);
+		assert_int_equal(tu_layer_geom(&g, &layers[i]), 0);
 		qlayer_random(&q, &g, layers[i].dw);
 		qlayer_check(k, &q);
 		qlayer_free(&q);
